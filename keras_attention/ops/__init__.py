@@ -1,0 +1,15 @@
+"""Pure tensor functions with no weights: the attention op and masks."""
+
+from keras_attention.ops.attention import scaled_dot_product_attention
+from keras_attention.ops.masks import causal_mask
+from keras_attention.ops.masks import compute_attention_mask
+from keras_attention.ops.masks import merge_masks
+from keras_attention.ops.masks import padding_mask
+
+__all__ = [
+    "scaled_dot_product_attention",
+    "causal_mask",
+    "compute_attention_mask",
+    "merge_masks",
+    "padding_mask",
+]

@@ -1,0 +1,295 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_attention.ops.attention import scaled_dot_product_attention
+
+
+def numpy_attention(q, k, v, mask=None, causal=False, scale=None):
+    """softmax(Q K^T * scale) V in NumPy; fully masked rows give zeros."""
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) * scale
+    allowed = np.ones(scores.shape, dtype=bool)
+    if mask is not None:
+        allowed = allowed & np.broadcast_to(mask, scores.shape)
+    if causal:
+        q_len, k_len = scores.shape[-2:]
+        allowed = allowed & np.tri(q_len, k_len, k_len - q_len, dtype=bool)
+    scores = np.where(allowed, scores, -np.inf)
+    row_max = np.max(scores, axis=-1, keepdims=True)
+    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
+    weights = np.exp(scores - row_max)
+    total = weights.sum(-1, keepdims=True)
+    weights = np.where(total > 0, weights / np.where(total > 0, total, 1), 0)
+    return np.einsum("bhqk,bkhd->bqhd", weights, v), weights
+
+
+def random_inputs(
+    batch=2, q_len=5, k_len=7, heads=3, depth=4, v_depth=6, seed=0
+):
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(batch, q_len, heads, depth)).astype("float32")
+    k = rng.normal(size=(batch, k_len, heads, depth)).astype("float32")
+    v = rng.normal(size=(batch, k_len, heads, v_depth)).astype("float32")
+    return q, k, v
+
+
+def random_mask(batch, q_len, k_len, seed=1):
+    mask = np.random.default_rng(seed).random((batch, 1, q_len, k_len)) > 0.3
+    mask[0, 0, 0, :] = False  # one fully masked row
+    return mask
+
+
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_matches_numpy_reference(implementation, causal, use_mask):
+    q, k, v = random_inputs(q_len=5, k_len=7)
+    mask = random_mask(2, 5, 7) if use_mask else None
+    expected, _ = numpy_attention(q, k, v, mask=mask, causal=causal)
+    output = scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        implementation=implementation,
+        chunk_size=3,
+    )
+    np.testing.assert_allclose(output.numpy(), expected, atol=1e-5)
+
+
+def test_custom_scale_and_returned_weights():
+    q, k, v = random_inputs()
+    mask = random_mask(2, 5, 7)
+    expected, expected_weights = numpy_attention(q, k, v, mask, scale=0.3)
+    output, weights = scaled_dot_product_attention(
+        q, k, v, mask=mask, scale=0.3, return_attention_scores=True
+    )
+    np.testing.assert_allclose(output.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, atol=1e-6)
+    row_sums = weights.numpy().sum(-1)
+    has_keys = mask.any(-1)
+    np.testing.assert_allclose(
+        row_sums[np.broadcast_to(has_keys, row_sums.shape)], 1.0, atol=1e-6
+    )
+
+
+def test_padded_keys_get_zero_weight_and_do_not_matter():
+    q, k, v = random_inputs(k_len=6)
+    key_mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    mask = key_mask[:, None, None, :]
+    out, weights = scaled_dot_product_attention(
+        q, k, v, mask=mask, return_attention_scores=True
+    )
+    assert np.all(weights.numpy()[0, :, :, 4:] == 0.0)
+    k2, v2 = k.copy(), v.copy()
+    k2[0, 4:] = 100.0
+    v2[0, 4:] = -100.0
+    for implementation in ("dense", "chunked"):
+        out2 = scaled_dot_product_attention(
+            q, k2, v2, mask=mask, implementation=implementation, chunk_size=4
+        )
+        np.testing.assert_allclose(out2.numpy(), out.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_causal_future_keys_do_not_change_earlier_outputs(implementation):
+    q, k, v = random_inputs(q_len=6, k_len=6)
+    out = scaled_dot_product_attention(
+        q, k, v, causal=True, implementation=implementation, chunk_size=4
+    )
+    k2, v2 = k.copy(), v.copy()
+    k2[:, 3:] += 5.0
+    v2[:, 3:] -= 5.0
+    out2 = scaled_dot_product_attention(
+        q, k2, v2, causal=True, implementation=implementation, chunk_size=4
+    )
+    np.testing.assert_allclose(out2[:, :3], out[:, :3], atol=1e-6)
+    assert not np.allclose(out2[:, 3:], out[:, 3:])
+
+
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_fully_masked_rows_are_zero_not_nan(implementation):
+    q, k, v = random_inputs()
+    mask = np.zeros((2, 1, 5, 7), bool)
+    mask[1] = True
+    qt, kt, vt = map(tf.constant, (q, k, v))
+    with tf.GradientTape() as tape:
+        tape.watch([qt, kt, vt])
+        out = scaled_dot_product_attention(
+            qt, kt, vt, mask=mask, implementation=implementation, chunk_size=3
+        )
+        loss = tf.reduce_sum(out)
+    grads = tape.gradient(loss, [qt, kt, vt])
+    assert np.all(out.numpy()[0] == 0.0)
+    assert np.isfinite(out.numpy()).all()
+    for grad in grads:
+        assert np.isfinite(grad.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "q_len,k_len,chunk_size",
+    [(9, 9, 4), (7, 13, 5), (16, 16, 16), (3, 40, 7), (33, 33, 8)],
+)
+@pytest.mark.parametrize("causal", [False, True])
+def test_chunked_matches_dense_outputs_and_gradients(
+    q_len, k_len, chunk_size, causal
+):
+    q, k, v = random_inputs(q_len=q_len, k_len=k_len, seed=q_len + k_len)
+    mask = random_mask(2, q_len, k_len, seed=k_len)
+    results = {}
+    for implementation in ("dense", "chunked"):
+        qt, kt, vt = map(tf.constant, (q, k, v))
+        with tf.GradientTape() as tape:
+            tape.watch([qt, kt, vt])
+            out = scaled_dot_product_attention(
+                qt,
+                kt,
+                vt,
+                mask=mask,
+                causal=causal,
+                implementation=implementation,
+                chunk_size=chunk_size,
+            )
+            loss = tf.reduce_sum(tf.sin(out) * out)
+        results[implementation] = [out] + tape.gradient(loss, [qt, kt, vt])
+    for dense, chunked in zip(results["dense"], results["chunked"]):
+        np.testing.assert_allclose(chunked.numpy(), dense.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_tf_function_with_dynamic_lengths(implementation, jit_compile):
+    spec = tf.TensorSpec((None, None, 2, 4), tf.float32)
+
+    @tf.function(input_signature=[spec, spec, spec], jit_compile=jit_compile)
+    def attend(q, k, v):
+        with tf.GradientTape() as tape:
+            tape.watch(q)
+            out = scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                causal=True,
+                implementation=implementation,
+                chunk_size=4,
+            )
+            loss = tf.reduce_sum(out)
+        return out, tape.gradient(loss, q)
+
+    for q_len, k_len in ((5, 5), (3, 11)):
+        q, k, v = random_inputs(1, q_len, k_len, heads=2, depth=4, v_depth=4)
+        expected, _ = numpy_attention(q, k, v, causal=True)
+        out, grad = attend(q, k, v)
+        np.testing.assert_allclose(out.numpy(), expected, atol=1e-5)
+        assert np.isfinite(grad.numpy()).all()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_half_precision_is_finite_and_close(dtype, implementation):
+    q, k, v = random_inputs(q_len=6, k_len=9)
+    q = q * 30.0  # large scores: an overflow in float16 would show up
+    mask = random_mask(2, 6, 9)
+    expected, _ = numpy_attention(q, k, v, mask=mask)
+    out = scaled_dot_product_attention(
+        tf.cast(q, dtype),
+        tf.cast(k, dtype),
+        tf.cast(v, dtype),
+        mask=mask,
+        implementation=implementation,
+        chunk_size=4,
+    )
+    assert out.dtype == dtype
+    out = tf.cast(out, "float32").numpy()
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, expected, atol=0.1)
+
+
+def test_dropout_only_in_training_and_seeded():
+    q, k, v = random_inputs()
+    plain = scaled_dot_product_attention(q, k, v)
+    not_training = scaled_dot_product_attention(
+        q, k, v, dropout_rate=0.5, training=False
+    )
+    np.testing.assert_allclose(not_training, plain)
+    for implementation in ("dense", "chunked"):
+        first = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            dropout_rate=0.5,
+            training=True,
+            seed=3,
+            implementation=implementation,
+            chunk_size=3,
+        )
+        second = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            dropout_rate=0.5,
+            training=True,
+            seed=3,
+            implementation=implementation,
+            chunk_size=3,
+        )
+        np.testing.assert_allclose(first, second)
+        assert not np.allclose(first, plain)
+
+
+def test_chunked_dropout_gradient_matches_finite_differences():
+    q, k, v = (
+        x.astype("float64")
+        for x in random_inputs(1, 3, 5, heads=1, depth=2, v_depth=2)
+    )
+
+    def attend(q, k, v):
+        return scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            dropout_rate=0.3,
+            training=True,
+            seed=7,
+            implementation="chunked",
+            chunk_size=2,
+        )
+
+    theoretical, numerical = tf.test.compute_gradient(
+        attend, [tf.constant(q), tf.constant(k), tf.constant(v)]
+    )
+    # Softmax statistics run in float32, so finite differences are only
+    # float32-accurate; a wrong dropout mask would be off by ~0.1.
+    for t, n in zip(theoretical, numerical):
+        np.testing.assert_allclose(t, n, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(q=(2, 5, 4), k=(2, 5, 1, 4), v=(2, 5, 1, 4)), "rank-4"),
+        (dict(q=(2, 5, 1, 4), k=(2, 5, 1, 3), v=(2, 5, 1, 4)), "same depth"),
+        (dict(q=(2, 5, 1, 4), k=(2, 5, 1, 4), v=(2, 6, 1, 4)), "same length"),
+        (dict(q=(2, 5, 2, 4), k=(2, 5, 1, 4), v=(2, 5, 1, 4)), "heads"),
+        (dict(q=(2, 5, 1, 4), k=(3, 5, 1, 4), v=(3, 5, 1, 4)), "batch"),
+        (dict(mask=(2, 1, 5, 4)), "mask"),
+        (dict(implementation="flash"), "implementation"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(dropout_rate=1.0), "dropout_rate"),
+        (
+            dict(implementation="chunked", return_attention_scores=True),
+            "chunked",
+        ),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(kwargs, match):
+    shapes = {"q": (2, 5, 1, 4), "k": (2, 5, 1, 4), "v": (2, 5, 1, 4)}
+    for name in ("q", "k", "v"):
+        shapes[name] = kwargs.pop(name, shapes[name])
+    tensors = [np.zeros(shapes[name], "float32") for name in ("q", "k", "v")]
+    if "mask" in kwargs:
+        kwargs["mask"] = np.ones(kwargs["mask"], bool)
+    with pytest.raises(ValueError, match=match):
+        scaled_dot_product_attention(*tensors, **kwargs)
