@@ -27,7 +27,12 @@ __all__ = ["scaled_dot_product_attention"]
 IMPLEMENTATIONS = ("auto", "dense", "chunked")
 # `implementation="auto"` switches to the chunked path from this many keys.
 AUTO_CHUNKED_MIN_KEY_LENGTH = 2048
-DEFAULT_CHUNK_SIZE = 512
+# With `chunk_size=None` the chunked path picks the largest power of two in
+# [MIN_CHUNK_SIZE, MAX_CHUNK_SIZE] whose float32 score block
+# (batch, heads, q_len, chunk) fits in BLOCK_BUDGET_BYTES.
+MAX_CHUNK_SIZE = 512
+MIN_CHUNK_SIZE = 64
+BLOCK_BUDGET_BYTES = 64 * 2**20
 # Masked scores are set to this before the softmax. The softmax runs in
 # float32, so a large finite number is safe and never produces NaN.
 _MASKED_SCORE = -1e30
@@ -89,9 +94,11 @@ def _validate_inputs(
             f"`implementation` must be one of {IMPLEMENTATIONS}. "
             f"Received: implementation={implementation!r}"
         )
-    if not isinstance(chunk_size, int) or chunk_size <= 0:
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or chunk_size <= 0
+    ):
         raise ValueError(
-            "`chunk_size` must be a positive integer. "
+            "`chunk_size` must be a positive integer or None. "
             f"Received: chunk_size={chunk_size!r}"
         )
     if not 0.0 <= dropout_rate < 1.0:
@@ -144,6 +151,20 @@ def _seed_tensor(seed):
     if seed is None:
         return tf.random.uniform((2,), 0, _INT32_MAX, dtype=tf.int32)
     return tf.constant([seed, 0], dtype=tf.int32)
+
+
+def _default_chunk_size(query):
+    batch, q_len, heads = query.shape[:3]
+    if None in (batch, q_len, heads):
+        return MAX_CHUNK_SIZE
+    bytes_per_key = batch * q_len * heads * 4
+    chunk_size = MAX_CHUNK_SIZE
+    while (
+        chunk_size > MIN_CHUNK_SIZE
+        and chunk_size * bytes_per_key > BLOCK_BUDGET_BYTES
+    ):
+        chunk_size //= 2
+    return chunk_size
 
 
 def _chunked_attention(
@@ -303,7 +324,7 @@ def scaled_dot_product_attention(
     seed=None,
     return_attention_scores=False,
     implementation="auto",
-    chunk_size=DEFAULT_CHUNK_SIZE,
+    chunk_size=None,
 ):
     """Scaled dot-product attention, `softmax(Q K^T / sqrt(d_k)) V`.
 
@@ -337,8 +358,11 @@ def scaled_dot_product_attention(
             the chunked path when the static key length is at least
             `AUTO_CHUNKED_MIN_KEY_LENGTH` and no weights are requested.
             Defaults to `"auto"`.
-        chunk_size: int, keys per block of the chunked path. Defaults to
-            `512`.
+        chunk_size: int, keys per block of the chunked path, or `None` to
+            pick the largest block (at most 512 keys) whose float32 scores
+            `(batch, heads, q_len, chunk_size)` fit in 64 MiB, so peak
+            memory stays bounded for very long sequences. Defaults to
+            `None`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output, or the tuple
@@ -407,5 +431,5 @@ def scaled_dot_product_attention(
         scale,
         dropout_rate if use_dropout else 0.0,
         _seed_tensor(seed) if use_dropout else None,
-        chunk_size,
+        chunk_size or _default_chunk_size(query),
     )

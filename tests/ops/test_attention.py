@@ -277,6 +277,7 @@ def test_chunked_dropout_gradient_matches_finite_differences():
         (dict(mask=(2, 1, 5, 4)), "mask"),
         (dict(implementation="flash"), "implementation"),
         (dict(chunk_size=0), "chunk_size"),
+        (dict(chunk_size=2.5), "chunk_size"),
         (dict(dropout_rate=1.0), "dropout_rate"),
         (
             dict(implementation="chunked", return_attention_scores=True),
@@ -293,3 +294,14 @@ def test_bad_inputs_raise_clear_errors(kwargs, match):
         kwargs["mask"] = np.ones(kwargs["mask"], bool)
     with pytest.raises(ValueError, match=match):
         scaled_dot_product_attention(*tensors, **kwargs)
+
+
+def test_default_chunk_size_over_several_chunks_matches_dense():
+    # 1100 keys: the default block (512 keys) leaves a partial last chunk.
+    q, k, v = random_inputs(1, 50, 1100, heads=1, depth=4, v_depth=4)
+    dense = scaled_dot_product_attention(q, k, v, implementation="dense")
+    chunked = scaled_dot_product_attention(q, k, v, implementation="chunked")
+    auto = scaled_dot_product_attention(q, k, v, causal=True)
+    np.testing.assert_allclose(chunked, dense, atol=1e-5)
+    expected, _ = numpy_attention(q, k, v, causal=True)
+    np.testing.assert_allclose(auto, expected, atol=1e-5)
