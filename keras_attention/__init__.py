@@ -4,8 +4,29 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_attention import layers  # noqa: E402
 from keras_attention import ops  # noqa: E402
+from keras_attention.layers import AdditiveAttention  # noqa: E402
+from keras_attention.layers import DotProductAttention  # noqa: E402
+from keras_attention.layers import MultiHeadAttention  # noqa: E402
+from keras_attention.layers import MultiHeadSelfAttention  # noqa: E402
+from keras_attention.layers import PositionEmbedding  # noqa: E402
+from keras_attention.layers import SinusoidalPositionalEncoding  # noqa: E402
+from keras_attention.layers import TransformerBlock  # noqa: E402
+from keras_attention.layers import TransformerDecoderBlock  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "__version__"]
+__all__ = [
+    "layers",
+    "ops",
+    "AdditiveAttention",
+    "DotProductAttention",
+    "MultiHeadAttention",
+    "MultiHeadSelfAttention",
+    "PositionEmbedding",
+    "SinusoidalPositionalEncoding",
+    "TransformerBlock",
+    "TransformerDecoderBlock",
+    "__version__",
+]

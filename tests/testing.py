@@ -132,7 +132,8 @@ def run_layer_test(
         assert len(sym.shape) == len(eager.shape)
         for s, e in zip(sym.shape, eager.shape):
             assert s is None or s == e, (sym.shape, eager.shape)
-    model = keras.Model(symbolic, sym_outputs)
+    model_symbolic = symbolic["inputs"] if single_input else symbolic
+    model = keras.Model(model_symbolic, sym_outputs)
     model_inputs = inputs["inputs"] if single_input else inputs
     reference = model.predict(model_inputs, verbose=0)
 
@@ -148,7 +149,7 @@ def run_layer_test(
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     if run_training_check and layer.trainable_weights:
-        train_model = keras.Model(symbolic, _first(sym_outputs))
+        train_model = keras.Model(model_symbolic, _first(sym_outputs))
         train_model.compile(optimizer="sgd", loss="mse")
         target = (
             np.random.default_rng(0)

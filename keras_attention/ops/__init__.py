@@ -1,5 +1,6 @@
 """Pure tensor functions with no weights: the attention op and masks."""
 
+from keras_attention.ops.attention import masked_softmax
 from keras_attention.ops.attention import scaled_dot_product_attention
 from keras_attention.ops.masks import causal_mask
 from keras_attention.ops.masks import compute_attention_mask
@@ -8,6 +9,7 @@ from keras_attention.ops.masks import padding_mask
 
 __all__ = [
     "scaled_dot_product_attention",
+    "masked_softmax",
     "causal_mask",
     "compute_attention_mask",
     "merge_masks",

@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_attention.ops.masks import causal_mask
 
-__all__ = ["scaled_dot_product_attention"]
+__all__ = ["scaled_dot_product_attention", "masked_softmax"]
 
 IMPLEMENTATIONS = ("auto", "dense", "chunked")
 # `implementation="auto"` switches to the chunked path from this many keys.
@@ -33,6 +33,9 @@ AUTO_CHUNKED_MIN_KEY_LENGTH = 2048
 MAX_CHUNK_SIZE = 512
 MIN_CHUNK_SIZE = 64
 BLOCK_BUDGET_BYTES = 64 * 2**20
+# Key blocks run one after another: overlapping iterations of the while loop
+# would hold several blocks of scores at once and defeat the memory bound.
+_PARALLEL_ITERATIONS = 1
 # Masked scores are set to this before the softmax. The softmax runs in
 # float32, so a large finite number is safe and never produces NaN.
 _MASKED_SCORE = -1e30
@@ -124,16 +127,34 @@ def _full_mask(mask, causal, q_len, k_len):
     return mask
 
 
+def masked_softmax(scores, mask=None):
+    """Softmax over the last axis in float32, with masked entries at zero.
+
+    Args:
+        scores: tensor of scores, any float dtype.
+        mask: optional boolean mask broadcastable to `scores`, True = keep.
+
+    Returns:
+        float32 weights of the shape of `scores`. Masked entries are exactly
+        zero, and a row whose entries are all masked is all zeros (not a
+        uniform distribution, and never NaN).
+
+    Example:
+
+    >>> masked_softmax([[1.0, 1.0, 5.0]], [[True, True, False]]).numpy()
+    array([[0.5, 0.5, 0. ]], dtype=float32)
+    """
+    scores = ops.cast(scores, "float32")
+    if mask is None:
+        return ops.softmax(scores, axis=-1)
+    scores = ops.where(mask, scores, _MASKED_SCORE)
+    return ops.where(mask, ops.softmax(scores, axis=-1), 0.0)
+
+
 def _dense_attention(query, key, value, mask, scale, dropout_rate, seed):
     query = query * ops.cast(scale, query.dtype)
     scores = ops.einsum("bqhd,bkhd->bhqk", query, key)  # (b, h, q, k)
-    scores = ops.cast(scores, "float32")
-    if mask is not None:
-        scores = ops.where(mask, scores, _MASKED_SCORE)
-    weights = ops.softmax(scores, axis=-1)  # (b, h, q, k)
-    if mask is not None:
-        # A row with every key masked would otherwise be uniform: zero it.
-        weights = ops.where(mask, weights, 0.0)
+    weights = masked_softmax(scores, mask)  # (b, h, q, k)
     weights = ops.cast(weights, query.dtype)
     attended = weights
     if dropout_rate > 0.0:
@@ -252,6 +273,7 @@ def _chunked_attention(
                 tf.zeros(stats_shape, tf.float32),
                 tf.zeros(tf.stack([batch, heads, q_len, v_depth]), tf.float32),
             ),
+            parallel_iterations=_PARALLEL_ITERATIONS,
         )
         has_keys = row_sum > 0.0  # (b, h, q)
         safe_sum = tf.where(has_keys, row_sum, 1.0)
@@ -301,6 +323,7 @@ def _chunked_attention(
                     tf.TensorArray(dtype, size=num_chunks),
                     tf.TensorArray(dtype, size=num_chunks),
                 ),
+                parallel_iterations=_PARALLEL_ITERATIONS,
             )
             d_query = tf.transpose(tf.cast(d_q * scale, dtype), [0, 2, 1, 3])
             d_key = from_blocks(d_keys.stack(), depth)

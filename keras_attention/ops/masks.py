@@ -6,7 +6,6 @@ the one place where padding masks, causal masks and explicit masks are built
 and combined; every layer calls them.
 """
 
-import keras
 from keras import ops
 
 __all__ = [
@@ -151,9 +150,3 @@ def compute_attention_mask(
         causal,
     )
 
-
-def large_negative_number(dtype):
-    """The most negative finite number that is safe to add in `dtype`."""
-    if keras.backend.standardize_dtype(dtype) == "float16":
-        return -65504.0
-    return -1e9

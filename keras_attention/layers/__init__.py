@@ -1,0 +1,27 @@
+"""Attention layers: one public layer per module, named after the class."""
+
+from keras_attention.layers.additive_attention import AdditiveAttention
+from keras_attention.layers.dot_product_attention import DotProductAttention
+from keras_attention.layers.multi_head_attention import MultiHeadAttention
+from keras_attention.layers.multi_head_self_attention import (
+    MultiHeadSelfAttention,
+)
+from keras_attention.layers.position_embedding import PositionEmbedding
+from keras_attention.layers.sinusoidal_positional_encoding import (
+    SinusoidalPositionalEncoding,
+)
+from keras_attention.layers.transformer_block import TransformerBlock
+from keras_attention.layers.transformer_decoder_block import (
+    TransformerDecoderBlock,
+)
+
+__all__ = [
+    "AdditiveAttention",
+    "DotProductAttention",
+    "MultiHeadAttention",
+    "MultiHeadSelfAttention",
+    "PositionEmbedding",
+    "SinusoidalPositionalEncoding",
+    "TransformerBlock",
+    "TransformerDecoderBlock",
+]

@@ -1,0 +1,516 @@
+"""Multi-head attention (Vaswani et al., 2017), self or cross, with a cache.
+
+The module also holds `_MultiHeadAttentionBase`, the private base class that
+`MultiHeadSelfAttention` shares with `MultiHeadAttention`: argument
+validation, the configuration, the mask handling, the attention core, the
+dropout and the output projection live there once.
+"""
+
+import keras
+from keras import ops
+
+from keras_attention.layers._utils import check_implementation
+from keras_attention.layers._utils import check_positive_int
+from keras_attention.layers._utils import check_rank_3
+from keras_attention.layers._utils import check_rate
+from keras_attention.layers._utils import clone_initializer
+from keras_attention.ops.attention import scaled_dot_product_attention
+from keras_attention.ops.masks import compute_attention_mask
+from keras_attention.ops.masks import merge_masks
+
+__all__ = ["MultiHeadAttention"]
+
+# Einsum equations of the projections (b: batch, t: time, d: input features,
+# h: heads, k: per-head depth, o: output features).
+_HEAD_PROJECTION = "btd,dhk->bthk"
+_OUTPUT_PROJECTION = "bthk,hko->bto"
+# Axis of `cache` that holds the keys (index 0) and the values (index 1).
+_CACHE_KV_AXIS = 1
+
+
+def _check_features(name, shape, projection):
+    """Raise if the last axis of `shape` does not fit the built projection."""
+    expected = projection.kernel.shape[0]
+    if shape[-1] is not None and shape[-1] != expected:
+        raise ValueError(
+            f"`{name}` must have {expected} features (last axis), as when "
+            f"the layer was built. Received: {name}.shape={tuple(shape)}"
+        )
+
+
+class _MultiHeadAttentionBase(keras.layers.Layer):
+    """Shared machinery of `MultiHeadAttention` and `MultiHeadSelfAttention`.
+
+    Subclasses create their input projections in `build()` (with
+    `_head_projection`), call `_build_output_projection()`, and in `call()`
+    hand the projected `(batch, length, heads, depth)` tensors and the
+    combined mask to `_attend()`.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        output_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        attention_implementation="auto",
+        chunk_size=None,
+        seed=None,
+        **kwargs,
+    ):
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("key_dim", key_dim)
+        check_positive_int("value_dim", value_dim, allow_none=True)
+        check_positive_int("output_dim", output_dim, allow_none=True)
+        check_positive_int("chunk_size", chunk_size, allow_none=True)
+        check_rate("dropout", dropout)
+        check_implementation(
+            "attention_implementation", attention_implementation
+        )
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = key_dim if value_dim is None else value_dim
+        self.output_dim = output_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.attention_implementation = attention_implementation
+        self.chunk_size = chunk_size
+        self.seed = seed
+        self.supports_masking = True
+        self._seed_generator = (
+            keras.random.SeedGenerator(seed) if dropout > 0.0 else None
+        )
+
+    def _head_projection(self, name, depth, input_shape):
+        """A built `(d_in) -> (heads, depth)` projection named `name`."""
+        layer = keras.layers.EinsumDense(
+            _HEAD_PROJECTION,
+            output_shape=(None, self.num_heads, depth),
+            bias_axes="hk" if self.use_bias else None,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            name=name,
+            dtype=self.dtype_policy,
+        )
+        layer.build(input_shape)
+        return layer
+
+    def _build_output_projection(self, query_shape):
+        output_dim = self._output_dim(query_shape)
+        self.output_dense = keras.layers.EinsumDense(
+            _OUTPUT_PROJECTION,
+            output_shape=(None, output_dim),
+            bias_axes="o" if self.use_bias else None,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            name="attention_output",
+            dtype=self.dtype_policy,
+        )
+        self.output_dense.build(
+            (query_shape[0], query_shape[1], self.num_heads, self.value_dim)
+        )
+
+    def _output_dim(self, query_shape):
+        return query_shape[-1] if self.output_dim is None else self.output_dim
+
+    def _attend(
+        self,
+        query,
+        key,
+        value,
+        attention_mask,
+        training,
+        return_attention_scores,
+    ):
+        """Attention over projected heads, then the output projection.
+
+        Args:
+            query: `(batch, q_len, heads, key_dim)` projected queries.
+            key: `(batch, k_len, heads, key_dim)` projected keys.
+            value: `(batch, k_len, heads, value_dim)` projected values.
+            attention_mask: boolean mask broadcastable to
+                `(batch, q_len, k_len)`, or `None`.
+            training: bool, whether dropout is active.
+            return_attention_scores: bool, whether to return the weights.
+
+        Returns:
+            `(output, scores)`: the `(batch, q_len, output_dim)` output and
+            the `(batch, heads, q_len, k_len)` weights (`None` unless
+            requested).
+        """
+        if attention_mask is not None:
+            attention_mask = ops.expand_dims(attention_mask, 1)  # (b, 1, q, k)
+        result = scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            mask=attention_mask,
+            dropout_rate=self.dropout,
+            training=training,
+            seed=self._seed_generator,
+            return_attention_scores=return_attention_scores,
+            implementation=self.attention_implementation,
+            chunk_size=self.chunk_size,
+        )
+        scores = None
+        if return_attention_scores:
+            result, scores = result  # scores: (batch, heads, q_len, k_len)
+        output = self.output_dense(result)  # (batch, q_len, output_dim)
+        return output, scores
+
+    def _output_spec(self, query_shape, key_length, return_attention_scores):
+        """`KerasTensor`s of the output and, if requested, the scores."""
+        query_shape = tuple(query_shape)
+        output = keras.KerasTensor(
+            query_shape[:-1] + (self._output_dim(query_shape),),
+            dtype=self.compute_dtype,
+        )
+        if not return_attention_scores:
+            return (output,)
+        scores = keras.KerasTensor(
+            (query_shape[0], self.num_heads, query_shape[1], key_length),
+            dtype=self.compute_dtype,
+        )
+        return output, scores
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "output_dim": self.output_dim,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "attention_implementation": self.attention_implementation,
+                "chunk_size": self.chunk_size,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class MultiHeadAttention(_MultiHeadAttentionBase):
+    """Multi-head scaled dot-product attention, self or cross.
+
+    The query, key and value are projected to `num_heads` heads, every head
+    computes `softmax(Q K^T / sqrt(key_dim)) V` with
+    `keras_attention.ops.scaled_dot_product_attention`, and the heads are
+    projected back to `output_dim` features. With `query = value` this is
+    self-attention, otherwise cross-attention. The weights are laid out
+    exactly like those of `keras.layers.MultiHeadAttention` (sublayers
+    `query`, `key`, `value` and `attention_output`), so they can be copied
+    one-to-one with `set_weights`.
+
+    Masks are boolean (`True` = may attend) and combined with a logical AND:
+    the implicit Keras masks of `query`, `value` and `key` (for example from
+    `Embedding(mask_zero=True)`), `attention_mask` and the causal mask. A
+    query whose keys are all masked gets a zero output (never NaN). The
+    output carries the query's mask. The causal mask is aligned to the
+    bottom-right corner: query `i` sees keys `j <= i + k_len - q_len`, the
+    usual lower-triangular mask when `q_len == k_len`.
+
+    For fast autoregressive decoding the layer takes a key/value `cache` of
+    shape `(batch, 2, max_len, num_heads, key_dim)` holding projected keys
+    (`cache[:, 0]`) and values (`cache[:, 1]`); this needs
+    `value_dim == key_dim`.
+    - With `cache_update_index`, the keys and values of the current `value`
+      (and `key`) input, usually a single token, are projected, written into
+      the cache at that index, and the queries attend over the whole cache.
+      Cache positions that are not written yet must be masked: with
+      `use_causal_mask=True` query `t` of the current step attends the cache
+      positions `<= cache_update_index + t`; an explicit `attention_mask`
+      must have shape `(batch, q_len, max_len)` and cover the same rule. The
+      implicit masks of `value` and `key` describe only the new tokens and
+      are ignored in this mode.
+    - Without `cache_update_index`, the cache is used as it is (for example
+      cross-attention keys and values precomputed once with
+      `compute_cache()`): `value` and `key` are not projected.
+    With a cache the layer also returns the (updated) cache.
+
+    Args:
+        num_heads: int, number of attention heads.
+        key_dim: int, size of each head for the query and the key.
+        value_dim: int, size of each head for the value. Defaults to
+            `key_dim`.
+        output_dim: int, size of the output features. Defaults to the last
+            dimension of the query.
+        dropout: float in `[0, 1)`, dropout rate on the attention weights.
+            Defaults to `0.0`.
+        use_bias: bool, whether the projections have biases. Defaults to
+            `True`.
+        kernel_initializer: initializer of the projection kernels. Defaults
+            to `"glorot_uniform"`.
+        bias_initializer: initializer of the projection biases. Defaults to
+            `"zeros"`.
+        attention_implementation: `"dense"`, `"chunked"` (memory-efficient
+            online softmax) or `"auto"`, passed to
+            `scaled_dot_product_attention`. Defaults to `"auto"`.
+        chunk_size: int, keys per block of the chunked implementation, or
+            `None` to size blocks from a memory budget. Defaults to `None`.
+        seed: optional int, seed of the attention dropout. Defaults to
+            `None`.
+        **kwargs: other keyword arguments of `keras.layers.Layer`, such as
+            `name` and `dtype`.
+
+    Call arguments:
+        query: `(batch, q_len, query_features)` tensor.
+        value: `(batch, k_len, value_features)` tensor.
+        key: optional `(batch, k_len, key_features)` tensor. Defaults to
+            `value`.
+        query_mask: optional `(batch, q_len)` mask of the queries, filled in
+            by Keras from the implicit mask of `query`.
+        value_mask: optional `(batch, k_len)` mask of the values, filled in
+            by Keras from the implicit mask of `value`.
+        key_mask: optional `(batch, k_len)` mask of the keys, filled in by
+            Keras from the implicit mask of `key`.
+        attention_mask: optional boolean `(batch, q_len, k_len)` mask
+            (`k_len = max_len` with a cache), `True` where query `i` may
+            attend to key `j`.
+        use_causal_mask: bool, whether query `i` may only attend to earlier
+            keys (see above for the cache). Defaults to `False`.
+        return_attention_scores: bool, whether to also return the attention
+            weights. Defaults to `False`.
+        training: bool, whether dropout is active. Defaults to `None`.
+        cache: optional `(batch, 2, max_len, num_heads, key_dim)` key/value
+            cache.
+        cache_update_index: optional int or scalar int tensor, the position
+            at which the keys and values of `value` are written into
+            `cache`.
+
+    Returns:
+        The `(batch, q_len, output_dim)` output; with
+        `return_attention_scores=True` the tuple `(output, scores)` where
+        `scores` has shape `(batch, num_heads, q_len, k_len)`; with a cache,
+        the updated cache is appended: `(output, cache)` or
+        `(output, scores, cache)`.
+
+    Example:
+
+    >>> layer = MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> query = keras.random.normal((3, 5, 8))
+    >>> value = keras.random.normal((3, 7, 6))
+    >>> layer(query, value).shape
+    TensorShape([3, 5, 8])
+
+    Cached self-attention decoding, one token at a time:
+
+    >>> self_attention = MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = keras.random.normal((3, 5, 8))
+    >>> cache = keras.ops.zeros((3, 2, 5, 2, 4))  # (batch, 2, len, heads, 4)
+    >>> for t in range(5):
+    ...     token = x[:, t:t + 1]
+    ...     step, cache = self_attention(
+    ...         token, token, cache=cache, cache_update_index=t,
+    ...         use_causal_mask=True)
+    >>> step.shape
+    TensorShape([3, 1, 8])
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        check_rank_3("query", query_shape)
+        check_rank_3("value", value_shape)
+        check_rank_3("key", key_shape)
+        self.query_dense = self._head_projection(
+            "query", self.key_dim, query_shape
+        )
+        self.key_dense = self._head_projection("key", self.key_dim, key_shape)
+        self.value_dense = self._head_projection(
+            "value", self.value_dim, value_shape
+        )
+        self._build_output_projection(query_shape)
+
+    def _check_inputs(self, **tensors):
+        """Raise if an input's rank or features do not fit the layer."""
+        projections = {
+            "query": self.query_dense,
+            "value": self.value_dense,
+            "key": self.key_dense,
+        }
+        for name, tensor in tensors.items():
+            check_rank_3(name, tensor.shape)
+            _check_features(name, tensor.shape, projections[name])
+
+    def _check_cache_support(self):
+        if self.value_dim != self.key_dim:
+            raise ValueError(
+                "A key/value cache stores keys and values in one tensor, so "
+                "it needs `value_dim == key_dim`. Received: "
+                f"key_dim={self.key_dim}, value_dim={self.value_dim}"
+            )
+
+    def _check_cache(self, cache):
+        self._check_cache_support()
+        shape = tuple(cache.shape)
+        expected = (2, None, self.num_heads, self.key_dim)
+        if len(shape) != 5 or any(
+            got is not None and want is not None and got != want
+            for got, want in zip(shape[1:], expected)
+        ):
+            raise ValueError(
+                "`cache` must have shape (batch, 2, max_len, num_heads, "
+                f"key_dim) = (batch, 2, max_len, {self.num_heads}, "
+                f"{self.key_dim}). Received: cache.shape={shape}"
+            )
+
+    def compute_cache(self, value, key=None):
+        """Projects a whole sequence into a key/value cache.
+
+        Used to precompute the keys and values of a cross-attention (the
+        encoder outputs, once per sequence) and to seed a self-attention
+        cache with a prompt. The layer must be built.
+
+        Args:
+            value: `(batch, length, value_features)` tensor.
+            key: optional `(batch, length, key_features)` tensor. Defaults
+                to `value`.
+
+        Returns:
+            The `(batch, 2, length, num_heads, key_dim)` cache.
+        """
+        self._check_cache_support()
+        if not self.built:
+            raise ValueError(
+                "`compute_cache()` needs the projection weights: call or "
+                f"build the layer first. Received: layer {self.name!r} that "
+                "is not built"
+            )
+        key = value if key is None else key
+        self._check_inputs(value=value, key=key)
+        keys = self.key_dense(ops.copy(key))  # (batch, len, heads, key_dim)
+        values = self.value_dense(ops.copy(value))  # (batch, len, heads, dim)
+        return ops.stack([keys, values], axis=_CACHE_KV_AXIS)
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        key = value if key is None else key
+        self._check_inputs(query=query, value=value, key=key)
+        if cache is None and cache_update_index is not None:
+            raise ValueError(
+                "`cache_update_index` needs a `cache`. Received: cache=None, "
+                f"cache_update_index={cache_update_index}"
+            )
+        # The copies drop the implicit Keras masks, which this layer handles
+        # itself, so that the projections do not warn about them.
+        projected_query = self.query_dense(ops.copy(query))  # (b, q, h, k)
+        causal_offset = None
+        if cache is None:
+            keys = self.key_dense(ops.copy(key))  # (batch, k_len, heads, k)
+            values = self.value_dense(ops.copy(value))  # (b, k_len, h, v)
+        else:
+            self._check_cache(cache)
+            cache = ops.cast(cache, self.compute_dtype)
+            keys = cache[:, 0]  # (batch, max_len, heads, key_dim)
+            values = cache[:, 1]  # (batch, max_len, heads, key_dim)
+            if cache_update_index is not None:
+                start = [0, cache_update_index, 0, 0]
+                keys = ops.slice_update(
+                    keys, start, self.key_dense(ops.copy(key))
+                )
+                values = ops.slice_update(
+                    values, start, self.value_dense(ops.copy(value))
+                )
+                cache = ops.stack([keys, values], axis=_CACHE_KV_AXIS)
+                # The new tokens' masks do not cover the whole cache.
+                value_mask = key_mask = None
+                causal_offset = cache_update_index
+
+        mask = compute_attention_mask(
+            query,
+            keys,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask and causal_offset is None,
+        )  # (batch|1, q_len|1, k_len|1)
+        if use_causal_mask and causal_offset is not None:
+            mask = merge_masks(
+                mask, _offset_causal_mask(query, keys, causal_offset)
+            )
+
+        output, scores = self._attend(
+            projected_query,
+            keys,
+            values,
+            mask,
+            training,
+            return_attention_scores,
+        )
+        outputs = (output,)
+        if return_attention_scores:
+            outputs += (scores,)
+        if cache is not None:
+            outputs += (cache,)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        query_shape = tuple(query_shape)
+        return query_shape[:-1] + (self._output_dim(query_shape),)
+
+    def compute_output_spec(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        key = value if key is None else key
+        key_length = key.shape[1] if cache is None else cache.shape[2]
+        outputs = self._output_spec(
+            query.shape, key_length, return_attention_scores
+        )
+        if cache is not None:
+            outputs += (
+                keras.KerasTensor(cache.shape, dtype=self.compute_dtype),
+            )
+        return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _offset_causal_mask(query, key, offset):
+    """`(1, q_len, k_len)` mask: query `t` sees keys `j <= offset + t`."""
+    offset = ops.cast(offset, "int32")
+    rows = ops.arange(ops.shape(query)[1], dtype="int32") + offset  # (q,)
+    cols = ops.arange(ops.shape(key)[1], dtype="int32")  # (k,)
+    allowed = ops.less_equal(cols[None, :], rows[:, None])  # (q_len, k_len)
+    return allowed[None]  # (1, q_len, k_len)

@@ -1,0 +1,141 @@
+"""Multi-head self-attention with one fused query/key/value projection."""
+
+import keras
+from keras import ops
+
+from keras_attention.layers import multi_head_attention as mha
+from keras_attention.layers._utils import check_rank_3
+from keras_attention.ops.masks import compute_attention_mask
+
+__all__ = ["MultiHeadSelfAttention"]
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
+    """Multi-head self-attention with a fused query/key/value projection.
+
+    Computes the same function as `MultiHeadAttention(query=x, value=x)`,
+    but projects the input to the queries, keys and values of every head
+    with one kernel of shape `(features, num_heads, 2 * key_dim +
+    value_dim)` instead of three, which is one large matrix multiplication
+    instead of three smaller ones. Along the last axis the fused kernel
+    holds the query, then the key, then the value projection of each head.
+    The heads then go through `keras_attention.ops.scaled_dot_product_attention`
+    and the same output projection (`attention_output`) as
+    `MultiHeadAttention`.
+
+    Masks are boolean (`True` = may attend) and combined with a logical AND:
+    the implicit Keras padding mask of `inputs` (applied to the keys and to
+    the queries, as `keras.layers.MultiHeadAttention` does for self-
+    attention), `attention_mask` and the causal mask. A query whose keys are
+    all masked gets a zero output (never NaN). The output carries the mask
+    of `inputs`.
+
+    Args:
+        num_heads: int, number of attention heads.
+        key_dim: int, size of each head for the query and the key.
+        value_dim: int, size of each head for the value. Defaults to
+            `key_dim`.
+        output_dim: int, size of the output features. Defaults to the last
+            dimension of the input.
+        dropout: float in `[0, 1)`, dropout rate on the attention weights.
+            Defaults to `0.0`.
+        use_bias: bool, whether the projections have biases. Defaults to
+            `True`.
+        kernel_initializer: initializer of the projection kernels. Defaults
+            to `"glorot_uniform"`.
+        bias_initializer: initializer of the projection biases. Defaults to
+            `"zeros"`.
+        attention_implementation: `"dense"`, `"chunked"` (memory-efficient
+            online softmax) or `"auto"`, passed to
+            `scaled_dot_product_attention`. Defaults to `"auto"`.
+        chunk_size: int, keys per block of the chunked implementation, or
+            `None` to size blocks from a memory budget. Defaults to `None`.
+        seed: optional int, seed of the attention dropout. Defaults to
+            `None`.
+        **kwargs: other keyword arguments of `keras.layers.Layer`, such as
+            `name` and `dtype`.
+
+    Call arguments:
+        inputs: `(batch, length, features)` tensor.
+        attention_mask: optional boolean `(batch, length, length)` mask,
+            `True` where query `i` may attend to key `j`.
+        use_causal_mask: bool, whether position `i` may only attend to
+            positions `j <= i`. Defaults to `False`.
+        return_attention_scores: bool, whether to also return the attention
+            weights. Defaults to `False`.
+        training: bool, whether dropout is active. Defaults to `None`.
+        mask: optional `(batch, length)` padding mask of `inputs`, filled in
+            by Keras from its implicit mask.
+
+    Returns:
+        The `(batch, length, output_dim)` output, or the tuple
+        `(output, scores)` with `scores` of shape
+        `(batch, num_heads, length, length)` when
+        `return_attention_scores=True`.
+
+    Example:
+
+    >>> layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
+    >>> x = keras.random.normal((3, 5, 8))
+    >>> layer(x, use_causal_mask=True).shape
+    TensorShape([3, 5, 8])
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    def build(self, input_shape):
+        check_rank_3("inputs", input_shape)
+        self.query_key_value_dense = self._head_projection(
+            "query_key_value", 2 * self.key_dim + self.value_dim, input_shape
+        )
+        self._build_output_projection(input_shape)
+
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        mask=None,
+    ):
+        check_rank_3("inputs", inputs.shape)
+        mha._check_features("inputs", inputs.shape, self.query_key_value_dense)
+        # The copy drops the implicit Keras mask, which this layer handles
+        # itself, so that the projection does not warn about it.
+        fused = self.query_key_value_dense(ops.copy(inputs))  # (b, t, h, 2k+v)
+        query, key, value = ops.split(
+            fused, [self.key_dim, 2 * self.key_dim], axis=-1
+        )  # (b, t, h, k), (b, t, h, k), (b, t, h, v)
+        attention_mask = compute_attention_mask(
+            inputs,
+            inputs,
+            query_mask=mask,
+            value_mask=mask,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask,
+        )  # (batch|1, length|1, length|1)
+        output, scores = self._attend(
+            query, key, value, attention_mask, training, return_attention_scores
+        )
+        return (output, scores) if return_attention_scores else output
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        return input_shape[:-1] + (self._output_dim(input_shape),)
+
+    def compute_output_spec(
+        self,
+        inputs,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+        mask=None,
+    ):
+        outputs = self._output_spec(
+            inputs.shape, inputs.shape[1], return_attention_scores
+        )
+        return outputs if return_attention_scores else outputs[0]
