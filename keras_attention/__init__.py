@@ -4,8 +4,11 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_attention import data  # noqa: E402  (registers TFDS builders)
 from keras_attention import layers  # noqa: E402
+from keras_attention import models  # noqa: E402
 from keras_attention import ops  # noqa: E402
+from keras_attention import text  # noqa: E402
 from keras_attention.layers import AdditiveAttention  # noqa: E402
 from keras_attention.layers import DotProductAttention  # noqa: E402
 from keras_attention.layers import MultiHeadAttention  # noqa: E402
@@ -18,8 +21,11 @@ from keras_attention.layers import TransformerDecoderBlock  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "data",
     "layers",
+    "models",
     "ops",
+    "text",
     "AdditiveAttention",
     "DotProductAttention",
     "MultiHeadAttention",

@@ -1,0 +1,243 @@
+"""SavedModel export of text-to-text models: strings in, strings out.
+
+`export_text_to_text` is the generic part: it writes a SavedModel whose
+`serving_default` signature takes a `(batch,)` `tf.string` tensor, tokenizes
+it in the graph, runs a decoding function on the ids and detokenizes the
+result. Each kind of model supplies only its decoding function:
+`export_seq2seq` passes the greedy decoder of `build_attention_seq2seq`; a
+Transformer translator can pass its own decoder the same way.
+
+Everything the SavedModel needs is tracked in it: the model's variables and
+the tokenizers' vocabularies (fresh `tf.lookup` tables and constants made
+from the vocabularies, not the training-time objects). It loads with plain
+`tf.saved_model.load`, in a process that never imports `keras_attention`.
+
+Inputs longer than `max_source_length` characters, and empty inputs, are
+rejected: the call fails with an `InvalidArgumentError` that says so. They
+are never silently truncated, because a truncated date is a different date.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import tensorflow as tf
+
+from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
+from keras_attention.text.character_tokenizer import CharacterTokenizer
+
+__all__ = [
+    "SERVING_OUTPUT",
+    "export_seq2seq",
+    "export_text_to_text",
+    "run_saved_model_in_fresh_process",
+]
+
+SERVING_OUTPUT = "outputs"
+SERVING_ATTENTION = "attention_weights"
+
+# Run by `run_saved_model_in_fresh_process` with `python -c`: plain
+# TensorFlow only (plus tensorflow-text when installed, for models that use
+# its ops); it fails if anything imported `keras_attention`.
+_FRESH_PROCESS_SCRIPT = """
+import json, sys
+import tensorflow as tf
+try:
+    import tensorflow_text  # noqa: F401, registers its ops if used.
+except ImportError:
+    pass
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.stdin.read())
+outputs = model.signatures["serving_default"](tf.constant(texts, tf.string))
+strings = [s.decode("utf-8") for s in outputs[sys.argv[2]].numpy()]
+if "keras_attention" in sys.modules:
+    raise SystemExit("keras_attention was imported")
+print(json.dumps(strings))
+"""
+
+
+def _copy_tokenizer(tokenizer):
+    """A fresh tokenizer (new tables) with the same vocabulary."""
+    return tokenizer.__class__.from_config(tokenizer.get_config())
+
+
+class _TextToTextModule(tf.Module):
+    """Holds the tokenizers and the decoder; `serve` is the signature."""
+
+    def __init__(
+        self, source_tokenizer, target_tokenizer, decoder, max_source_length
+    ):
+        super().__init__(name="text_to_text")
+        self.source_tokenizer = _copy_tokenizer(source_tokenizer)
+        self.target_tokenizer = _copy_tokenizer(target_tokenizer)
+        self.decoder = decoder
+        self.max_source_length = max_source_length
+
+    def serve(self, texts):
+        ids = self.source_tokenizer.tokenize(texts)  # (batch, None) ragged
+        lengths = ids.row_lengths()  # (batch,)
+        checks = [
+            tf.debugging.assert_less_equal(
+                lengths,
+                tf.constant(self.max_source_length, lengths.dtype),
+                message=(
+                    f"Inputs longer than {self.max_source_length} "
+                    "characters are rejected (not truncated)."
+                ),
+            ),
+            tf.debugging.assert_positive(
+                lengths, message="Empty inputs are rejected."
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            source_ids = ids.to_tensor()  # (batch, src_len)
+        tokens, attention_weights = self.decoder(source_ids)
+        return {
+            SERVING_OUTPUT: self.target_tokenizer.detokenize(tokens),
+            SERVING_ATTENTION: attention_weights,
+        }
+
+
+def export_text_to_text(
+    path,
+    source_tokenizer,
+    target_tokenizer,
+    decoder,
+    max_source_length,
+    models=(),
+):
+    """Exports a string-in, string-out SavedModel.
+
+    Args:
+        path: the SavedModel directory to write.
+        source_tokenizer: a `CharacterTokenizer` (or any `tf.Module` with
+            `tokenize`, `get_config` and `from_config`) for the inputs.
+        target_tokenizer: the same for the outputs, with `detokenize`.
+        decoder: a callable (usually a `tf.Module`) mapping `(batch,
+            src_len)` int32 ids, `0`-padded, to `(tokens (batch, steps),
+            attention_weights (batch, steps, src_len))`.
+        max_source_length: int, the longest accepted input, in characters.
+        models: Keras models whose variables `decoder` uses; they are
+            tracked in the SavedModel.
+
+    Returns:
+        `path`. The SavedModel's `serving_default` signature takes
+        `texts: (batch,) tf.string` and returns `{"outputs": (batch,)
+        tf.string, "attention_weights": (batch, steps, src_len) float32}`.
+    """
+    if not isinstance(max_source_length, int) or max_source_length <= 0:
+        raise ValueError(
+            "`max_source_length` must be a positive integer. "
+            f"Received: max_source_length={max_source_length!r}"
+        )
+    module = _TextToTextModule(
+        source_tokenizer, target_tokenizer, decoder, max_source_length
+    )
+    archive = keras.export.ExportArchive()
+    for model in models:
+        archive.track(model)
+    archive.track(module)
+    archive.add_endpoint(
+        "serving_default",
+        module.serve,
+        input_signature=[tf.TensorSpec([None], tf.string, name="texts")],
+    )
+    archive.write_out(os.fspath(path), verbose=False)
+    return path
+
+
+def export_seq2seq(
+    path,
+    model,
+    source_tokenizer,
+    target_tokenizer,
+    max_source_length,
+    max_output_length,
+):
+    """Exports a `build_attention_seq2seq` model with greedy decoding.
+
+    Args:
+        path: the SavedModel directory to write.
+        model: a model built by `build_attention_seq2seq`.
+        source_tokenizer: the source `CharacterTokenizer`.
+        target_tokenizer: the target `CharacterTokenizer`.
+        max_source_length: int, the longest accepted input, in characters;
+            longer inputs are rejected (see the module docstring).
+        max_output_length: int, the most output characters.
+
+    Returns:
+        `path`; see `export_text_to_text` for the signature.
+
+    Example:
+
+    >>> export_seq2seq("/tmp/dates", model, source_tokenizer,
+    ...                target_tokenizer, 64, 10)  # doctest: +SKIP
+    >>> serving = tf.saved_model.load("/tmp/dates").signatures[
+    ...     "serving_default"]  # doctest: +SKIP
+    >>> serving(tf.constant(["aug 19, 2003"]))["outputs"]  # doctest: +SKIP
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'2003-08-19'])>
+    """
+    if not isinstance(source_tokenizer, CharacterTokenizer):
+        raise ValueError(
+            "`source_tokenizer` must be a `CharacterTokenizer`. "
+            f"Received: {type(source_tokenizer).__name__}"
+        )
+    decoder = Seq2SeqGreedyDecoder(
+        model,
+        start_id=target_tokenizer.start_id,
+        end_id=target_tokenizer.end_id,
+        max_length=int(max_output_length) + 1,
+    )
+    return export_text_to_text(
+        path,
+        source_tokenizer,
+        target_tokenizer,
+        decoder,
+        max_source_length,
+        models=(model,),
+    )
+
+
+def run_saved_model_in_fresh_process(path, texts, timeout=300):
+    """Answers `texts` with an exported SavedModel in a new Python process.
+
+    The child process imports TensorFlow (and tensorflow-text if present)
+    but never `keras_attention`; it fails if anything imports it. This
+    checks that the SavedModel stands on its own.
+
+    Args:
+        path: a SavedModel written by `export_text_to_text`.
+        texts: a list of input strings.
+        timeout: seconds to wait for the child. Defaults to `300`.
+
+    Returns:
+        The list of output strings.
+
+    Raises:
+        RuntimeError: if the child process fails (its stderr is included).
+    """
+    environment = dict(os.environ)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FRESH_PROCESS_SCRIPT,
+            os.fspath(path),
+            SERVING_OUTPUT,
+        ],
+        input=json.dumps(list(texts)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Loading the SavedModel {path!r} in a fresh process failed "
+            f"(exit code {result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,13 @@
+"""Functional-API model builders and their inference helpers."""
+
+from keras_attention.models.seq2seq import build_attention_seq2seq
+from keras_attention.models.seq2seq_decoding import ExactMatchCallback
+from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
+from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
+
+__all__ = [
+    "ExactMatchCallback",
+    "Seq2SeqGreedyDecoder",
+    "Seq2SeqTranslator",
+    "build_attention_seq2seq",
+]

@@ -1,0 +1,310 @@
+"""Greedy decoding, translation and evaluation for `build_attention_seq2seq`.
+
+The greedy decoder runs the layers of a trained model one target step at a
+time inside a `tf.while_loop` (it is meant to run inside a `tf.function`,
+optionally XLA-compiled) and stops when every sequence has produced the end
+id or after `max_length` steps.
+"""
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_attention.models import seq2seq
+
+__all__ = [
+    "ExactMatchCallback",
+    "Seq2SeqGreedyDecoder",
+    "Seq2SeqTranslator",
+]
+
+SOURCE_LENGTH_MULTIPLE = 8
+
+
+class Seq2SeqGreedyDecoder(tf.Module):
+    """Greedy decoding with the layers of an attention seq2seq model.
+
+    At every step the previous token is embedded, one step of the decoder
+    RNN's cell runs, the attention layer weights the encoder states by the
+    new decoder state and the output head picks the most likely next token.
+    These are the very layers (and weights) of the teacher-forced model, so
+    when a prediction is right, teacher forcing and greedy decoding give the
+    same tokens.
+
+    Args:
+        model: a model built by `build_attention_seq2seq` (or reloaded from
+            its `.keras` file).
+        start_id: int, the id that starts every target sequence.
+        end_id: int, the id that ends a target sequence.
+        max_length: int, the most target steps to run (the end id counted).
+
+    Call arguments:
+        source_ids: `(batch, src_len)` int ids, `0`-padded.
+
+    Returns:
+        `(tokens, weights)`: `(batch, max_length)` int32 predicted ids, the
+        end id included and `0` after it, and `(batch, max_length, src_len)`
+        float32 attention weights of every step (zero after the end id).
+
+    Example:
+
+    >>> model = build_attention_seq2seq(12, 12, embedding_dim=4, units=8)
+    >>> decoder = Seq2SeqGreedyDecoder(model, start_id=2, end_id=3,
+    ...                                max_length=5)
+    >>> tokens, weights = decoder(np.array([[5, 6, 7, 0]], "int32"))
+    >>> tuple(tokens.shape), tuple(weights.shape)
+    ((1, 5), (1, 5, 4))
+    """
+
+    def __init__(self, model, start_id, end_id, max_length):
+        if not isinstance(max_length, int) or max_length <= 0:
+            raise ValueError(
+                "`max_length` must be a positive integer. "
+                f"Received: max_length={max_length!r}"
+            )
+        super().__init__(name="seq2seq_greedy_decoder")
+        try:
+            self.encoder = model.get_layer(seq2seq.ENCODER)
+            self.target_embedding = model.get_layer(seq2seq.TARGET_EMBEDDING)
+            self.decoder_cell = model.get_layer(seq2seq.DECODER).cell
+            self.attention = model.get_layer(seq2seq.ATTENTION)
+            self.output_head = model.get_layer(seq2seq.OUTPUT_HEAD)
+        except ValueError as error:
+            raise ValueError(
+                "`model` must be built by `build_attention_seq2seq`. "
+                f"Received: a model without the expected layer ({error})"
+            ) from error
+        self.start_id = int(start_id)
+        self.end_id = int(end_id)
+        self.max_length = max_length
+
+    def __call__(self, source_ids):
+        source_ids = tf.cast(tf.convert_to_tensor(source_ids), tf.int32)
+        batch = tf.shape(source_ids)[0]
+        source_length = tf.shape(source_ids)[1]
+        # (batch, src_len, units) and the decoder's initial state(s).
+        encoder_states, *states = self.encoder(source_ids, training=False)
+        source_mask = ops.not_equal(source_ids, seq2seq.PADDING_ID)
+
+        def step(index, token, finished, states, tokens, weights):
+            embedded = self.target_embedding(token)  # (batch, embedding_dim)
+            output, states = self.decoder_cell(embedded, states)
+            output = tf.expand_dims(output, 1)  # (batch, 1, units)
+            # (batch, 1, units), (batch, 1, src_len)
+            context, step_weights = self.attention(
+                output,
+                encoder_states,
+                value_mask=source_mask,
+                return_attention_scores=True,
+            )
+            logits = self.output_head([output, context])  # (batch, 1, vocab)
+            next_token = tf.argmax(logits[:, 0], axis=-1, output_type=tf.int32)
+            next_token = tf.where(finished, seq2seq.PADDING_ID, next_token)
+            # (batch, 1, src_len), zero for finished sequences.
+            step_weights = tf.where(
+                finished[:, None, None],
+                tf.zeros_like(step_weights),
+                step_weights,
+            )
+            # Write step `index` of the fixed-size outputs.
+            at_index = tf.one_hot(index, self.max_length, dtype=tf.int32)
+            tokens += at_index[None, :] * next_token[:, None]
+            weights += tf.cast(at_index, tf.float32)[None, :, None] * tf.cast(
+                step_weights, tf.float32
+            )  # (batch, max_length, src_len)
+            finished = finished | tf.equal(next_token, self.end_id)
+            return index + 1, next_token, finished, states, tokens, weights
+
+        def not_done(index, token, finished, *_):
+            return ~tf.reduce_all(finished)
+
+        loop_vars = (
+            tf.constant(0),
+            tf.fill([batch], tf.constant(self.start_id, tf.int32)),
+            tf.zeros([batch], tf.bool),
+            states,
+            tf.zeros([batch, self.max_length], tf.int32),
+            tf.zeros([batch, self.max_length, source_length], tf.float32),
+        )
+        *_, tokens, weights = tf.while_loop(
+            not_done, step, loop_vars, maximum_iterations=self.max_length
+        )
+        return tokens, weights
+
+
+class Seq2SeqTranslator:
+    """Strings in, strings out: tokenizers around a greedy decoder.
+
+    Args:
+        model: a model built by `build_attention_seq2seq`.
+        source_tokenizer: the source `CharacterTokenizer`.
+        target_tokenizer: the target `CharacterTokenizer`.
+        max_output_length: int, the most target characters to produce (the
+            end id is one more step).
+        max_source_length: int, the longest accepted source (in ids); longer
+            inputs raise a `ValueError` (they are never truncated).
+        batch_size: int, the decoding batch size; with `jit_compile` every
+            batch is padded to it, so the decoder compiles once. Defaults to
+            `512`.
+        jit_compile: bool, whether to XLA-compile the decoder. Defaults to
+            `True`.
+
+    Example:
+
+    >>> translator = Seq2SeqTranslator(model, source_tokenizer,
+    ...                                target_tokenizer, 10, 32)
+    >>> translator.translate(["aug 19, 2003"])  # doctest: +SKIP
+    ['2003-08-19']
+    """
+
+    def __init__(
+        self,
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length,
+        max_source_length,
+        batch_size=512,
+        jit_compile=True,
+    ):
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.max_source_length = int(max_source_length)
+        self.batch_size = int(batch_size)
+        self.jit_compile = jit_compile
+        self.decoder = Seq2SeqGreedyDecoder(
+            model,
+            start_id=target_tokenizer.start_id,
+            end_id=target_tokenizer.end_id,
+            max_length=int(max_output_length) + 1,
+        )
+        self._decode = tf.function(
+            self.decoder.__call__, jit_compile=jit_compile, autograph=False
+        )
+
+    def encode(self, texts):
+        """`(num_texts, src_len)` int32 ids, or a `ValueError` if too long."""
+        ids = self.source_tokenizer.tokenize(list(texts))
+        lengths = ids.row_lengths().numpy()
+        too_long = np.flatnonzero(lengths > self.max_source_length)
+        if too_long.size:
+            index = int(too_long[0])
+            raise ValueError(
+                f"Inputs longer than {self.max_source_length} characters are "
+                f"rejected. Received: {list(texts)[index]!r} "
+                f"({int(lengths[index])} characters) at index {index}"
+            )
+        # Pad to a multiple of a few ids: few distinct shapes to compile.
+        width = -(-int(lengths.max(initial=1)) // SOURCE_LENGTH_MULTIPLE)
+        width = min(width * SOURCE_LENGTH_MULTIPLE, self.max_source_length)
+        return ids.to_tensor(shape=[None, width]).numpy()
+
+    def decode_ids(self, source_ids):
+        """Greedy `(tokens, weights)` for `(num, src_len)` ids, batched."""
+        tokens, weights = [], []
+        for begin in range(0, len(source_ids), self.batch_size):
+            batch = source_ids[begin : begin + self.batch_size]
+            size = len(batch)
+            if self.jit_compile and size < self.batch_size:
+                # Pad to the one batch shape the XLA program was built for.
+                padding = np.zeros(
+                    (self.batch_size - size, batch.shape[1]), batch.dtype
+                )
+                batch = np.concatenate([batch, padding])
+            batch_tokens, batch_weights = self._decode(tf.constant(batch))
+            tokens.append(batch_tokens.numpy()[:size])
+            weights.append(batch_weights.numpy()[:size])
+        return np.concatenate(tokens), np.concatenate(weights)
+
+    def translate(self, texts, return_attention=False):
+        """Translates a list of strings.
+
+        Args:
+            texts: a list of Python strings.
+            return_attention: bool, whether to also return the output ids
+                and the attention weights. Defaults to `False`.
+
+        Returns:
+            A list of strings, or `(strings, tokens, weights)` with
+            `return_attention=True`.
+        """
+        texts = list(texts)
+        if not texts:
+            return ([], None, None) if return_attention else []
+        tokens, weights = self.decode_ids(self.encode(texts))
+        strings = [
+            text.decode("utf-8")
+            for text in self.target_tokenizer.detokenize(tokens).numpy()
+        ]
+        if return_attention:
+            return strings, tokens, weights
+        return strings
+
+    def exact_match(self, pairs):
+        """The fraction of `(source, target)` pairs translated exactly.
+
+        Returns:
+            `(accuracy, predictions)`.
+        """
+        sources = [source for source, _ in pairs]
+        predictions = self.translate(sources)
+        correct = sum(
+            prediction == target
+            for prediction, (_, target) in zip(predictions, pairs)
+        )
+        return correct / max(1, len(pairs)), predictions
+
+
+class ExactMatchCallback(keras.callbacks.Callback):
+    """Exact-match accuracy of greedy decoding after every epoch.
+
+    Adds `val_exact_match` to the epoch logs (so `History` records it) and
+    prints it with a few `input -> prediction (target)` examples.
+
+    Args:
+        translator_fn: a function of the model returning a
+            `Seq2SeqTranslator` (called once, on the first epoch end).
+        pairs: held-out `(source, target)` pairs.
+        num_examples: how many examples to print. Defaults to `3`.
+        print_fn: the printing function. Defaults to `print`.
+    """
+
+    def __init__(self, translator_fn, pairs, num_examples=3, print_fn=print):
+        super().__init__()
+        self.translator_fn = translator_fn
+        self.pairs = list(pairs)
+        self.num_examples = num_examples
+        self.print_fn = print_fn
+        self.translator = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.translator is None:
+            self.translator = self.translator_fn(self.model)
+        started = time.perf_counter()
+        accuracy, predictions = self.translator.exact_match(self.pairs)
+        seconds = time.perf_counter() - started
+        if logs is not None:
+            logs["val_exact_match"] = accuracy
+        errors = [
+            i
+            for i, (prediction, (_, target)) in enumerate(
+                zip(predictions, self.pairs)
+            )
+            if prediction != target
+        ]
+        self.print_fn(
+            f"Epoch {epoch + 1}: held-out exact match {accuracy:.4%} "
+            f"({len(self.pairs) - len(errors)}/{len(self.pairs)}, greedy "
+            f"decoding took {seconds:.1f} s)"
+        )
+        # Show mistakes first, then correct examples.
+        shown = (errors + list(range(len(self.pairs))))[: self.num_examples]
+        for index in shown:
+            source, target = self.pairs[index]
+            mark = "ok " if predictions[index] == target else "BAD"
+            self.print_fn(
+                f"  {mark} {source!r} -> {predictions[index]!r} ({target!r})"
+            )

@@ -1,0 +1,19 @@
+"""Tokenizers that run in the TensorFlow graph, and vocabulary tools."""
+
+from keras_attention.text.character_tokenizer import CharacterTokenizer
+from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
+from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
+from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+from keras_attention.text.wordpiece_vocabulary import normalize_text
+from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+from keras_attention.text.wordpiece_vocabulary import split_words
+
+__all__ = [
+    "CharacterTokenizer",
+    "WordPieceTokenizer",
+    "learn_wordpiece_vocabulary",
+    "load_vocabulary",
+    "normalize_text",
+    "save_vocabulary",
+    "split_words",
+]

@@ -1,0 +1,167 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+import tensorflow_datasets as tfds
+
+RECIPE = os.path.join(
+    os.path.dirname(__file__), "..", "..", "recipes", "date_conversion.py"
+)
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("date_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_args(tmp_path, *extra):
+    return [
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--num-train",
+        "96",
+        "--num-test",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--units",
+        "8",
+        "--embedding-dim",
+        "4",
+        "--no-jit",
+        *extra,
+    ]
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    def __init__(self, fail_at=None):
+        super().__init__()
+        self.epochs = []
+        self.fail_at = fail_at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.fail_at:
+            raise KeyboardInterrupt("simulated interruption")
+        self.epochs.append(epoch)
+
+
+@pytest.mark.large
+def test_end_to_end_writes_everything(recipe, tmp_path):
+    summary = recipe.main(_tiny_args(tmp_path))
+    out = tmp_path / "out"
+    for name in (
+        "attention.png",
+        "training_curves.png",
+        "model.keras",
+        "source_vocabulary.json",
+        "target_vocabulary.json",
+        "history.csv",
+        "summary.json",
+        "saved_model/saved_model.pb",
+    ):
+        assert (out / name).exists(), name
+    assert summary["export_agreement"] == 1.0
+    assert summary["epochs"] == 1
+    assert 0.0 <= summary["exact_match"] <= 1.0
+    assert json.loads((out / "summary.json").read_text())["num_test"] == 16
+    assert not (out / "backup").exists()  # removed once training completes
+
+
+@pytest.mark.large
+def test_interrupted_run_resumes_from_saved_epoch(recipe, tmp_path):
+    args = _tiny_args(tmp_path, "--no-export")
+    args[args.index("--epochs") + 1] = "3"
+    first = _EpochRecorder(fail_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.main(args, callbacks=[first])
+    assert first.epochs == [0, 1]
+    assert (tmp_path / "out" / "backup").is_dir()
+
+    resumed = _EpochRecorder()
+    summary = recipe.main(args, callbacks=[resumed])
+    assert resumed.epochs == [2]  # continues after the last finished epoch
+    assert summary["epochs"] == 3  # the history covers all three epochs
+    assert len(summary["history"]["val_exact_match"]) == 3
+
+
+def test_local_data_files(recipe, tmp_path):
+    from keras_attention.data.date_conversion import generate_date_pairs
+
+    pairs = generate_date_pairs(40, seed=5)
+    data = tmp_path / "dates.tsv"
+    data.write_text("".join(f"{s}\t{t}\n" for s, t in pairs))
+    args = recipe.parse_args(_tiny_args(tmp_path, "--data", str(data)))
+    train, test = recipe.load_pairs(args)
+    assert (len(train), len(test)) == (36, 4)  # 10% held out
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("aug 19, 2003   _2003-08-19\n")
+    args = recipe.parse_args(
+        _tiny_args(tmp_path, "--data", str(data), "--test-data", str(held_out))
+    )
+    train, test = recipe.load_pairs(args)
+    assert len(train) == 40 and test == [("aug 19, 2003", "2003-08-19")]
+
+
+def test_bad_data_file_fails_clearly(recipe, tmp_path):
+    data = tmp_path / "bad.tsv"
+    data.write_text("a\tb\nc\td\nno tab\n")
+    with pytest.raises(ValueError, match="bad.tsv, line 3: expected"):
+        recipe.main(_tiny_args(tmp_path, "--data", str(data)))
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        recipe.main(
+            _tiny_args(tmp_path, "--data", str(tmp_path / "missing.tsv"))
+        )
+
+
+def test_unknown_dataset_fails_clearly(recipe, tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset 'no_such_set'"):
+        recipe.main(_tiny_args(tmp_path, "--dataset", "no_such_set"))
+
+
+def test_other_tfds_dataset_with_mock_data(recipe, tmp_path):
+    args = recipe.parse_args(
+        _tiny_args(tmp_path, "--dataset", "ted_hrlr_translate/pt_to_en")
+    )
+    with tfds.testing.mock_data(num_examples=8):
+        train, test = recipe.load_pairs(args)
+    assert len(train) == 8 and len(test) == 8
+    assert all(isinstance(s, str) and isinstance(t, str) for s, t in train)
+
+
+def test_help_documents_options(recipe, capsys):
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    for option in (
+        "--dataset",
+        "--data",
+        "--test-data",
+        "--epochs",
+        "--batch-size",
+        "--units",
+        "--attention",
+        "--output-dir",
+        "--seed",
+    ):
+        assert option in help_text
+
+
+def test_command_line_error_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, RECIPE, "--data", str(tmp_path / "nope.tsv")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "error: No such data file" in result.stderr

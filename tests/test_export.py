@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_attention.export import export_seq2seq
+from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.models.seq2seq import build_attention_seq2seq
+from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
+from keras_attention.text.character_tokenizer import CharacterTokenizer
+
+MAX_SOURCE_LENGTH = 12
+MAX_OUTPUT_LENGTH = 6
+TEXTS = ["Aug 19, 03", "2/10/93", "x"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """An untrained (random) model: the export must reproduce it exactly."""
+    source = CharacterTokenizer.from_texts(["aug 19, 2003/"], lowercase=True)
+    target = CharacterTokenizer.from_texts(["0123456789-"])
+    model = build_attention_seq2seq(
+        source.vocabulary_size,
+        target.vocabulary_size,
+        embedding_dim=4,
+        units=8,
+        rnn_type="lstm",
+        attention="additive",
+    )
+    path = str(tmp_path_factory.mktemp("export") / "saved_model")
+    export_seq2seq(
+        path,
+        model,
+        source,
+        target,
+        max_source_length=MAX_SOURCE_LENGTH,
+        max_output_length=MAX_OUTPUT_LENGTH,
+    )
+    translator = Seq2SeqTranslator(
+        model,
+        source,
+        target,
+        max_output_length=MAX_OUTPUT_LENGTH,
+        max_source_length=MAX_SOURCE_LENGTH,
+        jit_compile=False,
+    )
+    return path, translator
+
+
+def test_signature_takes_strings_and_matches_translator(exported):
+    path, translator = exported
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    (spec,) = serving.structured_input_signature[1].values()
+    assert spec.dtype == tf.string
+    outputs = serving(tf.constant(TEXTS))
+    predictions = [s.decode() for s in outputs["outputs"].numpy()]
+    assert predictions == translator.translate(TEXTS)
+    weights = outputs["attention_weights"].numpy()
+    assert weights.shape[:2] == (len(TEXTS), MAX_OUTPUT_LENGTH + 1)
+    # Each row's padding ("x" is 1 character of 10) gets zero weight.
+    assert np.all(weights[2, :, 1:] == 0)
+
+
+def test_fresh_process_without_keras_attention(exported):
+    path, translator = exported
+    assert run_saved_model_in_fresh_process(path, TEXTS) == (
+        translator.translate(TEXTS)
+    )
+
+
+@pytest.mark.parametrize(
+    "text, match", [("1" * 13, "longer than 12"), ("", "Empty inputs")]
+)
+def test_bad_inputs_are_rejected(exported, text, match):
+    path, _ = exported
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        serving(tf.constant(["2/10/93", text]))
+
+
+def test_export_validates_arguments(exported, tmp_path):
+    _, translator = exported
+    model = translator.decoder.encoder
+    with pytest.raises(ValueError, match="CharacterTokenizer"):
+        export_seq2seq(tmp_path / "a", model, object(), None, 5, 5)
