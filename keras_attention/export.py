@@ -29,14 +29,19 @@ from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
 from keras_attention.text.character_tokenizer import CharacterTokenizer
 
 __all__ = [
+    "SERVING_CLASS_IDS",
     "SERVING_OUTPUT",
+    "SERVING_PROBABILITIES",
     "export_seq2seq",
+    "export_text_classifier",
     "export_text_to_text",
     "run_saved_model_in_fresh_process",
 ]
 
 SERVING_OUTPUT = "outputs"
 SERVING_ATTENTION = "attention_weights"
+SERVING_PROBABILITIES = "probabilities"
+SERVING_CLASS_IDS = "class_ids"
 
 # Run by `run_saved_model_in_fresh_process` with `python -c`: plain
 # TensorFlow only (plus tensorflow-text when installed, for models that use
@@ -241,3 +246,112 @@ def run_saved_model_in_fresh_process(path, texts, timeout=300):
             f"(exit code {result.returncode}):\n{result.stderr[-4000:]}"
         )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class _TextClassifierModule(tf.Module):
+    """Holds the tokenizer, the model and the class names; `serve` runs."""
+
+    def __init__(self, model, tokenizer, class_names, max_sequence_length):
+        super().__init__(name="text_classifier")
+        # A fresh copy: its WordPiece model is a constant built from the
+        # vocabulary, so the SavedModel needs no tokenizer files.
+        self.tokenizer = _copy_tokenizer(tokenizer)
+        self.model = model
+        self.class_names = list(class_names)
+        self.max_sequence_length = max_sequence_length
+
+    def serve(self, texts):
+        ids = self.tokenizer.tokenize(texts)  # (batch, None), maybe padded
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=0)
+        if self.max_sequence_length is not None:
+            ids = ids[:, : self.max_sequence_length]  # (batch, None)
+        token_ids = tf.cast(ids.to_tensor(), tf.int32)  # (batch, len)
+        # At least one (padding) position, so a batch of empty texts runs.
+        missing = tf.maximum(1 - tf.shape(token_ids)[1], 0)
+        token_ids = tf.pad(token_ids, [[0, 0], [0, missing]])  # (batch, len)
+        probabilities = tf.cast(
+            self.model(token_ids, training=False), tf.float32
+        )  # (batch, classes)
+        class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        names = tf.constant(self.class_names, tf.string)  # (classes,)
+        return {
+            SERVING_OUTPUT: tf.gather(names, class_ids),  # (batch,)
+            SERVING_PROBABILITIES: probabilities,
+            SERVING_CLASS_IDS: class_ids,  # (batch,)
+        }
+
+
+def export_text_classifier(
+    model, tokenizer, path, class_names, max_sequence_length=None
+):
+    """Exports a text classifier as a SavedModel: raw strings in.
+
+    The `serving_default` signature takes `texts`, a `(batch,)` `tf.string`
+    tensor; tokenizes it in the graph (truncating to `max_sequence_length`
+    ids, as in training), runs `model` and returns a dict with
+    `"probabilities"` `(batch, num_classes)` float32, `"class_ids"`
+    `(batch,)` int32 and `"outputs"` `(batch,)` `tf.string`, the name of the
+    most probable class. The tokenizer (a constant WordPiece model), the
+    class names and the model's variables are all inside the SavedModel: it
+    loads with `tf.saved_model.load` in a process that imports only
+    TensorFlow and tensorflow-text (for the tokenizer's ops), never Keras
+    or `keras_attention`.
+
+    Args:
+        model: a Keras model mapping `(batch, len)` int32 ids (`0` =
+            padding) to `(batch, num_classes)` probabilities, e.g. from
+            `build_transformer_classifier`.
+        tokenizer: the tokenizer the model was trained with, e.g. a
+            `WordPieceTokenizer`: a layer with `tokenize`, `get_config` and
+            `from_config`.
+        path: the SavedModel directory to write.
+        class_names: the name of each class id, `num_classes` strings.
+        max_sequence_length: optional int, the most ids kept per text.
+            Defaults to `None` (keep all).
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> export_text_classifier(model, tokenizer, "/tmp/classifier",
+    ...                        ["neg", "pos"])  # doctest: +SKIP
+    >>> serve = tf.saved_model.load("/tmp/classifier").signatures[
+    ...     "serving_default"]  # doctest: +SKIP
+    >>> serve(tf.constant(["a wonderful film"]))["outputs"]  # doctest: +SKIP
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'pos'], ...)>
+    """
+    for method in ("tokenize", "get_config", "from_config"):
+        if not hasattr(tokenizer, method):
+            raise ValueError(
+                f"`tokenizer` must have a `{method}` method. "
+                f"Received: {type(tokenizer).__name__}"
+            )
+    class_names = [str(name) for name in class_names]
+    num_classes = model.outputs[0].shape[-1] if model.outputs else None
+    if num_classes is not None and len(class_names) != num_classes:
+        raise ValueError(
+            f"`class_names` must name the model's {num_classes} classes. "
+            f"Received: {len(class_names)} names {class_names[:10]}"
+        )
+    if max_sequence_length is not None and (
+        not isinstance(max_sequence_length, int) or max_sequence_length <= 0
+    ):
+        raise ValueError(
+            "`max_sequence_length` must be a positive int or None. "
+            f"Received: max_sequence_length={max_sequence_length!r}"
+        )
+    module = _TextClassifierModule(
+        model, tokenizer, class_names, max_sequence_length
+    )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(module)
+    archive.add_endpoint(
+        "serving_default",
+        module.serve,
+        input_signature=[tf.TensorSpec([None], tf.string, name="texts")],
+    )
+    archive.write_out(os.fspath(path), verbose=False)
+    return path

@@ -12,7 +12,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_attention", "plot_training_curves"]
+__all__ = [
+    "plot_attention",
+    "plot_attention_heads",
+    "plot_training_curves",
+]
+
+_MAX_HEAD_COLUMNS = 4
 
 
 def _save(figure, path):
@@ -112,4 +118,73 @@ def plot_training_curves(history, path, metrics=("loss", "val_exact_match")):
         if name == "loss":
             axes.set_yscale("log")
         axes.grid(True, alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_attention_heads(tokens, scores, path, title=None):
+    """Draws one attention heatmap per head (and per layer) into a PNG.
+
+    Args:
+        tokens: the `n` token strings of one example, which label both
+            axes (queries down, keys across).
+        scores: the attention weights of that example,
+            `(num_heads, q, k)` for one layer or `(num_layers, num_heads,
+            q, k)` for several (one row of heads per layer), with
+            `q, k >= n`; positions past `n` (padding) are cropped.
+        path: the PNG file to write.
+        title: optional figure title. Defaults to `None`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> scores = np.full((2, 3, 3), 1 / 3)
+    >>> plot_attention_heads(["the", "cat", "sat"], scores,
+    ...                      "/tmp/heads.png")
+    '/tmp/heads.png'
+    """
+    tokens = [str(token) for token in tokens]
+    scores = np.asarray(scores, dtype="float32")
+    if scores.ndim == 3:
+        scores = scores[np.newaxis]  # (1, heads, q, k)
+    if scores.ndim != 4:
+        raise ValueError(
+            "`scores` must be (num_heads, q, k) or (num_layers, num_heads, "
+            f"q, k). Received: scores.shape={scores.shape}"
+        )
+    num_layers, num_heads, q_len, k_len = scores.shape
+    if not tokens or len(tokens) > min(q_len, k_len):
+        raise ValueError(
+            f"`tokens` must hold 1 to min(q, k) = {min(q_len, k_len)} "
+            f"tokens. Received: {len(tokens)} tokens for "
+            f"scores.shape={scores.shape}"
+        )
+    n = len(tokens)
+    labels = [_visible(token) for token in tokens]
+    columns = num_heads if num_layers > 1 else min(num_heads, _MAX_HEAD_COLUMNS)
+    rows = num_layers * math.ceil(num_heads / columns)
+    size = max(3.0, 0.25 * n)
+    figure = Figure(
+        figsize=(size * columns + 1, size * rows + 0.5), layout="constrained"
+    )
+    fontsize = 7 if n <= 40 else 5
+    for layer in range(num_layers):
+        for head in range(num_heads):
+            index = layer * math.ceil(num_heads / columns) * columns + head
+            axes = figure.add_subplot(rows, columns, index + 1)
+            image = axes.imshow(
+                scores[layer, head, :n, :n], cmap="viridis", vmin=0.0
+            )
+            axes.set_xticks(range(n))
+            axes.set_xticklabels(labels, rotation=90, fontsize=fontsize)
+            axes.set_yticks(range(n))
+            axes.set_yticklabels(labels, fontsize=fontsize)
+            name = f"head {head}"
+            if num_layers > 1:
+                name = f"layer {layer}, {name}"
+            axes.set_title(name, fontsize=9)
+            figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    if title:
+        figure.suptitle(title)
     return _save(figure, path)

@@ -9,6 +9,20 @@ from keras_attention.data.date_conversion import generate_date_pairs
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import make_seq2seq_dataset
 from keras_attention.data.parallel_text import split_pairs
+from keras_attention.data.text_classification import TextClassificationData
+from keras_attention.data.text_classification import label_counts
+from keras_attention.data.text_classification import load_class_names
+from keras_attention.data.text_classification import (
+    load_tfds_text_classification,
+)
+from keras_attention.data.text_classification import (
+    load_tsv_text_classification,
+)
+from keras_attention.data.text_classification import (
+    make_text_classification_dataset,
+)
+from keras_attention.data.text_classification import read_labeled_tsv
+from keras_attention.data.text_classification import save_class_names
 
 __all__ = [
     "DateConversion",
@@ -17,4 +31,12 @@ __all__ = [
     "load_parallel_text",
     "make_seq2seq_dataset",
     "split_pairs",
+    "TextClassificationData",
+    "label_counts",
+    "load_class_names",
+    "load_tfds_text_classification",
+    "load_tsv_text_classification",
+    "make_text_classification_dataset",
+    "read_labeled_tsv",
+    "save_class_names",
 ]

@@ -1,0 +1,533 @@
+"""Text classification data: TFDS datasets, local TSV files, pipelines.
+
+Two sources give the same thing, a `TextClassificationData` holding train
+and test `tf.data.Dataset`s of `(text, label_id)` scalar pairs and the class
+names (the index is the label id):
+
+- `load_tfds_text_classification`: any TFDS dataset with a text feature and
+  a `ClassLabel` feature, chosen by name (`imdb_reviews`, `ag_news_subset`,
+  ...).
+- `load_tsv_text_classification`: a local UTF-8 file with one
+  `text<TAB>label` pair per line, for offline use. The labels are strings;
+  the sorted distinct labels of the training file are the classes (numeric
+  labels are sorted as numbers). A line that does not parse raises a
+  `ValueError` naming the file and the line number.
+
+`make_text_classification_dataset` tokenizes the texts in the TensorFlow
+graph and batches them, grouping examples of similar length.
+"""
+
+import collections
+import dataclasses
+import json
+import os
+import random
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+__all__ = [
+    "TextClassificationData",
+    "label_counts",
+    "load_class_names",
+    "load_tfds_text_classification",
+    "load_tsv_text_classification",
+    "make_text_classification_dataset",
+    "read_labeled_tsv",
+    "save_class_names",
+]
+
+DEFAULT_TEST_FRACTION = 0.1
+# More distinct labels than this means the label column holds no classes
+# (for example, the text and label columns are swapped).
+DEFAULT_MAX_CLASSES = 1000
+DEFAULT_BUCKET_BOUNDARIES = (16, 32, 64, 128, 256, 512, 1024)
+TOKENIZE_CHUNK = 1024
+DEFAULT_SHUFFLE_BUFFER = 16_384
+PADDING_ID = 0
+
+
+@dataclasses.dataclass
+class TextClassificationData:
+    """Train and test examples of a text classification task.
+
+    Attributes:
+        train: a `tf.data.Dataset` of `(text, label)` pairs: a scalar
+            `tf.string` and a scalar `tf.int32` class id.
+        test: the held-out examples, in the same format.
+        class_names: list of str, the name of each class id.
+    """
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    class_names: list
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def _feature_summary(features):
+    return ", ".join(
+        f"{key!r} ({type(feature).__name__})"
+        for key, feature in sorted(features.items())
+    )
+
+
+def load_tfds_text_classification(
+    name,
+    text_key="text",
+    label_key="label",
+    train_split="train",
+    test_split="test",
+    data_dir=None,
+    test_fraction=DEFAULT_TEST_FRACTION,
+    download=True,
+):
+    """Loads a TFDS text classification dataset by name.
+
+    The dataset must have a text feature (`tfds.features.Text`) and a label
+    feature (`tfds.features.ClassLabel`, whose names become the class
+    names). When the dataset is known to have no `test_split`, the last
+    `test_fraction` of `train_split` is held out instead.
+
+    Args:
+        name: the TFDS name, e.g. `"imdb_reviews"` or `"ag_news_subset"`
+            (optionally with a config and version, `"name/config:1.0.0"`).
+        text_key: the name of the text feature. Defaults to `"text"`.
+        label_key: the name of the label feature. Defaults to `"label"`.
+        train_split: the training split (TFDS slicing works:
+            `"train[:10%]"`). Defaults to `"train"`.
+        test_split: the held-out split. Defaults to `"test"`.
+        data_dir: the TFDS data directory. Defaults to `None` (TFDS's
+            default, `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+        test_fraction: float in `(0, 1)`, the part of `train_split` held
+            out when there is no `test_split`. Defaults to `0.1`.
+        download: bool, whether to download and prepare the dataset when it
+            is not in `data_dir` yet. Defaults to `True`.
+
+    Returns:
+        A `TextClassificationData`.
+
+    Raises:
+        ValueError: for an unknown dataset, a missing or wrongly typed
+            `text_key` or `label_key` (the message lists the dataset's
+            features), or a bad `test_fraction`.
+
+    Example:
+
+    >>> data = load_tfds_text_classification("imdb_reviews")  # doctest: +SKIP
+    >>> data.class_names  # doctest: +SKIP
+    ['neg', 'pos']
+    """
+    _check_fraction(test_fraction)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"Unknown TFDS dataset. Received: name={name!r} "
+            f"({str(error).splitlines()[0]})"
+        ) from error
+    features = builder.info.features
+    for argument, key in (("text_key", text_key), ("label_key", label_key)):
+        if key not in features:
+            raise ValueError(
+                f"`{argument}` is not a feature of {name!r}, whose features "
+                f"are: {_feature_summary(features)}. "
+                f"Received: {argument}={key!r}"
+            )
+    if not isinstance(features[text_key], tfds.features.Text):
+        raise ValueError(
+            f"`text_key` must name a text feature of {name!r} "
+            f"(features: {_feature_summary(features)}). "
+            f"Received: text_key={text_key!r}, a "
+            f"{type(features[text_key]).__name__}"
+        )
+    label_feature = features[label_key]
+    if not isinstance(label_feature, tfds.features.ClassLabel):
+        raise ValueError(
+            f"`label_key` must name a class label (ClassLabel) feature of "
+            f"{name!r} (features: {_feature_summary(features)}). "
+            f"Received: label_key={label_key!r}, a "
+            f"{type(label_feature).__name__}"
+        )
+    if download:
+        builder.download_and_prepare()
+    known_splits = set(builder.info.splits.keys())
+    if known_splits and test_split not in known_splits:
+        # No held-out split: hold out the end of the training split.
+        percent = round(100 * (1.0 - test_fraction))
+        test_split = f"{train_split}[{percent}%:]"
+        train_split = f"{train_split}[:{percent}%]"
+
+    def as_pairs(split):
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+        return dataset.map(
+            lambda example: (
+                example[text_key],
+                tf.cast(example[label_key], tf.int32),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    return TextClassificationData(
+        train=as_pairs(train_split),
+        test=as_pairs(test_split),
+        class_names=list(label_feature.names),
+    )
+
+
+def _check_fraction(test_fraction):
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(
+            "`test_fraction` must be in (0, 1). "
+            f"Received: test_fraction={test_fraction}"
+        )
+
+
+def read_labeled_tsv(path):
+    """Reads `(text, label)` string pairs from a `text<TAB>label` file.
+
+    Blank lines are skipped. Every other line must hold exactly one tab
+    with a non-empty text before it and a non-empty label after it
+    (surrounding whitespace is stripped from both).
+
+    Args:
+        path: a UTF-8 text file.
+
+    Returns:
+        A list of `(text, label, line_number)` tuples.
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        ValueError: for a line that does not parse (the message gives the
+            file and the line number) or a file with no examples.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such data file. Received: {path!r}")
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: the file is not valid UTF-8 text ({error})."
+        ) from error
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        problem = None
+        if len(fields) != 2:
+            problem = (
+                f"expected `text<TAB>label` (one tab), found "
+                f"{len(fields) - 1} tabs"
+            )
+        elif not fields[0].strip():
+            problem = "the text is empty"
+        elif not fields[1].strip():
+            problem = "the label is empty"
+        if problem:
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            raise ValueError(
+                f"{path}, line {number}: {problem}. Received: {shown!r}"
+            )
+        examples.append((fields[0].strip(), fields[1].strip(), number))
+    if not examples:
+        raise ValueError(
+            f"{path}: the file holds no `text<TAB>label` lines. "
+            "Received: an empty file"
+        )
+    return examples
+
+
+def _sorted_labels(labels):
+    """Distinct labels, numerically sorted when all are numbers."""
+    distinct = set(labels)
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return sorted(distinct)
+
+
+def _class_ids(examples, class_names, path):
+    index = {name: i for i, name in enumerate(class_names)}
+    ids = []
+    for _, label, number in examples:
+        if label not in index:
+            raise ValueError(
+                f"{path}, line {number}: the label is not one of the "
+                f"classes {class_names}. Received: label={label!r}"
+            )
+        ids.append(index[label])
+    return ids
+
+
+def load_tsv_text_classification(
+    path,
+    test_path=None,
+    class_names=None,
+    test_fraction=DEFAULT_TEST_FRACTION,
+    seed=0,
+    max_classes=DEFAULT_MAX_CLASSES,
+):
+    """Loads a local `text<TAB>label` file (see `read_labeled_tsv`).
+
+    The class names are `class_names` when given, else the distinct labels
+    of the training file, sorted (as numbers when they all are numbers, so
+    `"2"` comes before `"10"`). Save them with `save_class_names` to map
+    predictions back to labels later.
+
+    Args:
+        path: the training file.
+        test_path: optional held-out file in the same format. When `None`,
+            a shuffled `test_fraction` of `path` is held out. Defaults to
+            `None`.
+        class_names: optional list of the label strings; any other label is
+            an error. Defaults to `None` (the labels of `path`).
+        test_fraction: float in `(0, 1)`, the part held out when there is no
+            `test_path`. Defaults to `0.1`.
+        seed: int, the hold-out shuffling seed. Defaults to `0`.
+        max_classes: int, the most distinct labels accepted. Defaults to
+            `1000`.
+
+    Returns:
+        A `TextClassificationData`.
+
+    Raises:
+        FileNotFoundError: if a file does not exist.
+        ValueError: for a line that does not parse, a label that is not one
+            of the classes (with its line number), fewer than two classes or
+            more than `max_classes`.
+
+    Example:
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".tsv") as file:
+    ...     _ = file.write("great film\\tpos\\nawful\\tneg\\nfine\\tpos\\n")
+    ...     file.flush()
+    ...     data = load_tsv_text_classification(file.name, test_fraction=0.4)
+    >>> data.class_names
+    ['neg', 'pos']
+    """
+    _check_fraction(test_fraction)
+    path = os.fspath(path)
+    train = read_labeled_tsv(path)
+    if class_names is None:
+        class_names = _sorted_labels(label for _, label, _ in train)
+        if len(class_names) < 2:
+            raise ValueError(
+                f"{path}: the labels must name at least 2 classes. "
+                f"Received: only {class_names}"
+            )
+        if len(class_names) > max_classes:
+            raise ValueError(
+                f"{path}: the label column has {len(class_names)} distinct "
+                f"values, more than max_classes={max_classes}; it does not "
+                "look like a class label (are the columns `text<TAB>label`?). "
+                f"Received: labels such as {class_names[:5]}"
+            )
+    else:
+        class_names = [str(name) for name in class_names]
+    train_ids = _class_ids(train, class_names, path)
+    train_pairs = [(text, i) for (text, _, _), i in zip(train, train_ids)]
+    if test_path is not None:
+        test_path = os.fspath(test_path)
+        test = read_labeled_tsv(test_path)
+        test_ids = _class_ids(test, class_names, test_path)
+        test_pairs = [(text, i) for (text, _, _), i in zip(test, test_ids)]
+    else:
+        if len(train_pairs) < 2:
+            raise ValueError(
+                f"{path}: need at least 2 examples to hold some out. "
+                f"Received: {len(train_pairs)} example"
+            )
+        random.Random(seed).shuffle(train_pairs)
+        num_test = min(
+            len(train_pairs) - 1,
+            max(1, round(len(train_pairs) * test_fraction)),
+        )
+        test_pairs = train_pairs[:num_test]
+        train_pairs = train_pairs[num_test:]
+    return TextClassificationData(
+        train=_pairs_dataset(train_pairs),
+        test=_pairs_dataset(test_pairs),
+        class_names=class_names,
+    )
+
+
+def _pairs_dataset(pairs):
+    texts = tf.constant([text for text, _ in pairs], tf.string)
+    labels = tf.constant([label for _, label in pairs], tf.int32)
+    return tf.data.Dataset.from_tensor_slices((texts, labels))
+
+
+def save_class_names(class_names, path):
+    """Writes the class names (index = label id) as a JSON list."""
+    class_names = [str(name) for name in class_names]
+    if not class_names:
+        raise ValueError("`class_names` must not be empty. Received: []")
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(class_names, file, ensure_ascii=False, indent=1)
+    return path
+
+
+def load_class_names(path):
+    """Reads the class names written by `save_class_names`."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No class names file. Received: {path!r}")
+    with open(path, encoding="utf-8") as file:
+        class_names = json.load(file)
+    if not isinstance(class_names, list) or not all(
+        isinstance(name, str) for name in class_names
+    ):
+        raise ValueError(
+            f"{path}: expected a JSON list of strings. "
+            f"Received: {class_names!r}"
+        )
+    return class_names
+
+
+def make_text_classification_dataset(
+    data,
+    tokenizer,
+    batch_size,
+    max_sequence_length=None,
+    shuffle=False,
+    seed=None,
+    bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES,
+    cache=True,
+):
+    """Batches of `(token_ids, labels)` for `model.fit` and evaluation.
+
+    The texts are tokenized in the graph in large chunks, truncated to
+    `max_sequence_length` ids, cached (in memory), optionally reshuffled
+    every epoch, grouped by length into buckets (so a batch of short texts
+    is not padded to the longest text of the dataset), padded with id `0`
+    to the longest sequence of each batch, and prefetched.
+
+    Args:
+        data: a `tf.data.Dataset` of `(text, label)` scalar pairs (e.g.
+            `TextClassificationData.train`), or a `(texts, labels)` tuple
+            of sequences.
+        tokenizer: a tokenizer layer mapping a `(batch,)` string tensor to
+            ids, ragged or `0`-padded, e.g.
+            `keras_attention.text.wordpiece_tokenizer.WordPieceTokenizer`.
+        batch_size: int, the batch size.
+        max_sequence_length: optional int, the most ids kept per text (the
+            rest is cut). Defaults to `None` (keep all).
+        shuffle: bool, whether to reshuffle the examples every epoch.
+            Defaults to `False`.
+        seed: optional int, the shuffling seed. Defaults to `None`.
+        bucket_boundaries: increasing sequence lengths that split the
+            examples into length buckets; `()` or `None` batches in order.
+            Defaults to `(16, 32, 64, 128, 256, 512, 1024)` (those below
+            `max_sequence_length`).
+        cache: bool, whether to cache the tokenized examples in memory.
+            Defaults to `True`.
+
+    Returns:
+        A `tf.data.Dataset` of `(token_ids (batch, length) int32,
+        labels (batch,) int32)`.
+
+    Example:
+
+    >>> tokenizer = WordPieceTokenizer(vocabulary)  # doctest: +SKIP
+    >>> dataset = make_text_classification_dataset(
+    ...     (["a good film", "bad"], [1, 0]), tokenizer, batch_size=2
+    ... )  # doctest: +SKIP
+    """
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(
+            f"`batch_size` must be positive. Received: batch_size={batch_size}"
+        )
+    if max_sequence_length is not None and (
+        not isinstance(max_sequence_length, int) or max_sequence_length <= 0
+    ):
+        raise ValueError(
+            "`max_sequence_length` must be a positive int or None. "
+            f"Received: max_sequence_length={max_sequence_length!r}"
+        )
+    shuffle_buffer = DEFAULT_SHUFFLE_BUFFER
+    if not isinstance(data, tf.data.Dataset):
+        try:
+            texts, labels = data
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "`data` must be a `tf.data.Dataset` of (text, label) pairs "
+                f"or a (texts, labels) tuple. Received: {type(data).__name__}"
+            ) from error
+        texts, labels = list(texts), list(labels)
+        if len(texts) != len(labels) or not texts:
+            raise ValueError(
+                "`texts` and `labels` must be non-empty and equally long. "
+                f"Received: {len(texts)} texts, {len(labels)} labels"
+            )
+        shuffle_buffer = len(texts)
+        data = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(texts, tf.string), tf.constant(labels, tf.int32))
+        )
+    spec = data.element_spec
+    if not (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and isinstance(spec[0], tf.TensorSpec)
+        and spec[0].dtype == tf.string
+    ):
+        raise ValueError(
+            "`data` must yield `(text, label)` pairs with a string text. "
+            f"Received: element_spec={spec}"
+        )
+
+    def tokenize(texts, labels):
+        ids = tokenizer(texts)  # (chunk, None), ragged or padded
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=PADDING_ID)
+        if max_sequence_length is not None:
+            ids = ids[:, :max_sequence_length]  # (chunk, None)
+        ids = tf.cast(ids, tf.int32)
+        # Dense rows and their lengths: `padded_batch` takes no ragged rows.
+        return ids.to_tensor(), ids.row_lengths(), tf.cast(labels, tf.int32)
+
+    def unpad(ids, length, label):
+        return ids[:length], label  # (length,), ()
+
+    dataset = (
+        data.batch(TOKENIZE_CHUNK)
+        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+        .map(unpad, num_parallel_calls=tf.data.AUTOTUNE)
+    )
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
+    boundaries = [
+        length
+        for length in (bucket_boundaries or ())
+        if max_sequence_length is None or length < max_sequence_length
+    ]
+    if boundaries:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda ids, label: tf.shape(ids)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padding_values=(PADDING_ID, 0),
+        )
+    else:
+        dataset = dataset.padded_batch(
+            batch_size, padding_values=(PADDING_ID, 0)
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def label_counts(dataset, num_classes):
+    """How many examples of each class a `(text, label)` dataset holds."""
+    counts = collections.Counter(
+        int(label) for _, label in dataset.as_numpy_iterator()
+    )
+    return [counts.get(i, 0) for i in range(num_classes)]
