@@ -21,12 +21,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import keras
 import tensorflow as tf
 
-from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
 from keras_attention.text.character_tokenizer import CharacterTokenizer
+from keras_attention.text.wordpiece_vocabulary import save_vocabulary
 
 __all__ = [
     "SERVING_CLASS_IDS",
@@ -35,13 +36,17 @@ __all__ = [
     "export_seq2seq",
     "export_text_classifier",
     "export_text_to_text",
+    "export_translator",
     "run_saved_model_in_fresh_process",
 ]
 
 SERVING_OUTPUT = "outputs"
 SERVING_ATTENTION = "attention_weights"
+SERVING_SIGNATURE = "serving_default"
 SERVING_PROBABILITIES = "probabilities"
 SERVING_CLASS_IDS = "class_ids"
+SOURCE_VOCABULARY_ASSET = "source_vocabulary.txt"
+TARGET_VOCABULARY_ASSET = "target_vocabulary.txt"
 
 # Run by `run_saved_model_in_fresh_process` with `python -c`: plain
 # TensorFlow only (plus tensorflow-text when installed, for models that use
@@ -189,6 +194,9 @@ def export_seq2seq(
             "`source_tokenizer` must be a `CharacterTokenizer`. "
             f"Received: {type(source_tokenizer).__name__}"
         )
+    # Imported here: the models modules import this one's serving keys.
+    from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
+
     decoder = Seq2SeqGreedyDecoder(
         model,
         start_id=target_tokenizer.start_id,
@@ -354,4 +362,65 @@ def export_text_classifier(
         input_signature=[tf.TensorSpec([None], tf.string, name="texts")],
     )
     archive.write_out(os.fspath(path), verbose=False)
+    return path
+
+
+def export_translator(path, translator):
+    """Writes a string-to-string SavedModel of a `Translator`.
+
+    The SavedModel's `serving_default` signature takes
+    `texts: (batch,) tf.string` and returns the `Translator`'s outputs
+    (`"outputs"`, `(batch,)` `tf.string`, and the others). It holds the
+    model's variables and the tokenizers (their vocabularies also as the
+    assets `source_vocabulary.txt` and `target_vocabulary.txt`). Load it
+    with `import tensorflow_text` then `tf.saved_model.load(path)`; no
+    `keras_attention` needed.
+
+    Args:
+        path: the SavedModel directory to write.
+        translator: a `Translator`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> translator = Translator(model, source_tokenizer,
+    ...                         target_tokenizer)  # doctest: +SKIP
+    >>> export_translator("/tmp/translator", translator)  # doctest: +SKIP
+    >>> import tensorflow_text  # doctest: +SKIP
+    >>> serving = tf.saved_model.load("/tmp/translator").signatures[
+    ...     "serving_default"]  # doctest: +SKIP
+    >>> serving(tf.constant(["obrigado ."]))["outputs"]  # doctest: +SKIP
+    """
+    # Imported here: the models modules import this one's serving keys.
+    from keras_attention.models.transformer_translator import Translator
+
+    if not isinstance(translator, Translator):
+        raise ValueError(
+            "`translator` must be a `Translator`. "
+            f"Received: {type(translator).__name__}"
+        )
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory() as vocabulary_dir:
+        for name, tokenizer in (
+            (SOURCE_VOCABULARY_ASSET, translator.source_tokenizer),
+            (TARGET_VOCABULARY_ASSET, translator.target_tokenizer),
+        ):
+            vocabulary_path = os.path.join(vocabulary_dir, name)
+            save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
+            # Tracked by the module, so `tf.saved_model.save` copies it.
+            setattr(
+                translator,
+                os.path.splitext(name)[0],
+                tf.saved_model.Asset(vocabulary_path),
+            )
+        # The module tracks everything the signature uses: the model's
+        # variables (through `translator.model`), the tokenizers (constant
+        # WordPiece models) and the vocabulary assets.
+        tf.saved_model.save(
+            translator,
+            path,
+            signatures={SERVING_SIGNATURE: translator.serving_function()},
+        )
     return path

@@ -23,6 +23,10 @@ from keras_attention.data.text_classification import (
 )
 from keras_attention.data.text_classification import read_labeled_tsv
 from keras_attention.data.text_classification import save_class_names
+from keras_attention.data.translation import learn_translation_tokenizers
+from keras_attention.data.translation import load_parallel_files
+from keras_attention.data.translation import load_tfds_translation
+from keras_attention.data.translation import make_translation_dataset
 
 __all__ = [
     "DateConversion",
@@ -39,4 +43,8 @@ __all__ = [
     "make_text_classification_dataset",
     "read_labeled_tsv",
     "save_class_names",
+    "learn_translation_tokenizers",
+    "load_parallel_files",
+    "load_tfds_translation",
+    "make_translation_dataset",
 ]

@@ -10,6 +10,7 @@ from keras_attention.layers.position_embedding import PositionEmbedding
 from keras_attention.layers.sinusoidal_positional_encoding import (
     SinusoidalPositionalEncoding,
 )
+from keras_attention.layers.token_embedding import TokenEmbedding
 from keras_attention.layers.transformer_block import TransformerBlock
 from keras_attention.layers.transformer_decoder_block import (
     TransformerDecoderBlock,
@@ -22,6 +23,7 @@ __all__ = [
     "MultiHeadSelfAttention",
     "PositionEmbedding",
     "SinusoidalPositionalEncoding",
+    "TokenEmbedding",
     "TransformerBlock",
     "TransformerDecoderBlock",
 ]

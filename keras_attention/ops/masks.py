@@ -149,4 +149,3 @@ def compute_attention_mask(
         attention_mask,
         causal,
     )
-

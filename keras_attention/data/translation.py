@@ -1,0 +1,531 @@
+"""Translation data: TFDS datasets, local parallel files, tf.data batches.
+
+Three sources give `(source, target)` sentence pairs:
+
+- `load_tfds_translation`: a TFDS translation dataset by name (default
+  `ted_hrlr_translate/pt_to_en`, Portuguese to English TED talks), with the
+  languages taken from the builder's supervised keys or named explicitly.
+  It downloads and prepares the data on first use (internet needed once).
+- `load_parallel_files`: two line-aligned UTF-8 files, the i-th source line
+  translated by the i-th target line.
+- `keras_attention.data.load_parallel_text(path, "tsv")`: one
+  `source<TAB>target` pair per line.
+
+`learn_translation_tokenizers` learns a WordPiece vocabulary per language
+from the training pairs, and `make_translation_dataset` turns pairs into
+the batches a Transformer trains on: tokenised in the graph, filtered or
+truncated by length, bucketed by length to cut padding, cached and
+prefetched.
+"""
+
+import codecs
+import logging
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
+from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "LENGTH_POLICIES",
+    "learn_translation_tokenizers",
+    "load_parallel_files",
+    "load_tfds_translation",
+    "make_translation_dataset",
+]
+
+DEFAULT_DATASET = "ted_hrlr_translate/pt_to_en"
+LENGTH_POLICIES = ("filter", "truncate")
+# Strings tokenised per vectorised call of the tokenizers.
+TOKENIZE_CHUNK = 1024
+DEFAULT_SHUFFLE_BUFFER = 20_000
+# Length buckets grow by this factor, from the smallest one up.
+_SMALLEST_BUCKET = 8
+_BUCKET_GROWTH = 2
+
+_logger = logging.getLogger(__name__)
+
+
+def load_tfds_translation(
+    name=DEFAULT_DATASET,
+    split="train",
+    data_dir=None,
+    source_key=None,
+    target_key=None,
+    download=True,
+):
+    """A split of a TFDS translation dataset as `(source, target)` strings.
+
+    Args:
+        name: a TFDS dataset name, with its config: `"ted_hrlr_translate/
+            pt_to_en"`, `"wmt14_translate/de-en"`, ... Defaults to
+            `"ted_hrlr_translate/pt_to_en"`.
+        split: a TFDS split (`"train"`, `"validation"`, `"test[:100]"`,
+            ...). Defaults to `"train"`.
+        data_dir: the TFDS data directory. Defaults to `None` (TFDS's own,
+            `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
+        source_key: the feature that holds the source sentence. Defaults to
+            `None`: the first of the builder's supervised keys (`"pt"` for
+            the default dataset).
+        target_key: the feature that holds the target sentence. Defaults to
+            `None`: the second supervised key (`"en"`).
+        download: bool, whether to download and prepare the data if needed.
+            Defaults to `True`.
+
+    Returns:
+        `(dataset, (source_key, target_key))`: a `tf.data.Dataset` of
+        `(source, target)` scalar `tf.string` pairs and the feature names.
+
+    Raises:
+        ValueError: for an unknown dataset or split, or when the language
+            keys cannot be found.
+    """
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"Unknown TFDS dataset {name!r} (use local files for offline "
+            f"data). {str(error).splitlines()[0]}"
+        ) from error
+    features = list(builder.info.features.keys())
+    supervised = builder.info.supervised_keys
+    if source_key is None or target_key is None:
+        if (
+            not isinstance(supervised, (tuple, list))
+            or len(supervised) != 2
+            or not all(isinstance(key, str) for key in supervised)
+        ):
+            raise ValueError(
+                f"Dataset {name!r} has no (source, target) supervised keys; "
+                f"name them with `source_key` and `target_key`. Received: "
+                f"supervised_keys={supervised}, features {features}"
+            )
+        source_key = source_key or supervised[0]
+        target_key = target_key or supervised[1]
+    for key in (source_key, target_key):
+        if key not in features:
+            raise ValueError(
+                f"Dataset {name!r} has no feature {key!r}. "
+                f"Received: features {features}"
+            )
+    known_splits = list(builder.info.splits.keys())
+    base_split = split.split("[")[0]
+    if known_splits and base_split not in known_splits:
+        raise ValueError(
+            f"Dataset {name!r} has no split {base_split!r}. "
+            f"Received: splits {known_splits}"
+        )
+    if download:
+        builder.download_and_prepare()
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    dataset = dataset.map(
+        lambda example: (example[source_key], example[target_key]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return dataset, (source_key, target_key)
+
+
+def _read_lines(path):
+    """The lines of a UTF-8 file, each decoded alone to name a bad line."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such data file: {path!r}")
+    with open(path, "rb") as file:
+        data = file.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    # Split on "\n" only: `str.splitlines` would also split on Unicode line
+    # separators inside a sentence and misalign the two files.
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}, line {number}: not valid UTF-8 (byte "
+                f"{error.start + 1} of the line, {raw[error.start :][:4]!r})."
+                f" Received: {raw[:60]!r}"
+            ) from error
+        lines.append(line[:-1] if line.endswith("\r") else line)
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{path}: the file is empty (no text).")
+    return lines
+
+
+def load_parallel_files(source_path, target_path):
+    """Reads `(source, target)` pairs from two line-aligned text files.
+
+    Line `i` of `source_path` is translated by line `i` of `target_path`.
+    Surrounding whitespace is stripped. Pairs where both lines are blank
+    are skipped; pairs with only one blank side are skipped too (a gap in
+    the alignment), with a logged warning that counts them.
+
+    Args:
+        source_path: a UTF-8 text file, one source sentence per line.
+        target_path: a UTF-8 text file with as many lines.
+
+    Returns:
+        A list of `(source, target)` tuples of `str`.
+
+    Raises:
+        FileNotFoundError: if a file does not exist.
+        ValueError: if a file is empty, is not valid UTF-8 (the message
+            names the line), or the files have different line counts (the
+            message gives both).
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "src.txt").write_text("olá mundo\\nobrigado\\n")
+    >>> _ = (folder / "tgt.txt").write_text("hello world\\nthank you\\n")
+    >>> load_parallel_files(folder / "src.txt", folder / "tgt.txt")
+    [('olá mundo', 'hello world'), ('obrigado', 'thank you')]
+    """
+    sources = _read_lines(source_path)
+    targets = _read_lines(target_path)
+    if len(sources) != len(targets):
+        raise ValueError(
+            "The source and target files must have the same number of "
+            f"lines. Received: {len(sources)} lines in "
+            f"{os.fspath(source_path)!r} and {len(targets)} lines in "
+            f"{os.fspath(target_path)!r}"
+        )
+    pairs = []
+    one_sided = 0
+    for source, target in zip(sources, targets):
+        source, target = source.strip(), target.strip()
+        if source and target:
+            pairs.append((source, target))
+        elif source or target:
+            one_sided += 1
+    if one_sided:
+        _logger.warning(
+            "Skipped %d line pairs with an empty source or target.", one_sided
+        )
+    if not pairs:
+        raise ValueError(
+            f"{os.fspath(source_path)} and {os.fspath(target_path)} hold no "
+            "pair with both a source and a target."
+        )
+    return pairs
+
+
+def _pair_dataset(data):
+    """A dataset of scalar `(source, target)` strings from pairs or one."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not (
+            isinstance(spec, tuple)
+            and len(spec) == 2
+            and all(
+                isinstance(s, tf.TensorSpec)
+                and s.dtype == tf.string
+                and s.shape.rank == 0
+                for s in spec
+            )
+        ):
+            raise ValueError(
+                "`data` must be a dataset of (source, target) scalar "
+                f"strings. Received: element_spec={spec}"
+            )
+        return data
+    pairs = list(data)
+    if not pairs:
+        raise ValueError("`data` holds no pairs. Received: []")
+    for index, pair in enumerate(pairs):
+        if (
+            not isinstance(pair, (tuple, list))
+            or len(pair) != 2
+            or not all(isinstance(text, (str, bytes)) for text in pair)
+        ):
+            raise ValueError(
+                "`data` must hold (source, target) string pairs. "
+                f"Received: {pair!r} at index {index}"
+            )
+    sources, targets = zip(*pairs)
+    return tf.data.Dataset.from_tensor_slices((list(sources), list(targets)))
+
+
+def learn_translation_tokenizers(
+    data,
+    source_vocabulary_size,
+    target_vocabulary_size=None,
+    lowercase=True,
+    normalization="nfd_strip_accents",
+    learn_params=None,
+):
+    """Learns one WordPiece tokenizer per language from training pairs.
+
+    Learn from the training split only. Both tokenizers add `[START]` and
+    `[END]` around every sequence (`add_start_end=True`), which is what
+    `make_translation_dataset` and the decoders expect.
+
+    Args:
+        data: a list of `(source, target)` string pairs or a
+            `tf.data.Dataset` of them.
+        source_vocabulary_size: int, the largest source vocabulary.
+        target_vocabulary_size: int, the largest target vocabulary.
+            Defaults to `None` (the same as the source's).
+        lowercase: bool, whether to lower-case the text. Defaults to `True`.
+        normalization: `"nfd_strip_accents"`, `"nfkc"` or `None`. Defaults
+            to `"nfd_strip_accents"`.
+        learn_params: optional dict of further learner arguments; see
+            `learn_wordpiece_vocabulary`. Defaults to `None`.
+
+    Returns:
+        `(source_tokenizer, target_tokenizer)`, two `WordPieceTokenizer`s.
+        Save their vocabularies with `save_vocabulary(tokenizer.
+        get_vocabulary(), path)`.
+    """
+    dataset = _pair_dataset(data)
+    target_vocabulary_size = target_vocabulary_size or source_vocabulary_size
+    tokenizers = []
+    for index, size in enumerate(
+        (source_vocabulary_size, target_vocabulary_size)
+    ):
+        texts = dataset.map(lambda *pair, i=index: pair[i])
+        vocabulary = learn_wordpiece_vocabulary(
+            texts,
+            size,
+            lowercase=lowercase,
+            normalization=normalization,
+            learn_params=learn_params,
+        )
+        tokenizers.append(
+            WordPieceTokenizer(
+                vocabulary,
+                lowercase=lowercase,
+                normalization=normalization,
+                add_start_end=True,
+            )
+        )
+    return tuple(tokenizers)
+
+
+def _default_boundaries(max_length):
+    """Bucket boundaries 8, 16, 32, ... below `max_length` (or to 256)."""
+    limit = max_length if max_length is not None else 256
+    boundaries = []
+    boundary = _SMALLEST_BUCKET
+    while boundary <= limit:
+        boundaries.append(boundary)
+        boundary *= _BUCKET_GROWTH
+    return boundaries or [limit]
+
+
+def _truncate(ids, max_length, end_id):
+    """Cuts ragged `(batch, None)` ids to `max_length`, keeping `end_id`."""
+    if end_id is None:
+        return ids[:, :max_length]
+    # Every row ends with `end_id`: cut the body, then put the end back.
+    body = ids[:, :-1][:, : max_length - 1]  # (batch, None)
+    end = tf.fill([body.nrows(), 1], tf.cast(end_id, ids.dtype))
+    return tf.concat([body, end], axis=1)  # (batch, None)
+
+
+def make_translation_dataset(
+    data,
+    source_tokenizer,
+    target_tokenizer,
+    batch_size=64,
+    batch_tokens=None,
+    max_length=None,
+    length_policy="filter",
+    bucket_boundaries=None,
+    shuffle=False,
+    seed=None,
+    shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
+    cache=True,
+    count_batches=False,
+):
+    """Batches of tokenised sentence pairs for teacher-forced training.
+
+    The pipeline: tokenise both sides in the graph (chunks of strings at a
+    time), drop or truncate pairs longer than `max_length`, cache, shuffle,
+    group pairs of similar length into the same batch
+    (`tf.data.Dataset.bucket_by_sequence_length`, so a batch is padded only
+    to its own longest sequence and little compute goes to padding), split
+    each target `[START] w1 ... wn [END]` into the decoder inputs
+    `[START] w1 ... wn` and the labels `w1 ... wn [END]` (shifted by one),
+    and prefetch.
+
+    Lengths count ids, start and end included: a pair fits when its source
+    has at most `max_length` ids and its decoder input (the target without
+    `[END]`) too, so the model never sees more than `max_length` positions.
+    Truncation keeps the `[END]` id of a truncated sequence.
+
+    Args:
+        data: a list of `(source, target)` string pairs or a
+            `tf.data.Dataset` of scalar string pairs (e.g. from
+            `load_tfds_translation`).
+        source_tokenizer: a `WordPieceTokenizer` (ragged output, no
+            `sequence_length`); its output is used as is, so make it with
+            `add_start_end=True` to frame sources as the exported model
+            does.
+        target_tokenizer: a `WordPieceTokenizer` with `add_start_end=True`
+            and no `sequence_length`.
+        batch_size: int, the sentence pairs per batch when `batch_tokens`
+            is `None`. Defaults to `64`.
+        batch_tokens: optional int, a budget of ids per batch instead: a
+            bucket of sequences up to `L` ids long gets
+            `max(1, batch_tokens // L)` pairs. Defaults to `None`.
+        max_length: optional int, the longest sequence kept (see above).
+            Defaults to `None` (no limit).
+        length_policy: `"filter"` (drop longer pairs) or `"truncate"` (cut
+            them). Defaults to `"filter"`.
+        bucket_boundaries: optional increasing ints, the length boundaries
+            of the buckets. Defaults to `None`: 8, 16, 32, ... up to
+            `max_length` (or 256).
+        shuffle: bool, whether to reshuffle the pairs every epoch. Defaults
+            to `False`.
+        seed: optional int, the shuffling seed. Defaults to `None`.
+        shuffle_buffer: int, the shuffle buffer size. Defaults to `20000`.
+        cache: `True` (cache the tokenised pairs in memory), a path (cache
+            to files with that prefix, for corpora too large for memory) or
+            `False`. Defaults to `True`.
+        count_batches: bool, whether to count the batches with one pass
+            over the data (which also fills the cache) and declare the
+            count as the dataset's cardinality. The count is the same every
+            epoch, however the pairs are shuffled, since each bucket always
+            holds the same pairs. Keras then shows progress from the first
+            epoch and runs no extra step at the end of an epoch under a
+            distribution strategy. Defaults to `False`.
+
+    Returns:
+        A `tf.data.Dataset` of `({"source_ids": (batch, src_len),
+        "target_ids": (batch, tgt_len)}, labels (batch, tgt_len))`, int32,
+        padded with id `0`.
+
+    Example:
+
+    >>> source_tokenizer, target_tokenizer = learn_translation_tokenizers(
+    ...     [("olá mundo", "hello world")] * 20, 40)
+    >>> batches = make_translation_dataset(
+    ...     [("olá mundo", "hello world")], source_tokenizer,
+    ...     target_tokenizer, batch_size=2)
+    >>> inputs, labels = next(iter(batches))
+    >>> sorted(inputs), labels.shape[0]
+    (['source_ids', 'target_ids'], 1)
+    """
+    for name, tokenizer in (
+        ("source_tokenizer", source_tokenizer),
+        ("target_tokenizer", target_tokenizer),
+    ):
+        if getattr(tokenizer, "sequence_length", None) is not None:
+            raise ValueError(
+                f"`{name}` must return ragged ids (`sequence_length=None`). "
+                f"Received: sequence_length={tokenizer.sequence_length}"
+            )
+    if not getattr(target_tokenizer, "add_start_end", False):
+        raise ValueError(
+            "`target_tokenizer` must add start and end ids "
+            "(`add_start_end=True`): the decoder inputs start with the start "
+            "id and the labels end with the end id. Received: "
+            "add_start_end=False"
+        )
+    if length_policy not in LENGTH_POLICIES:
+        raise ValueError(
+            f"`length_policy` must be one of {LENGTH_POLICIES}. "
+            f"Received: length_policy={length_policy!r}"
+        )
+    minimum_length = 2 if source_tokenizer.add_start_end else 1
+    if max_length is not None and (
+        not isinstance(max_length, int) or max_length < minimum_length
+    ):
+        raise ValueError(
+            f"`max_length` must be None or an int >= {minimum_length}. "
+            f"Received: max_length={max_length!r}"
+        )
+    if batch_tokens is None:
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(
+                "`batch_size` must be a positive int. "
+                f"Received: batch_size={batch_size!r}"
+            )
+    elif not isinstance(batch_tokens, int) or batch_tokens <= 0:
+        raise ValueError(
+            "`batch_tokens` must be None or a positive int. "
+            f"Received: batch_tokens={batch_tokens!r}"
+        )
+    if bucket_boundaries is None:
+        bucket_boundaries = _default_boundaries(max_length)
+    bucket_boundaries = [int(b) for b in bucket_boundaries]
+    if not bucket_boundaries or any(
+        b <= a for a, b in zip([0] + bucket_boundaries, bucket_boundaries)
+    ):
+        raise ValueError(
+            "`bucket_boundaries` must be positive and strictly increasing. "
+            f"Received: bucket_boundaries={bucket_boundaries}"
+        )
+
+    source_end = (
+        source_tokenizer.end_id if source_tokenizer.add_start_end else None
+    )
+
+    def tokenize(sources, targets):
+        source_ids = tf.cast(source_tokenizer.tokenize(sources), tf.int32)
+        target_ids = tf.cast(target_tokenizer.tokenize(targets), tf.int32)
+        if max_length is not None and length_policy == "truncate":
+            source_ids = _truncate(source_ids, max_length, source_end)
+            # The decoder input (target minus the end id) gets `max_length`.
+            target_ids = _truncate(
+                target_ids, max_length + 1, target_tokenizer.end_id
+            )
+        return source_ids, target_ids
+
+    def fits(source_ids, target_ids):
+        return (tf.shape(source_ids)[0] <= max_length) & (
+            tf.shape(target_ids)[0] <= max_length + 1
+        )
+
+    def shift(source_ids, target_ids):
+        return source_ids, target_ids[:-1], target_ids[1:]
+
+    def length(source_ids, target_inputs, labels):
+        return tf.maximum(tf.shape(source_ids)[0], tf.shape(target_inputs)[0])
+
+    def as_inputs(source_ids, target_inputs, labels):
+        return {"source_ids": source_ids, "target_ids": target_inputs}, labels
+
+    dataset = _pair_dataset(data)
+    dataset = (
+        dataset.batch(TOKENIZE_CHUNK)
+        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+    )
+    if max_length is not None and length_policy == "filter":
+        dataset = dataset.filter(fits)
+    if cache:
+        dataset = dataset.cache("" if cache is True else os.fspath(cache))
+    if shuffle:
+        dataset = dataset.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
+    dataset = dataset.map(shift, num_parallel_calls=tf.data.AUTOTUNE)
+    # Bucket `i` holds lengths in [boundaries[i - 1], boundaries[i]).
+    if batch_tokens is None:
+        batch_sizes = [batch_size] * (len(bucket_boundaries) + 1)
+    else:
+        longest = [b - 1 for b in bucket_boundaries]
+        longest.append(max_length or _BUCKET_GROWTH * bucket_boundaries[-1])
+        batch_sizes = [max(1, batch_tokens // max(1, n)) for n in longest]
+    dataset = dataset.bucket_by_sequence_length(
+        length,
+        bucket_boundaries,
+        batch_sizes,
+        padding_values=(0, 0, 0),
+    )
+    dataset = dataset.map(as_inputs)
+    if count_batches:
+        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(num_batches)
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

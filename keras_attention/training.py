@@ -1,0 +1,173 @@
+"""Training set-up shared by the recipes: optimizer, strategy, callbacks.
+
+The loss, metric and schedule live in `keras_attention.losses`,
+`keras_attention.metrics` and `keras_attention.schedules`; this module puts
+them to use: `transformer_adam` is the paper's optimizer,
+`make_distribution_strategy` picks a `tf.distribute` strategy by name and
+`training_callbacks` makes a run resumable (checkpoints, backup and
+TensorBoard logs under one output directory).
+"""
+
+import importlib.util
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_attention.schedules import TransformerSchedule
+
+__all__ = [
+    "BACKUP_DIR",
+    "CHECKPOINT_DIR",
+    "STRATEGIES",
+    "TENSORBOARD_DIR",
+    "make_distribution_strategy",
+    "tensorboard_available",
+    "training_callbacks",
+    "transformer_adam",
+]
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+BACKUP_DIR = "backup"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "logs"
+# Adam's moment decay rates and epsilon in Vaswani et al. (section 5.3).
+ADAM_BETA_1 = 0.9
+ADAM_BETA_2 = 0.98
+ADAM_EPSILON = 1e-9
+
+_logger = logging.getLogger(__name__)
+
+
+def tensorboard_available():
+    """Whether the `tensorboard` package (TensorBoard summaries) is present.
+
+    TensorFlow 2.21 no longer installs it: `pip install tensorboard`.
+    """
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def transformer_adam(d_model, warmup_steps=4000, scale=1.0, **kwargs):
+    """Adam with the Transformer schedule and the paper's hyper-parameters.
+
+    Args:
+        d_model: int, the model width (it sets the learning-rate scale).
+        warmup_steps: int, the number of warm-up updates. Defaults to
+            `4000`.
+        scale: float, a factor on the learning rate. Defaults to `1.0`.
+        **kwargs: further arguments of `keras.optimizers.Adam` (e.g.
+            `clipnorm`); `beta_1`, `beta_2` and `epsilon` may be overridden.
+
+    Returns:
+        A `keras.optimizers.Adam` with `beta_1=0.9`, `beta_2=0.98`,
+        `epsilon=1e-9` and a `TransformerSchedule` learning rate.
+
+    Example:
+
+    >>> optimizer = transformer_adam(d_model=128, warmup_steps=100)
+    >>> optimizer.beta_2, optimizer.epsilon
+    (0.98, 1e-09)
+    """
+    kwargs.setdefault("beta_1", ADAM_BETA_1)
+    kwargs.setdefault("beta_2", ADAM_BETA_2)
+    kwargs.setdefault("epsilon", ADAM_EPSILON)
+    schedule = TransformerSchedule(d_model, warmup_steps, scale=scale)
+    return keras.optimizers.Adam(learning_rate=schedule, **kwargs)
+
+
+def make_distribution_strategy(name="default", devices=None):
+    """A `tf.distribute` strategy by name.
+
+    Args:
+        name: `"default"` (the current strategy: one device, or the one of
+            an enclosing scope), `"mirrored"` (`MirroredStrategy`: all
+            local GPUs, or the CPU) or `"multi_worker"`
+            (`MultiWorkerMirroredStrategy`; the cluster comes from the
+            `TF_CONFIG` environment variable of every worker). Defaults to
+            `"default"`.
+        devices: optional list of device names for `"mirrored"` (e.g.
+            `["/gpu:0", "/gpu:1"]`, or logical CPUs in tests). Defaults to
+            `None` (all local GPUs, else the CPU).
+
+    Returns:
+        A `tf.distribute.Strategy`; build and compile the model under its
+        `scope()`.
+    """
+    if devices is not None and name != "mirrored":
+        raise ValueError(
+            "`devices` is only used by the 'mirrored' strategy. "
+            f"Received: name={name!r}, devices={devices}"
+        )
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"`name` must be one of {STRATEGIES}. Received: name={name!r}"
+        )
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def training_callbacks(
+    output_dir, monitor="val_loss", tensorboard=None, save_best_only=False
+):
+    """Callbacks that make a `fit` resumable and logged.
+
+    - `keras.callbacks.BackupAndRestore` under `<output_dir>/backup`: if a
+      run is killed, calling `fit` again with the same callbacks restores
+      the weights, the optimizer state and the epoch counter, and training
+      continues after the last finished epoch. The backup is deleted when
+      `fit` completes.
+    - `keras.callbacks.ModelCheckpoint` writing
+      `<output_dir>/checkpoints/epoch_{epoch:03d}.weights.h5` after every
+      epoch (or only when `monitor` improves, with `save_best_only`).
+    - `keras.callbacks.TensorBoard` logs under `<output_dir>/logs`
+      (`tensorboard --logdir <output_dir>/logs`). They need the
+      `tensorboard` package, which TensorFlow 2.21 does not install.
+
+    Args:
+        output_dir: the run's directory (created if needed).
+        monitor: the quantity of `save_best_only`. Defaults to
+            `"val_loss"`.
+        tensorboard: bool, whether to write TensorBoard logs; `True` fails
+            without the `tensorboard` package. Defaults to `None`: write
+            them when `tensorboard` is installed, else log a warning.
+        save_best_only: bool, passed to `ModelCheckpoint`. Defaults to
+            `False`.
+
+    Returns:
+        A list of callbacks; `BackupAndRestore` comes first.
+    """
+    if tensorboard is None:
+        tensorboard = tensorboard_available()
+        if not tensorboard:
+            _logger.warning(
+                "No TensorBoard logs: the `tensorboard` package is not "
+                "installed (`pip install tensorboard`)."
+            )
+    elif tensorboard and not tensorboard_available():
+        raise ValueError(
+            "TensorBoard logs need the `tensorboard` package "
+            "(`pip install tensorboard`). Received: tensorboard=True"
+        )
+    output_dir = os.fspath(output_dir)
+    checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(checkpoint_dir, "epoch_{epoch:03d}.weights.h5"),
+            monitor=monitor,
+            save_best_only=save_best_only,
+            save_weights_only=True,
+        ),
+    ]
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                os.path.join(output_dir, TENSORBOARD_DIR)
+            )
+        )
+    return callbacks

@@ -1,0 +1,631 @@
+"""Train a Transformer to translate, score it with BLEU and export it.
+
+By default it trains on the TFDS dataset `ted_hrlr_translate/pt_to_en`
+(Portuguese to English TED talk transcripts; downloaded once, internet
+needed) or, offline, on your own parallel text: two line-aligned files
+(`--source-file`, `--target-file`) or a TSV (`--data`). It learns one
+WordPiece vocabulary per language from the training pairs, trains a
+Transformer encoder-decoder (`keras_attention.models.transformer`) with
+label-smoothed cross-entropy and the paper's learning-rate schedule, and
+then:
+
+- prints the corpus BLEU (sacreBLEU's default: 13a tokenisation, 4-grams,
+  exp smoothing) of greedy or beam-search translations of the held-out
+  split, and a few example translations. The outputs are the tokenizer's
+  normalised text (lower-cased and without accents unless
+  `--case-sensitive`), so the references are normalised the same way
+  before scoring;
+- writes to `--output-dir`: `attention.png` (cross-attention heatmaps of
+  a few held-out examples), `model.keras`, the vocabularies
+  `source_vocabulary.txt` and `target_vocabulary.txt`, `history.csv`,
+  `summary.json`, TensorBoard logs under `logs/` (when the `tensorboard`
+  package is installed), per-epoch weights under `checkpoints/`;
+- exports `saved_model/`, whose `serving_default` signature maps a batch of
+  raw source sentences to translated strings (tokenizer, encoder and cached
+  decoder inside), reloads it in a fresh Python process that never imports
+  `keras_attention` and checks its answers against the in-process ones.
+
+A killed run resumes: run the same command again and training continues
+after the last finished epoch (`keras.callbacks.BackupAndRestore` keeps its
+state under `<output-dir>/backup` until training completes; `--restart`
+discards it).
+
+    python recipes/translate.py                      # CPU-sized model
+    python recipes/translate.py --preset base --strategy mirrored  # GPUs
+    python recipes/translate.py --source-file train.pt --target-file \\
+        train.en --epochs 10
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_attention.data.parallel_text import load_parallel_text
+from keras_attention.data.parallel_text import split_pairs
+from keras_attention.data.translation import DEFAULT_DATASET
+from keras_attention.data.translation import LENGTH_POLICIES
+from keras_attention.data.translation import learn_translation_tokenizers
+from keras_attention.data.translation import load_parallel_files
+from keras_attention.data.translation import load_tfds_translation
+from keras_attention.data.translation import make_translation_dataset
+from keras_attention.export import SERVING_ATTENTION
+from keras_attention.export import export_translator
+from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.losses import MaskedSparseCategoricalCrossentropy
+from keras_attention.metrics import MaskedTokenAccuracy
+from keras_attention.metrics import corpus_bleu
+from keras_attention.models.transformer import build_transformer
+from keras_attention.models.transformer_translator import Translator
+from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
+from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
+from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+from keras_attention.text.wordpiece_vocabulary import split_words
+from keras_attention.training import BACKUP_DIR
+from keras_attention.training import STRATEGIES
+from keras_attention.training import make_distribution_strategy
+from keras_attention.training import training_callbacks
+from keras_attention.training import transformer_adam
+from keras_attention.viz import plot_attention
+
+# Model and training sizes; explicit options override them.
+PRESETS = {
+    # Trains in well under an hour per epoch on a 2-core CPU.
+    "cpu-small": dict(
+        num_layers=2,
+        d_model=128,
+        num_heads=4,
+        feed_forward_dim=512,
+        dropout=0.1,
+        vocab_size=4000,
+        max_length=64,
+        batch_tokens=4096,
+        warmup_steps=1000,
+        epochs=5,
+    ),
+    # The paper's base model (Vaswani et al., 2017), for a GPU.
+    "base": dict(
+        num_layers=6,
+        d_model=512,
+        num_heads=8,
+        feed_forward_dim=2048,
+        dropout=0.1,
+        vocab_size=8000,
+        max_length=128,
+        batch_tokens=16384,
+        warmup_steps=4000,
+        epochs=20,
+    ),
+}
+HELD_OUT_FRACTION = 0.05
+NUM_PRINTED_EXAMPLES = 3
+NUM_HEATMAPS = 3
+NUM_EXPORT_CHECKS = 32
+SOURCE_VOCABULARY = "source_vocabulary.txt"
+TARGET_VOCABULARY = "target_vocabulary.txt"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        help="TFDS translation dataset (name/config); ignored with "
+        "--source-file or --data",
+    )
+    data.add_argument(
+        "--data-dir", help="TFDS data directory (default: TFDS's own)"
+    )
+    data.add_argument(
+        "--source-key",
+        help="TFDS feature of the source language (default: the dataset's "
+        "first supervised key)",
+    )
+    data.add_argument(
+        "--target-key",
+        help="TFDS feature of the target language (default: the second "
+        "supervised key)",
+    )
+    data.add_argument(
+        "--train-split", default="train", help="TFDS split to train on"
+    )
+    data.add_argument(
+        "--eval-split",
+        default="validation",
+        help="TFDS split for validation loss and BLEU",
+    )
+    data.add_argument(
+        "--source-file",
+        metavar="PATH",
+        help="local source sentences, one per line (with --target-file)",
+    )
+    data.add_argument(
+        "--target-file",
+        metavar="PATH",
+        help="local target sentences, line-aligned with --source-file",
+    )
+    data.add_argument(
+        "--data",
+        metavar="PATH",
+        help="local `source<TAB>target` file instead of --source-file",
+    )
+    data.add_argument(
+        "--held-out-fraction",
+        type=float,
+        default=HELD_OUT_FRACTION,
+        help="fraction of local pairs held out for validation and BLEU",
+    )
+    data.add_argument(
+        "--max-examples",
+        type=int,
+        help="use at most this many training pairs (default: all)",
+    )
+    data.add_argument(
+        "--max-eval-examples",
+        type=int,
+        help="score BLEU on at most this many held-out pairs (default: all)",
+    )
+    text = parser.add_argument_group("tokenizer")
+    text.add_argument(
+        "--vocab-size",
+        type=int,
+        help="WordPiece vocabulary size per language (default: preset)",
+    )
+    text.add_argument(
+        "--case-sensitive",
+        action="store_true",
+        help="keep case (by default the text is lower-cased)",
+    )
+    text.add_argument(
+        "--normalization",
+        choices=[str(n) for n in NORMALIZATIONS],
+        default="nfd_strip_accents",
+        help="Unicode normalisation before tokenisation",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="cpu-small",
+        help="model and training sizes: cpu-small (2 layers, d_model 128) "
+        "for a CPU, base (the paper's base model) for a GPU",
+    )
+    model.add_argument("--num-layers", type=int, help="default: preset")
+    model.add_argument("--d-model", type=int, help="default: preset")
+    model.add_argument("--num-heads", type=int, help="default: preset")
+    model.add_argument("--feed-forward-dim", type=int, help="default: preset")
+    model.add_argument("--dropout", type=float, help="default: preset")
+    training = parser.add_argument_group("training")
+    training.add_argument("--epochs", type=int, help="default: preset")
+    training.add_argument(
+        "--batch-tokens",
+        type=int,
+        help="token budget per batch (default: preset); batches group "
+        "sentences of similar length",
+    )
+    training.add_argument(
+        "--batch-size",
+        type=int,
+        help="sentence pairs per batch instead of --batch-tokens",
+    )
+    training.add_argument(
+        "--max-length",
+        type=int,
+        help="longest source or target in tokens (default: preset)",
+    )
+    training.add_argument(
+        "--length-policy",
+        choices=LENGTH_POLICIES,
+        default="filter",
+        help="drop or truncate training pairs longer than --max-length",
+    )
+    training.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="learning-rate warm-up updates (default: preset)",
+    )
+    training.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="label smoothing"
+    )
+    training.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="updates per epoch (default: one pass over the data)",
+    )
+    training.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="tf.distribute strategy: mirrored = all local GPUs, "
+        "multi_worker = the cluster in $TF_CONFIG",
+    )
+    training.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the backup of an interrupted run and start over "
+        "(by default an interrupted run resumes)",
+    )
+    training.add_argument("--seed", type=int, default=0, help="random seed")
+    decoding = parser.add_argument_group("decoding")
+    decoding.add_argument(
+        "--beam-width",
+        type=int,
+        default=4,
+        help="beam search width for BLEU and the export; 1 = greedy",
+    )
+    decoding.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.6,
+        help="GNMT length penalty alpha of beam search",
+    )
+    decoding.add_argument(
+        "--max-output-length",
+        type=int,
+        help="most target tokens generated (default: --max-length)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-dir",
+        default=os.path.join("outputs", "translate"),
+        help="where to write models, plots and logs",
+    )
+    output.add_argument(
+        "--no-export",
+        action="store_true",
+        help="skip the SavedModel export and its fresh-process check",
+    )
+    args = parser.parse_args(argv)
+    for name, value in PRESETS[args.preset].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.batch_size is not None:
+        args.batch_tokens = None
+    args.max_output_length = args.max_output_length or args.max_length
+    args.normalization = (
+        None if args.normalization == "None" else args.normalization
+    )
+    for name in (
+        "epochs",
+        "vocab_size",
+        "num_layers",
+        "d_model",
+        "num_heads",
+        "feed_forward_dim",
+        "max_length",
+        "warmup_steps",
+        "beam_width",
+        "max_output_length",
+        "batch_size",
+        "batch_tokens",
+        "steps_per_epoch",
+        "max_examples",
+        "max_eval_examples",
+    ):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if bool(args.source_file) != bool(args.target_file):
+        parser.error("--source-file and --target-file go together")
+    if args.source_file and args.data:
+        parser.error("use either --source-file/--target-file or --data")
+    if not 0.0 < args.held_out_fraction < 1.0:
+        parser.error("--held-out-fraction must be in (0, 1)")
+    return args
+
+
+def _as_text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def load_data(args):
+    """`(train, held_out_pairs)`: training pairs or dataset, held-out list.
+
+    TFDS training data stays a `tf.data.Dataset` (it may be large); the
+    held-out pairs are Python strings, for BLEU.
+    """
+    if args.source_file or args.data:
+        if args.data:
+            pairs = load_parallel_text(args.data, file_format="tsv")
+        else:
+            pairs = load_parallel_files(args.source_file, args.target_file)
+        train, held_out = split_pairs(
+            pairs, args.held_out_fraction, seed=args.seed
+        )
+        if args.max_examples:
+            train = train[: args.max_examples]
+    else:
+        train, _ = load_tfds_translation(
+            args.dataset,
+            split=args.train_split,
+            data_dir=args.data_dir,
+            source_key=args.source_key,
+            target_key=args.target_key,
+        )
+        if args.max_examples:
+            train = train.take(args.max_examples)
+        held_out_data, _ = load_tfds_translation(
+            args.dataset,
+            split=args.eval_split,
+            data_dir=args.data_dir,
+            source_key=args.source_key,
+            target_key=args.target_key,
+            download=False,
+        )
+        held_out = [
+            (_as_text(s), _as_text(t))
+            for s, t in held_out_data.as_numpy_iterator()
+        ]
+        if not held_out:
+            raise ValueError(f"The split {args.eval_split!r} is empty.")
+    if args.max_eval_examples:
+        held_out = held_out[: args.max_eval_examples]
+    return train, held_out
+
+
+def make_tokenizers(args, train, resuming):
+    """Learns the vocabularies, or reloads them when a run resumes."""
+    paths = [
+        os.path.join(args.output_dir, name)
+        for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY)
+    ]
+    options = dict(
+        lowercase=not args.case_sensitive,
+        normalization=args.normalization,
+        add_start_end=True,
+    )
+    if resuming and all(os.path.isfile(path) for path in paths):
+        return tuple(
+            WordPieceTokenizer(load_vocabulary(path), **options)
+            for path in paths
+        )
+    tokenizers = learn_translation_tokenizers(
+        train,
+        args.vocab_size,
+        lowercase=options["lowercase"],
+        normalization=args.normalization,
+    )
+    for tokenizer, path in zip(tokenizers, paths):
+        save_vocabulary(tokenizer.get_vocabulary(), path)
+    return tokenizers
+
+
+def _read_history(path):
+    """Per-epoch metrics from the CSV log (last row per epoch wins)."""
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            rows[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(rows):
+        for name, value in rows[epoch].items():
+            if name != "epoch" and value not in ("", None):
+                history.setdefault(name, []).append(float(value))
+    return history
+
+
+def _normalized(texts, args):
+    """The references as the tokenizer normalises its outputs."""
+    words = split_words(
+        list(texts),
+        lowercase=not args.case_sensitive,
+        normalization=args.normalization,
+    )
+    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
+
+
+def _heatmaps(translator, sources, path):
+    """Cross-attention heatmaps (last decoder block, mean over heads)."""
+    outputs = translator(sources)
+    source_ids = translator.encode(sources).numpy()
+    output_ids = outputs["output_ids"].numpy()
+    weights = outputs[SERVING_ATTENTION].numpy()
+    source_tokenizer = translator.source_tokenizer
+    target_tokenizer = translator.target_tokenizer
+    examples = []
+    for row in range(len(sources)):
+        inputs = [
+            source_tokenizer.id_to_token(int(i))
+            for i in source_ids[row]
+            if i != source_tokenizer.padding_id
+        ]
+        generated = [int(i) for i in output_ids[row]]
+        if target_tokenizer.end_id in generated:
+            generated = generated[
+                : generated.index(target_tokenizer.end_id) + 1
+            ]
+        outputs_tokens = [target_tokenizer.id_to_token(i) for i in generated]
+        examples.append((inputs, outputs_tokens, weights[row]))
+    return plot_attention(examples, path)
+
+
+def main(argv=None, callbacks=()):
+    """Runs the recipe; returns a summary dict (also `summary.json`).
+
+    Args:
+        argv: command-line arguments (default: `sys.argv[1:]`).
+        callbacks: extra Keras callbacks for `model.fit`.
+    """
+    args = parse_args(argv)
+    started = time.perf_counter()
+    os.makedirs(args.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    backup_dir = os.path.join(args.output_dir, BACKUP_DIR)
+    history_path = os.path.join(args.output_dir, "history.csv")
+    if args.restart:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    resuming = os.path.isdir(backup_dir)
+    if not resuming and os.path.exists(history_path):
+        os.remove(history_path)  # A fresh run, not a resumed one.
+
+    train, held_out = load_data(args)
+    source_tokenizer, target_tokenizer = make_tokenizers(args, train, resuming)
+    print(
+        f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "
+        f"{held_out[0][1]!r}; vocabularies of "
+        f"{source_tokenizer.vocabulary_size} and "
+        f"{target_tokenizer.vocabulary_size} WordPieces"
+    )
+    batching = dict(
+        batch_size=args.batch_size or 64,
+        batch_tokens=args.batch_tokens,
+        max_length=args.max_length,
+    )
+    train_data = make_translation_dataset(
+        train,
+        source_tokenizer,
+        target_tokenizer,
+        length_policy=args.length_policy,
+        shuffle=True,
+        seed=args.seed,
+        count_batches=True,
+        **batching,
+    )
+    if args.steps_per_epoch:
+        train_data = train_data.repeat()
+    validation_data = make_translation_dataset(
+        held_out,
+        source_tokenizer,
+        target_tokenizer,
+        length_policy="truncate",
+        count_batches=True,
+        **batching,
+    )
+
+    strategy = make_distribution_strategy(args.strategy)
+    with strategy.scope():
+        model = build_transformer(
+            source_tokenizer.vocabulary_size,
+            target_tokenizer.vocabulary_size,
+            num_layers=args.num_layers,
+            d_model=args.d_model,
+            num_heads=args.num_heads,
+            feed_forward_dim=args.feed_forward_dim,
+            dropout=args.dropout,
+            max_length=max(args.max_length, args.max_output_length),
+            padding_id=source_tokenizer.padding_id,
+        )
+        model.compile(
+            optimizer=transformer_adam(args.d_model, args.warmup_steps),
+            loss=MaskedSparseCategoricalCrossentropy(
+                label_smoothing=args.label_smoothing
+            ),
+            metrics=[MaskedTokenAccuracy()],
+        )
+    print(
+        f"Model: {model.count_params():,} parameters, {args.num_layers} "
+        f"layers, d_model {args.d_model}, on {strategy.num_replicas_in_sync} "
+        "replica(s)"
+    )
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        shuffle=False,  # `train_data` reshuffles itself every epoch.
+        callbacks=[
+            *callbacks,
+            keras.callbacks.CSVLogger(history_path, append=True),
+            *training_callbacks(args.output_dir),
+        ],
+        verbose=2 if os.environ.get("CI") else "auto",
+    )
+    history = _read_history(history_path)
+    training_done = time.perf_counter()
+    model.save(os.path.join(args.output_dir, "model.keras"))
+
+    translator = Translator(
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length=args.max_output_length,
+        beam_width=args.beam_width,
+        length_penalty=args.length_penalty,
+        max_source_length=args.max_length,
+    )
+    sources = [s for s, _ in held_out]
+    hypotheses = translator.translate(sources)
+    references = _normalized([t for _, t in held_out], args)
+    bleu = corpus_bleu(hypotheses, references)
+    search = "greedy" if args.beam_width == 1 else f"beam {args.beam_width}"
+    print(f"Held-out {search} {bleu} on {len(held_out)} sentences")
+    for source, reference, hypothesis in list(
+        zip(sources, references, hypotheses)
+    )[:NUM_PRINTED_EXAMPLES]:
+        print(f"  source:     {source}")
+        print(f"  reference:  {reference}")
+        print(f"  translated: {hypothesis}")
+
+    greedy = translator
+    if args.beam_width != 1:
+        greedy = Translator(
+            model,
+            source_tokenizer,
+            target_tokenizer,
+            max_output_length=args.max_output_length,
+            max_source_length=args.max_length,
+        )
+    _heatmaps(
+        greedy,
+        sources[:NUM_HEATMAPS],
+        os.path.join(args.output_dir, "attention.png"),
+    )
+
+    summary = {
+        "bleu": bleu.score,
+        "bleu_signature": str(bleu),
+        "decoding": search,
+        "epochs": len(history.get("loss", [])),
+        "history": history,
+        "num_held_out": len(held_out),
+        "parameters": model.count_params(),
+        "training_seconds": training_done - started,
+    }
+    if not args.no_export:
+        export_dir = os.path.join(args.output_dir, "saved_model")
+        shutil.rmtree(export_dir, ignore_errors=True)
+        export_translator(export_dir, translator)
+        check = sources[:NUM_EXPORT_CHECKS]
+        served = run_saved_model_in_fresh_process(export_dir, check)
+        agree = int(np.sum([a == b for a, b in zip(served, hypotheses)]))
+        print(
+            f"SavedModel reloaded in a fresh process (without "
+            f"keras_attention): {agree}/{len(check)} translations agree, "
+            f"e.g. {check[0]!r} -> {served[0]!r}"
+        )
+        if agree != len(check):
+            raise RuntimeError(
+                "The reloaded SavedModel disagrees with the in-process model."
+            )
+        summary["export_agreement"] = agree / len(check)
+    summary["total_seconds"] = time.perf_counter() - started
+    with open(os.path.join(args.output_dir, "summary.json"), "w") as file:
+        json.dump(summary, file, indent=1)
+    print(
+        f"Wrote results to {args.output_dir} in "
+        f"{summary['total_seconds']:.0f} s"
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        print(
+            f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr
+        )
+        sys.exit(2)

@@ -1,0 +1,134 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_attention.data.translation import learn_translation_tokenizers
+from keras_attention.export import export_translator
+from keras_attention.models.transformer import build_transformer
+from keras_attention.models.transformer_translator import Translator
+from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+
+MAX_OUTPUT_LENGTH = 5
+
+
+@pytest.fixture(scope="module")
+def parts():
+    pairs = [(f"um dois {i}", f"one two {i}") for i in range(12)]
+    source_tokenizer, target_tokenizer = learn_translation_tokenizers(pairs, 40)
+    model = build_transformer(
+        source_tokenizer.vocabulary_size,
+        target_tokenizer.vocabulary_size,
+        num_layers=1,
+        d_model=8,
+        num_heads=2,
+        feed_forward_dim=16,
+    )
+    return model, source_tokenizer, target_tokenizer
+
+
+@pytest.fixture(scope="module")
+def greedy_translator(parts):
+    """One greedy `Translator` (traced once) for several tests."""
+    model, source_tokenizer, target_tokenizer = parts
+    return Translator(
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length=MAX_OUTPUT_LENGTH,
+    )
+
+
+def test_encode_truncates_long_sources_keeping_the_end_id(parts):
+    model, source_tokenizer, target_tokenizer = parts
+    translator = Translator(
+        model, source_tokenizer, target_tokenizer, max_source_length=4
+    )
+    texts = ["um dois 1 2 3 4", "um"]
+    ids = translator.encode(tf.constant(texts)).numpy()
+    full = source_tokenizer(texts).to_list()
+    assert ids.shape == (2, 4)
+    assert ids[0].tolist() == full[0][:3] + [source_tokenizer.end_id]
+    assert ids[1].tolist() == full[1] + [0]  # padded, not truncated
+
+
+def test_greedy_outputs_match_the_decoder(parts, greedy_translator):
+    _, _, target_tokenizer = parts
+    translator = greedy_translator
+    texts = ["um dois 3", "dois"]
+    outputs = translator(texts)
+    assert sorted(outputs) == ["attention_weights", "output_ids", "outputs"]
+    source_ids = translator.encode(tf.constant(texts))
+    ids, attention = translator.decoder.greedy(
+        source_ids, return_attention_scores=True
+    )
+    np.testing.assert_array_equal(outputs["output_ids"], ids)
+    expected = np.asarray(attention)[:, :, -1].mean(axis=2)
+    np.testing.assert_allclose(
+        outputs["attention_weights"], expected, atol=1e-6
+    )
+    assert outputs["attention_weights"].shape == (2, MAX_OUTPUT_LENGTH, 5)
+    detokenized = target_tokenizer.detokenize(ids).numpy().tolist()
+    assert outputs["outputs"].numpy().tolist() == detokenized
+    assert translator.translate(texts, batch_size=1) == [
+        t.decode() for t in detokenized
+    ]
+
+
+def test_beam_outputs(parts):
+    model, source_tokenizer, target_tokenizer = parts
+    translator = Translator(
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length=MAX_OUTPUT_LENGTH,
+        beam_width=3,
+    )
+    outputs = translator(["um dois 3", "dois"])
+    assert sorted(outputs) == ["output_ids", "outputs", "scores"]
+    ids, scores = translator.decoder.beam(
+        translator.encode(tf.constant(["um dois 3", "dois"])), beam_width=3
+    )
+    np.testing.assert_array_equal(outputs["output_ids"], ids)
+    np.testing.assert_allclose(outputs["scores"], scores, rtol=1e-5)
+
+
+def test_export_loads_and_answers_like_the_translator(
+    parts, greedy_translator, tmp_path
+):
+    _, source_tokenizer, target_tokenizer = parts
+    translator = greedy_translator
+    path = export_translator(tmp_path / "translator", translator)
+    assets = tmp_path / "translator" / "assets"
+    assert load_vocabulary(assets / "source_vocabulary.txt") == (
+        source_tokenizer.get_vocabulary()
+    )
+    assert load_vocabulary(assets / "target_vocabulary.txt") == (
+        target_tokenizer.get_vocabulary()
+    )
+    serving = tf.saved_model.load(os.fspath(path)).signatures["serving_default"]
+    texts = tf.constant(["um dois 3", "", "palavra desconhecida"])
+    served = serving(texts=texts)
+    expected = translator(texts)
+    assert served["outputs"].dtype == tf.string
+    for key in expected:
+        np.testing.assert_array_equal(served[key], expected[key])
+    assert serving(texts=tf.constant([], tf.string))["outputs"].shape == (0,)
+
+
+def test_bad_arguments(parts):
+    model, source_tokenizer, target_tokenizer = parts
+    with pytest.raises(ValueError, match="beam_width"):
+        Translator(model, source_tokenizer, target_tokenizer, beam_width=0)
+    with pytest.raises(ValueError, match="max_source_length"):
+        Translator(
+            model, source_tokenizer, target_tokenizer, max_source_length=1
+        )
+    with pytest.raises(ValueError, match="WordPieceTokenizer"):
+        Translator(model, object(), target_tokenizer)
+    translator = Translator(model, source_tokenizer, target_tokenizer)
+    with pytest.raises(ValueError, match=r"\(batch,\) batch of strings"):
+        translator([["a"]])
+    with pytest.raises(ValueError, match="must be a `Translator`"):
+        export_translator("/tmp/unused", model)

@@ -1,0 +1,269 @@
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+import tensorflow_datasets as tfds
+
+RECIPE = os.path.join(
+    os.path.dirname(__file__), "..", "..", "recipes", "translate.py"
+)
+LEXICON = {
+    "um": "one",
+    "dois": "two",
+    "tres": "three",
+    "gato": "cat",
+    "cao": "dog",
+    "come": "eats",
+    "ve": "sees",
+    "o": "the",
+    "grande": "big",
+}
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("translate_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_parallel_files(folder, count=96, seed=0):
+    """A toy word-for-word "Portuguese" -> English corpus."""
+    rng = random.Random(seed)
+    words = list(LEXICON)
+    sources, targets = [], []
+    for _ in range(count):
+        sentence = [rng.choice(words) for _ in range(rng.randint(2, 6))]
+        sources.append(" ".join(sentence))
+        english = " ".join(LEXICON[w] for w in sentence)
+        targets.append(english.capitalize() + ".")
+    source, target = folder / "train.pt", folder / "train.en"
+    source.write_text("\n".join(sources) + "\n", encoding="utf-8")
+    target.write_text("\n".join(targets) + "\n", encoding="utf-8")
+    return source, target
+
+
+def _tiny_args(tmp_path, *extra):
+    return [
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--num-layers",
+        "1",
+        "--d-model",
+        "16",
+        "--num-heads",
+        "2",
+        "--feed-forward-dim",
+        "32",
+        "--vocab-size",
+        "60",
+        "--max-length",
+        "12",
+        "--batch-size",
+        "16",
+        "--warmup-steps",
+        "10",
+        "--epochs",
+        "1",
+        "--held-out-fraction",
+        "0.1",
+        *extra,
+    ]
+
+
+@pytest.mark.large
+def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path):
+    source, target = _write_parallel_files(tmp_path)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        summary = recipe.main(
+            _tiny_args(
+                tmp_path,
+                "--source-file",
+                str(source),
+                "--target-file",
+                str(target),
+                "--beam-width",
+                "1",
+            )
+        )
+    printed = output.getvalue()
+    assert "Held-out greedy BLEU = " in printed
+    assert "translated: " in printed
+    assert 0.0 <= summary["bleu"] <= 100.0
+    assert summary["bleu_signature"].startswith("BLEU = ")
+    assert summary["epochs"] == 1 and summary["num_held_out"] == 10
+    # The recipe answered the held-out sources with the SavedModel in a
+    # process that did not import keras_attention, and compared them.
+    assert summary["export_agreement"] == 1.0
+    assert "translations agree" in printed
+    out = tmp_path / "out"
+    for name in (
+        "attention.png",
+        "model.keras",
+        "source_vocabulary.txt",
+        "target_vocabulary.txt",
+        "history.csv",
+        "summary.json",
+        "checkpoints/epoch_001.weights.h5",
+        "saved_model/saved_model.pb",
+        "saved_model/assets/target_vocabulary.txt",
+    ):
+        assert (out / name).exists(), name
+    assert not (out / "backup").exists()  # removed once training completes
+    assert (
+        json.loads((out / "summary.json").read_text())["bleu"]
+        == (summary["bleu"])
+    )
+    cli = shutil.which(
+        "saved_model_cli", path=os.path.dirname(sys.executable)
+    ) or shutil.which("saved_model_cli")
+    result = subprocess.run(
+        [
+            cli,
+            "show",
+            "--dir",
+            str(out / "saved_model"),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    inputs, outputs = result.stdout.split("output(s):")
+    assert "inputs['texts']" in inputs and "DT_STRING" in inputs
+    translations = outputs.split("outputs['outputs']")[1].split("outputs[")[0]
+    assert "DT_STRING" in translations
+
+
+def test_help_documents_every_option(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--dataset",
+        "--data-dir",
+        "--source-key",
+        "--target-key",
+        "--train-split",
+        "--eval-split",
+        "--source-file",
+        "--target-file",
+        "--data",
+        "--held-out-fraction",
+        "--max-examples",
+        "--max-eval-examples",
+        "--vocab-size",
+        "--case-sensitive",
+        "--normalization",
+        "--preset",
+        "--num-layers",
+        "--d-model",
+        "--num-heads",
+        "--feed-forward-dim",
+        "--dropout",
+        "--epochs",
+        "--batch-tokens",
+        "--batch-size",
+        "--max-length",
+        "--length-policy",
+        "--warmup-steps",
+        "--label-smoothing",
+        "--steps-per-epoch",
+        "--strategy",
+        "--restart",
+        "--seed",
+        "--beam-width",
+        "--length-penalty",
+        "--max-output-length",
+        "--output-dir",
+        "--no-export",
+    ):
+        assert option in text, option
+    assert "cpu-small" in text and "mirrored" in text
+
+
+def test_presets_and_overrides(recipe):
+    args = recipe.parse_args([])
+    assert args.preset == "cpu-small"
+    assert (args.num_layers, args.d_model, args.batch_tokens) == (2, 128, 4096)
+    assert args.dataset == "ted_hrlr_translate/pt_to_en"
+    assert args.max_output_length == args.max_length == 64
+    args = recipe.parse_args(["--preset", "base", "--d-model", "256"])
+    assert (args.num_layers, args.d_model, args.num_heads) == (6, 256, 8)
+    args = recipe.parse_args(["--batch-size", "32"])
+    assert args.batch_tokens is None  # sentences per batch instead
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--source-file", "a.txt"],
+        ["--source-file", "a", "--target-file", "b", "--data", "c"],
+        ["--epochs", "0"],
+        ["--held-out-fraction", "1.5"],
+        ["--strategy", "tpu"],
+    ],
+)
+def test_bad_command_lines(recipe, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_local_data(recipe, tmp_path):
+    source, target = _write_parallel_files(tmp_path, count=40)
+    args = recipe.parse_args(
+        _tiny_args(
+            tmp_path, "--source-file", str(source), "--target-file", str(target)
+        )
+    )
+    train, held_out = recipe.load_data(args)
+    assert (len(train), len(held_out)) == (36, 4)
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("olá\thello\nobrigado\tthank you\n" * 10, encoding="utf-8")
+    args = recipe.parse_args(
+        _tiny_args(tmp_path, "--data", str(tsv), "--max-eval-examples", "1")
+    )
+    train, held_out = recipe.load_data(args)
+    assert len(train) == 18 and len(held_out) == 1
+    assert set(train) == {("olá", "hello"), ("obrigado", "thank you")}
+
+
+def test_local_data_errors(recipe, tmp_path):
+    (tmp_path / "s").write_text("a\nb\n")
+    (tmp_path / "t").write_text("x\n")
+    args = recipe.parse_args(
+        [
+            "--source-file",
+            str(tmp_path / "s"),
+            "--target-file",
+            str(tmp_path / "t"),
+        ]
+    )
+    with pytest.raises(ValueError, match="2 lines in .* and 1 lines"):
+        recipe.load_data(args)
+
+
+def test_tfds_data_with_mock(recipe, tmp_path):
+    args = recipe.parse_args(
+        ["--max-examples", "5", "--max-eval-examples", "3"]
+    )
+    with tfds.testing.mock_data(num_examples=8):
+        train, held_out = recipe.load_data(args)
+        train = list(train.as_numpy_iterator())
+    assert len(train) == 5 and len(held_out) == 3
+    assert all(isinstance(s, str) and isinstance(t, str) for s, t in held_out)
