@@ -213,7 +213,7 @@ def export_seq2seq(
     )
 
 
-def run_saved_model_in_fresh_process(path, texts, timeout=300):
+def run_saved_model_in_fresh_process(path, texts, expected=None, timeout=300):
     """Answers `texts` with an exported SavedModel in a new Python process.
 
     The child process imports TensorFlow (and tensorflow-text if present)
@@ -223,13 +223,17 @@ def run_saved_model_in_fresh_process(path, texts, timeout=300):
     Args:
         path: a SavedModel written by `export_text_to_text`.
         texts: a list of input strings.
+        expected: optional list of the answers the in-process model gave
+            for `texts`; when given, any disagreement raises. Defaults to
+            `None`.
         timeout: seconds to wait for the child. Defaults to `300`.
 
     Returns:
         The list of output strings.
 
     Raises:
-        RuntimeError: if the child process fails (its stderr is included).
+        RuntimeError: if the child process fails (its stderr is included),
+            or if its answers differ from `expected`.
     """
     environment = dict(os.environ)
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -253,7 +257,21 @@ def run_saved_model_in_fresh_process(path, texts, timeout=300):
             f"Loading the SavedModel {path!r} in a fresh process failed "
             f"(exit code {result.returncode}):\n{result.stderr[-4000:]}"
         )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    if expected is not None:
+        differ = [
+            (text, want, got)
+            for text, want, got in zip(texts, expected, served)
+            if want != got
+        ]
+        if differ or len(served) != len(expected):
+            raise RuntimeError(
+                f"The SavedModel {path!r} reloaded in a fresh process "
+                f"disagrees with the in-process model on {len(differ)} of "
+                f"{len(expected)} inputs, e.g. (input, expected, served): "
+                f"{differ[:3]}"
+            )
+    return served
 
 
 class _TextClassifierModule(tf.Module):

@@ -45,7 +45,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
@@ -599,18 +598,15 @@ def main(argv=None, callbacks=()):
         shutil.rmtree(export_dir, ignore_errors=True)
         export_translator(export_dir, translator)
         check = sources[:NUM_EXPORT_CHECKS]
-        served = run_saved_model_in_fresh_process(export_dir, check)
-        agree = int(np.sum([a == b for a, b in zip(served, hypotheses)]))
+        served = run_saved_model_in_fresh_process(
+            export_dir, check, hypotheses[: len(check)]
+        )
         print(
             f"SavedModel reloaded in a fresh process (without "
-            f"keras_attention): {agree}/{len(check)} translations agree, "
+            f"keras_attention): all {len(check)} translations agree, "
             f"e.g. {check[0]!r} -> {served[0]!r}"
         )
-        if agree != len(check):
-            raise RuntimeError(
-                "The reloaded SavedModel disagrees with the in-process model."
-            )
-        summary["export_agreement"] = agree / len(check)
+        summary["export_agreement"] = 1.0
     summary["total_seconds"] = time.perf_counter() - started
     with open(os.path.join(args.output_dir, "summary.json"), "w") as file:
         json.dump(summary, file, indent=1)

@@ -62,9 +62,11 @@ def test_signature_takes_strings_and_matches_translator(exported):
 
 def test_fresh_process_without_keras_attention(exported):
     path, translator = exported
-    assert run_saved_model_in_fresh_process(path, TEXTS) == (
-        translator.translate(TEXTS)
-    )
+    expected = translator.translate(TEXTS)
+    assert run_saved_model_in_fresh_process(path, TEXTS, expected) == expected
+    wrong = ["not an answer"] + expected[1:]
+    with pytest.raises(RuntimeError, match="disagrees.*1 of"):
+        run_saved_model_in_fresh_process(path, TEXTS, wrong)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from keras_attention.data.text_classification import (
 )
 from keras_attention.data.text_classification import read_labeled_tsv
 from keras_attention.data.text_classification import save_class_names
+from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
 from keras_attention.data.translation import load_tfds_translation
@@ -47,4 +48,5 @@ __all__ = [
     "load_parallel_files",
     "load_tfds_translation",
     "make_translation_dataset",
+    "tfds_builder",
 ]

@@ -26,6 +26,8 @@ import random
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention.data.tfds_builder import tfds_builder
+
 __all__ = [
     "TextClassificationData",
     "label_counts",
@@ -121,13 +123,7 @@ def load_tfds_text_classification(
     ['neg', 'pos']
     """
     _check_fraction(test_fraction)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(
-            f"Unknown TFDS dataset. Received: name={name!r} "
-            f"({str(error).splitlines()[0]})"
-        ) from error
+    builder = tfds_builder(name, data_dir=data_dir)
     features = builder.info.features
     for argument, key in (("text_key", text_key), ("label_key", label_key)):
         if key not in features:

@@ -23,8 +23,8 @@ import logging
 import os
 
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 
@@ -83,13 +83,7 @@ def load_tfds_translation(
         ValueError: for an unknown dataset or split, or when the language
             keys cannot be found.
     """
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ValueError(
-            f"Unknown TFDS dataset {name!r} (use local files for offline "
-            f"data). {str(error).splitlines()[0]}"
-        ) from error
+    builder = tfds_builder(name, data_dir=data_dir)
     features = list(builder.info.features.keys())
     supervised = builder.info.supervised_keys
     if source_key is None or target_key is None:

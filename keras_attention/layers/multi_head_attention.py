@@ -432,20 +432,24 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         else:
             self._check_cache(cache)
             cache = ops.cast(cache, self.compute_dtype)
-            keys = cache[:, 0]  # (batch, max_len, heads, key_dim)
-            values = cache[:, 1]  # (batch, max_len, heads, key_dim)
             if cache_update_index is not None:
-                start = [0, cache_update_index, 0, 0]
-                keys = ops.slice_update(
-                    keys, start, self.key_dense(ops.copy(key))
+                # One in-place-able update of the stacked cache: writing keys
+                # and values apart and re-stacking would copy it every step.
+                new_entries = ops.stack(
+                    [
+                        self.key_dense(ops.copy(key)),
+                        self.value_dense(ops.copy(value)),
+                    ],
+                    axis=_CACHE_KV_AXIS,
+                )  # (batch, 2, new_len, heads, key_dim)
+                cache = ops.slice_update(
+                    cache, [0, 0, cache_update_index, 0, 0], new_entries
                 )
-                values = ops.slice_update(
-                    values, start, self.value_dense(ops.copy(value))
-                )
-                cache = ops.stack([keys, values], axis=_CACHE_KV_AXIS)
                 # The new tokens' masks do not cover the whole cache.
                 value_mask = key_mask = None
                 causal_offset = cache_update_index
+            keys = cache[:, 0]  # (batch, max_len, heads, key_dim)
+            values = cache[:, 1]  # (batch, max_len, heads, key_dim)
 
         mask = compute_attention_mask(
             query,

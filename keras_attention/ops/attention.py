@@ -25,8 +25,11 @@ from keras_attention.ops.masks import causal_mask
 __all__ = ["scaled_dot_product_attention", "masked_softmax"]
 
 IMPLEMENTATIONS = ("auto", "dense", "chunked")
-# `implementation="auto"` switches to the chunked path from this many keys.
-AUTO_CHUNKED_MIN_KEY_LENGTH = 2048
+# `implementation="auto"` switches to the chunked path when the float32
+# score matrix (batch, heads, q_len, k_len) would take at least this much
+# memory (an unknown batch size counts as 1, an unknown length as short).
+# Below it the dense path is faster on CPU; above it memory dominates.
+AUTO_CHUNKED_MIN_SCORE_BYTES = 2**30
 # With `chunk_size=None` the chunked path picks the largest power of two in
 # [MIN_CHUNK_SIZE, MAX_CHUNK_SIZE] whose float32 score block
 # (batch, heads, q_len, chunk) fits in BLOCK_BUDGET_BYTES.
@@ -172,6 +175,15 @@ def _seed_tensor(seed):
     if seed is None:
         return tf.random.uniform((2,), 0, _INT32_MAX, dtype=tf.int32)
     return tf.constant([seed, 0], dtype=tf.int32)
+
+
+def _static_score_bytes(query, key):
+    """Bytes of the float32 scores, from static shapes (0 if unknown)."""
+    batch, q_len, heads = query.shape[:3]
+    k_len = key.shape[1]
+    if q_len is None or k_len is None or heads is None:
+        return 0
+    return (batch or 1) * heads * q_len * k_len * 4
 
 
 def _default_chunk_size(query):
@@ -378,8 +390,9 @@ def scaled_dot_product_attention(
             `(batch, heads, q_len, k_len)` attention weights (these need the
             dense implementation). Defaults to `False`.
         implementation: `"dense"`, `"chunked"` or `"auto"`. `"auto"` uses
-            the chunked path when the static key length is at least
-            `AUTO_CHUNKED_MIN_KEY_LENGTH` and no weights are requested.
+            the chunked path when no weights are requested and the static
+            shapes say the float32 score matrix would take at least
+            `AUTO_CHUNKED_MIN_SCORE_BYTES` (1 GiB), else the dense path.
             Defaults to `"auto"`.
         chunk_size: int, keys per block of the chunked path, or `None` to
             pick the largest block (at most 512 keys) whose float32 scores
@@ -427,10 +440,11 @@ def scaled_dot_product_attention(
             )
         scale = 1.0 / math.sqrt(depth)
     if implementation == "auto":
-        k_len = key.shape[1]
-        long_keys = k_len is not None and k_len >= AUTO_CHUNKED_MIN_KEY_LENGTH
         implementation = (
-            "chunked" if long_keys and not return_attention_scores else "dense"
+            "chunked"
+            if not return_attention_scores
+            and _static_score_bytes(query, key) >= AUTO_CHUNKED_MIN_SCORE_BYTES
+            else "dense"
         )
     q_len, k_len = ops.shape(query)[1], ops.shape(key)[1]
     mask = _full_mask(mask, causal, q_len, k_len)

@@ -305,3 +305,29 @@ def test_default_chunk_size_over_several_chunks_matches_dense():
     np.testing.assert_allclose(chunked, dense, atol=1e-5)
     expected, _ = numpy_attention(q, k, v, causal=True)
     np.testing.assert_allclose(auto, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "budget_bytes, return_scores, expected",
+    [(10**12, False, "dense"), (1, False, "chunked"), (1, True, "dense")],
+)
+def test_auto_picks_chunked_by_score_memory(
+    monkeypatch, budget_bytes, return_scores, expected
+):
+    from keras_attention.ops import attention
+
+    calls = []
+    for name in ("_dense_attention", "_chunked_attention"):
+        original = getattr(attention, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(attention, name, spy)
+    monkeypatch.setattr(attention, "AUTO_CHUNKED_MIN_SCORE_BYTES", budget_bytes)
+    q, k, v = random_inputs()
+    attention.scaled_dot_product_attention(
+        q, k, v, return_attention_scores=return_scores
+    )
+    assert calls == [f"_{expected}_attention"]

@@ -125,7 +125,7 @@ def test_bad_data_file_fails_clearly(recipe, tmp_path):
 
 
 def test_unknown_dataset_fails_clearly(recipe, tmp_path):
-    with pytest.raises(ValueError, match="Unknown dataset 'no_such_set'"):
+    with pytest.raises(ValueError, match="Unknown TFDS dataset.*no_such_set"):
         recipe.main(_tiny_args(tmp_path, "--dataset", "no_such_set"))
 
 
