@@ -23,6 +23,7 @@ from keras_attention.data.text_classification import (
 )
 from keras_attention.data.text_classification import read_labeled_tsv
 from keras_attention.data.text_classification import save_class_names
+from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
@@ -48,5 +49,6 @@ __all__ = [
     "load_parallel_files",
     "load_tfds_translation",
     "make_translation_dataset",
+    "read_text_lines",
     "tfds_builder",
 ]

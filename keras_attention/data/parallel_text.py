@@ -21,6 +21,8 @@ import random
 
 import tensorflow as tf
 
+from keras_attention.data.text_files import read_text_lines
+
 __all__ = [
     "FILE_FORMATS",
     "load_parallel_text",
@@ -93,15 +95,7 @@ def load_parallel_text(path, file_format=None):
             f"Received: file_format={file_format!r}"
         )
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such data file: {path!r}")
-    try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path}: the file is not valid UTF-8 text ({error})."
-        ) from error
+    lines = read_text_lines(path)
     if file_format is None:
         file_format = _detect_format(lines)
     pairs = []

@@ -26,6 +26,7 @@ import random
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds_builder import tfds_builder
 
 __all__ = [
@@ -200,15 +201,7 @@ def read_labeled_tsv(path):
             file and the line number) or a file with no examples.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such data file. Received: {path!r}")
-    try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path}: the file is not valid UTF-8 text ({error})."
-        ) from error
+    lines = read_text_lines(path)
     examples = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

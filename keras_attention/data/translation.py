@@ -18,12 +18,12 @@ truncated by length, bucketed by length to cut padding, cached and
 prefetched.
 """
 
-import codecs
 import logging
 import os
 
 import tensorflow as tf
 
+from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
@@ -123,32 +123,10 @@ def load_tfds_translation(
 
 
 def _read_lines(path):
-    """The lines of a UTF-8 file, each decoded alone to name a bad line."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such data file: {path!r}")
-    with open(path, "rb") as file:
-        data = file.read()
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    # Split on "\n" only: `str.splitlines` would also split on Unicode line
-    # separators inside a sentence and misalign the two files.
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"{path}, line {number}: not valid UTF-8 (byte "
-                f"{error.start + 1} of the line, {raw[error.start :][:4]!r})."
-                f" Received: {raw[:60]!r}"
-            ) from error
-        lines.append(line[:-1] if line.endswith("\r") else line)
+    """Non-blank-file lines of `path` (see `read_text_lines`)."""
+    lines = read_text_lines(path)
     if not any(line.strip() for line in lines):
-        raise ValueError(f"{path}: the file is empty (no text).")
+        raise ValueError(f"{os.fspath(path)}: the file is empty (no text).")
     return lines
 
 

@@ -1,0 +1,53 @@
+"""Reading users' text files with errors that point at the problem."""
+
+import codecs
+import os
+
+__all__ = ["read_text_lines"]
+
+
+def read_text_lines(path):
+    """The lines of a UTF-8 text file, with errors that name the bad line.
+
+    Lines are split on `"\\n"` only (a Unicode line separator inside a
+    sentence does not split it), a trailing `"\\r"` and a UTF-8 byte-order
+    mark are dropped, and each line is decoded on its own so that invalid
+    bytes are reported with their line number.
+
+    Args:
+        path: the file to read.
+
+    Returns:
+        The list of lines (possibly empty or blank: callers decide).
+
+    Raises:
+        FileNotFoundError: if `path` is not a file.
+        ValueError: for bytes that are not UTF-8 (file, line and bytes).
+
+    Example:
+
+    >>> read_text_lines("pairs.tsv")  # doctest: +SKIP
+    ['16+75\\t91', '2+3\\t5']
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such data file: {path!r}")
+    with open(path, "rb") as file:
+        data = file.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}, line {number}: not valid UTF-8 (byte "
+                f"{error.start + 1} of the line, {raw[error.start :][:4]!r})."
+                f" Received: {raw[:60]!r}"
+            ) from error
+        lines.append(line[:-1] if line.endswith("\r") else line)
+    return lines
