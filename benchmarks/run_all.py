@@ -27,6 +27,7 @@ def main(argv=None):
         ["date_seq2seq.py"],
         ["decoding.py"],
         ["layer_throughput.py", "--repeats", "3"],
+        ["training_step.py"],
         ["roofline.py", "--lengths", "1024", "2048", "4096"],
         ["long_sequence.py"] + ([] if args.full else QUICK_LONG_SEQUENCE),
     ]
