@@ -106,10 +106,20 @@ class PositionEmbedding(keras.layers.Layer):
         fits = ops.logical_and(
             start_index >= 0, start_index + length <= self.sequence_length
         )
-        message = tf.strings.format(
-            self._too_long_message("{}", "{}"), (length, start_index)
+        # Constant strings and the tensors themselves, not a formatted
+        # string: XLA compiles (and skips) such an assertion, while string
+        # formatting ops would stop `jit_compile=True` decoding.
+        head, _, _ = self._too_long_message("", "").partition("Received:")
+        return tf.debugging.Assert(
+            fits,
+            [
+                head + "Received: seq_len=",
+                length,
+                ", start_index=",
+                start_index,
+                f", sequence_length={self.sequence_length}",
+            ],
         )
-        return tf.debugging.Assert(fits, [message])
 
     def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)
