@@ -29,15 +29,15 @@ with one `text<TAB>label` line per example (`--data`), with or without
 """
 
 import argparse
-import json
 import os
 import shutil
-import sys
 import time
 
 import keras
 import numpy as np
 
+from keras_attention.cli import run_recipe
+from keras_attention.cli import write_summary
 from keras_attention.data.text_classification import label_counts
 from keras_attention.data.text_classification import (
     load_tfds_text_classification,
@@ -460,19 +460,11 @@ def main(argv=None, callbacks=()):
             args,
             os.path.join(args.output_dir, "saved_model"),
         )
-    summary["total_seconds"] = time.perf_counter() - started
-    with open(os.path.join(args.output_dir, "summary.json"), "w") as file:
-        json.dump(summary, file, indent=1)
+    write_summary(args.output_dir, summary, started)
     seconds = summary["total_seconds"]
     print(f"Wrote results to {args.output_dir} in {seconds:.0f} s")
     return summary
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        print(
-            f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr
-        )
-        sys.exit(2)
+    run_recipe(main)

@@ -38,14 +38,14 @@ discards it).
 
 import argparse
 import csv
-import json
 import os
 import shutil
-import sys
 import time
 
 import keras
 
+from keras_attention.cli import run_recipe
+from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
 from keras_attention.data.translation import DEFAULT_DATASET
@@ -607,21 +607,11 @@ def main(argv=None, callbacks=()):
             f"e.g. {check[0]!r} -> {served[0]!r}"
         )
         summary["export_agreement"] = 1.0
-    summary["total_seconds"] = time.perf_counter() - started
-    with open(os.path.join(args.output_dir, "summary.json"), "w") as file:
-        json.dump(summary, file, indent=1)
-    print(
-        f"Wrote results to {args.output_dir} in "
-        f"{summary['total_seconds']:.0f} s"
-    )
+    write_summary(args.output_dir, summary, started)
+    seconds = summary["total_seconds"]
+    print(f"Wrote results to {args.output_dir} in {seconds:.0f} s")
     return summary
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        print(
-            f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr
-        )
-        sys.exit(2)
+    run_recipe(main)

@@ -1,0 +1,40 @@
+import json
+import time
+
+import pytest
+
+from keras_attention.cli import run_recipe
+from keras_attention.cli import write_summary
+
+
+def test_write_summary_adds_elapsed_time(tmp_path):
+    summary = {"accuracy": 0.5}
+    path = write_summary(str(tmp_path), summary, time.perf_counter() - 2.0)
+    with open(path) as file:
+        written = json.load(file)
+    assert written["accuracy"] == 0.5
+    assert 2.0 <= written["total_seconds"] < 60.0
+    assert summary["total_seconds"] == written["total_seconds"]
+
+
+def test_run_recipe_returns_main_result():
+    assert run_recipe(lambda argv: ("ran", argv), ["--x"]) == ("ran", ["--x"])
+
+
+@pytest.mark.parametrize("error", [ValueError, FileNotFoundError])
+def test_run_recipe_turns_bad_input_into_exit_2(capsys, error):
+    def main(argv):
+        raise error("no such data file: 'x.tsv'")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_recipe(main, [])
+    assert exit_info.value.code == 2
+    assert "error: no such data file: 'x.tsv'" in capsys.readouterr().err
+
+
+def test_run_recipe_lets_other_errors_through():
+    def main(argv):
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError, match="bug"):
+        run_recipe(main, [])
