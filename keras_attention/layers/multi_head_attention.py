@@ -258,11 +258,11 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             to `"glorot_uniform"`.
         bias_initializer: initializer of the projection biases. Defaults to
             `"zeros"`.
-        attention_implementation: `"dense"`, `"chunked"` (memory-efficient
-            online softmax) or `"auto"`, passed to
+        attention_implementation: `"dense"`, `"chunked"` (memory-efficient: it
+            recomputes the weights in the backward pass) or `"auto"`, passed to
             `scaled_dot_product_attention`. Defaults to `"auto"`.
-        chunk_size: int, keys per block of the chunked implementation, or
-            `None` to size blocks from a memory budget. Defaults to `None`.
+        chunk_size: int, query rows per tile of the attention, or `None`
+            to size tiles from a memory budget. Defaults to `None`.
         seed: optional int, seed of the attention dropout. Defaults to
             `None`.
         **kwargs: other keyword arguments of `keras.layers.Layer`, such as

@@ -2,11 +2,17 @@
 
 `softmax(Q K^T / sqrt(d_k)) V` with two implementations behind one signature:
 
-* `"dense"` materialises the `(batch, heads, q_len, k_len)` score matrix.
-* `"chunked"` never holds that matrix. It walks over blocks of keys with a
-  running maximum and a running sum (online softmax) and recomputes the
-  blocks in the backward pass, so memory grows linearly with the sequence
-  length instead of quadratically.
+* `"dense"` keeps the `(batch, heads, q_len, k_len)` weights for the
+  backward pass (memory quadratic in the length, no recomputation).
+* `"chunked"` keeps only one log-sum-exp per query row and recomputes the
+  weights in the backward pass, so memory grows linearly with the length.
+
+Long sequences run tile by tile: a tile is one head and a block of query
+rows against all keys, with its exact softmax, sized so that its float32
+scores (8 MiB) stay in the CPU cache. Separate passes over a large score
+matrix are memory-bound; over a tile in cache they are not, which makes the
+tiled path close to twice as fast as one big batched matmul at 2k tokens
+(see `benchmarks/roofline.py`). Short sequences use one batched matmul.
 
 Both give the same output and gradients. Softmax statistics are kept in
 float32 whatever the input dtype, so float16 and bfloat16 inputs never
@@ -30,15 +36,17 @@ IMPLEMENTATIONS = ("auto", "dense", "chunked")
 # memory (an unknown batch size counts as 1, an unknown length as short).
 # Below it the dense path is faster on CPU; above it memory dominates.
 AUTO_CHUNKED_MIN_SCORE_BYTES = 2**30
-# With `chunk_size=None` the chunked path picks the largest power of two in
-# [MIN_CHUNK_SIZE, MAX_CHUNK_SIZE] whose float32 score block
-# (batch, heads, q_len, chunk) fits in BLOCK_BUDGET_BYTES.
-MAX_CHUNK_SIZE = 512
-MIN_CHUNK_SIZE = 64
-BLOCK_BUDGET_BYTES = 64 * 2**20
-# Key blocks run one after another: overlapping iterations of the while loop
-# would hold several blocks of scores at once and defeat the memory bound.
-_PARALLEL_ITERATIONS = 1
+# Both implementations work on tiles of (one head, `rows` queries) against
+# all keys, so that a tile's float32 scores stay in cache: with
+# `chunk_size=None`, `rows` is the most that fits TILE_BUDGET_BYTES.
+TILE_BUDGET_BYTES = 8 * 2**20
+# The dense implementation tiles only when one head's float32 scores take at
+# least this much (known from static shapes); smaller problems run as one
+# batched matmul, which is faster when everything already fits in cache.
+DENSE_TILE_MIN_BYTES = 4 * 2**20
+# Two tiles in flight keep both cores of a small machine busy while bounding
+# memory to a couple of tiles.
+_PARALLEL_ITERATIONS = 2
 # Masked scores are set to this before the softmax. The softmax runs in
 # float32, so a large finite number is safe and never produces NaN.
 _MASKED_SCORE = -1e30
@@ -186,161 +194,254 @@ def _static_score_bytes(query, key):
     return (batch or 1) * heads * q_len * k_len * 4
 
 
-def _default_chunk_size(query):
-    batch, q_len, heads = query.shape[:3]
-    if None in (batch, q_len, heads):
-        return MAX_CHUNK_SIZE
-    bytes_per_key = batch * q_len * heads * 4
-    chunk_size = MAX_CHUNK_SIZE
-    while (
-        chunk_size > MIN_CHUNK_SIZE
-        and chunk_size * bytes_per_key > BLOCK_BUDGET_BYTES
-    ):
-        chunk_size //= 2
-    return chunk_size
+def _tile_rows(key):
+    """Query rows per tile so that one float32 score tile fits the budget."""
+    k_len = key.shape[1]
+    if k_len is not None:
+        return max(1, TILE_BUDGET_BYTES // (4 * max(k_len, 1)))
+    return tf.maximum(1, TILE_BUDGET_BYTES // (4 * tf.shape(key)[1]))
 
 
-def _chunked_attention(
-    query, key, value, mask, scale, dropout_rate, seed_tensor, chunk_size
+def _dense_uses_tiles(query, key, chunk_size):
+    """Whether the dense implementation should run tile by tile."""
+    if chunk_size is not None:
+        return True
+    q_len, k_len = query.shape[1], key.shape[1]
+    return (
+        q_len is not None
+        and k_len is not None
+        and q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES
+    )
+
+
+def _tiled_attention(
+    query,
+    key,
+    value,
+    mask,
+    scale,
+    dropout_rate,
+    seed_tensor,
+    rows,
+    keep_weights,
 ):
-    """Online-softmax attention over key blocks, recomputed in backward."""
+    """Attention over tiles of (one head, `rows` queries) against all keys.
+
+    Each tile's scores `(rows, k_len)` are small enough to stay in cache, and
+    each tile takes the exact softmax over all its keys. With `keep_weights`
+    the forward pass keeps the weights of every tile for the backward pass
+    (the dense implementation: quadratic memory, no recomputation);
+    otherwise it keeps only the log-sum-exp of every query row and the
+    backward pass recomputes the weights tile by tile (the chunked
+    implementation: memory linear in the sequence length).
+    """
     dtype = query.dtype
     q_shape = tf.shape(query)
     batch, q_len, heads, depth = q_shape[0], q_shape[1], q_shape[2], q_shape[3]
     k_len = tf.shape(key)[1]
     v_depth = tf.shape(value)[3]
-    num_chunks = (k_len + chunk_size - 1) // chunk_size
-    pad = num_chunks * chunk_size - k_len
+    rows = tf.maximum(tf.minimum(rows, q_len), 1)
+    row_tiles = (q_len + rows - 1) // rows
+    pad = row_tiles * rows - q_len
+    num_heads = batch * heads
+    num_tiles = num_heads * row_tiles
     keep_scale = 1.0 / (1.0 - dropout_rate)
-    mask_is_chunked = mask is not None and mask.shape[-1] != 1
-    if mask is not None and mask_is_chunked:
-        mask = tf.pad(mask, [[0, 0], [0, 0], [0, 0], [0, pad]])
+    mask_has_rows = mask is not None and mask.shape[2] != 1
+    if mask is not None:
         m_shape = tf.shape(mask)
-        mask = tf.reshape(
-            mask, tf.concat([m_shape[:3], [num_chunks, chunk_size]], 0)
-        )
-        mask = tf.transpose(mask, [3, 0, 1, 2, 4])  # (n_chunks, b, h, q, c)
+        mask_batch, mask_heads = m_shape[0], m_shape[1]
+        if mask_has_rows:
+            mask = tf.broadcast_to(
+                mask, tf.stack([mask_batch, mask_heads, q_len, m_shape[3]])
+            )
+            mask = tf.pad(mask, [[0, 0], [0, 0], [0, pad], [0, 0]])
 
-    def to_blocks(x, x_depth):
-        # (b, k, h, d) -> (n_chunks, b, h, chunk, d)
-        x = tf.pad(x, [[0, 0], [0, pad], [0, 0], [0, 0]])
-        x = tf.reshape(x, [batch, num_chunks, chunk_size, heads, x_depth])
-        return tf.transpose(x, [1, 0, 3, 2, 4])
+    def tile_mask(head, row_tile):
+        """Boolean (rows|1, k_len|1) mask of one tile."""
+        block = mask[
+            tf.minimum(head // heads, mask_batch - 1),
+            tf.minimum(head % heads, mask_heads - 1),
+        ]
+        if mask_has_rows:
+            # A size, not an end, so that XLA sees a fixed-size slice.
+            block = tf.slice(block, tf.stack([row_tile * rows, 0]), [rows, -1])
+        return block
 
-    def from_blocks(x, x_depth):
-        # (n_chunks, b, h, chunk, d) -> (b, k, h, d)
-        x = tf.transpose(x, [1, 0, 3, 2, 4])
-        x = tf.reshape(x, [batch, num_chunks * chunk_size, heads, x_depth])
-        return x[:, :k_len]
-
-    def allowed_in_chunk(i):
-        """Boolean (b|1, h|1, q|1, chunk) mask of the keys of chunk `i`."""
-        positions = i * chunk_size + tf.range(chunk_size)  # (c,)
-        allowed = (positions < k_len)[None, None, None, :]
-        if mask is not None:
-            block = mask[i] if mask_is_chunked else mask
-            allowed = tf.logical_and(allowed, block)
-        return allowed
-
-    def keep_in_chunk(i, shape):
+    def keep_in_tile(i):
         noise = tf.random.stateless_uniform(
-            shape, seed=seed_tensor + tf.stack([0, i])
+            tf.stack([rows, k_len]), seed=seed_tensor + tf.stack([0, i])
         )
         return tf.cast(noise >= dropout_rate, tf.float32) * keep_scale
 
+    def to_tiles(x, x_depth):
+        # (b, h, q, d) -> (b * h * row_tiles, rows, d)
+        x = tf.pad(x, [[0, 0], [0, 0], [0, pad], [0, 0]])
+        return tf.reshape(x, tf.stack([num_tiles, rows, x_depth]))
+
+    def from_tiles(x, x_depth):
+        # (b * h * row_tiles, rows, d) -> (b, q, h, d)
+        x = tf.reshape(x, tf.stack([batch, heads, row_tiles * rows, x_depth]))
+        return tf.transpose(x[:, :, :q_len], [0, 2, 1, 3])
+
+    def per_head(x, perm, x_depth, length):
+        # (b, k, h, d) -> (b * h, ...) laid out by `perm`
+        shape = [num_heads, x_depth, length]
+        if perm[-1] == 3:
+            shape = [num_heads, length, x_depth]
+        return tf.reshape(tf.transpose(x, perm), tf.stack(shape))
+
     @tf.custom_gradient
     def attention(query, key, value):
-        q = tf.transpose(query, [0, 2, 1, 3]) * tf.cast(scale, dtype)
-        k_blocks = to_blocks(key, depth)
-        v_blocks = to_blocks(value, v_depth)
+        q_tiles = to_tiles(
+            tf.transpose(query, [0, 2, 1, 3]) * tf.cast(scale, dtype), depth
+        )  # (tiles, rows, d)
+        keys_t = per_head(key, [0, 2, 3, 1], depth, k_len)  # (b*h, d, k)
+        values = per_head(value, [0, 2, 1, 3], v_depth, k_len)  # (b*h, k, dv)
 
-        def block_scores(i):
-            """Masked float32 scores `(b, h, q, chunk)` of chunk `i`."""
-            scores = tf.cast(
-                tf.matmul(q, k_blocks[i], transpose_b=True), tf.float32
-            )
-            allowed = allowed_in_chunk(i)
-            scores = tf.where(allowed, scores, _MASKED_SCORE)
-            return scores, allowed
+        def tile_scores(i):
+            """Masked float32 scores (rows, k) and the rows that have keys."""
+            head = i // row_tiles
+            scores = tf.cast(tf.matmul(q_tiles[i], keys_t[head]), tf.float32)
+            if mask is None:
+                return scores, None
+            block = tile_mask(head, i % row_tiles)
+            scores = tf.where(block, scores, _MASKED_SCORE)
+            has_keys = tf.reduce_any(block, -1, keepdims=True)  # (rows|1, 1)
+            return scores, tf.cast(has_keys, tf.float32)
 
-        def forward_step(i, row_max, row_sum, acc):
-            scores, allowed = block_scores(i)  # (b, h, q, c)
-            new_max = tf.maximum(row_max, tf.reduce_max(scores, -1))
-            correction = tf.exp(row_max - new_max)  # (b, h, q)
-            probs = tf.where(allowed, tf.exp(scores - new_max[..., None]), 0.0)
-            row_sum = row_sum * correction + tf.reduce_sum(probs, -1)
+        def forward_step(i, outputs, row_stats, *kept):
+            scores, has_keys = tile_scores(i)  # (rows, k)
+            row_max = tf.reduce_max(scores, -1, keepdims=True)
+            weights = tf.exp(scores - row_max)  # unnormalised (rows, k)
+            total = tf.reduce_sum(weights, -1, keepdims=True)  # (rows, 1)
+            # Normalising the (rows, dv) output instead of the (rows, k)
+            # weights saves a pass over the tile.
+            row_scale = 1.0 / total
+            if has_keys is not None:
+                row_scale = row_scale * has_keys
+            if keep_weights:
+                row_stats = row_stats.write(i, row_scale)
+                kept = (kept[0].write(i, weights),)
+            else:
+                row_stats = row_stats.write(i, row_max + tf.math.log(total))
             if dropout_rate > 0.0:
-                probs = probs * keep_in_chunk(i, tf.shape(probs))
-            block_out = tf.matmul(tf.cast(probs, dtype), v_blocks[i])
-            acc = acc * correction[..., None] + tf.cast(block_out, tf.float32)
-            return i + 1, new_max, row_sum, acc
+                weights = weights * keep_in_tile(i)
+            out = tf.matmul(tf.cast(weights, dtype), values[i // row_tiles])
+            out = tf.cast(out, tf.float32) * row_scale  # (rows, dv)
+            return (i + 1, outputs.write(i, out), row_stats) + kept
 
-        stats_shape = tf.stack([batch, heads, q_len])
-        _, row_max, row_sum, acc = tf.while_loop(
-            lambda i, *_: i < num_chunks,
+        _, outputs, row_stats, *kept = tf.while_loop(
+            lambda i, *_: i < num_tiles,
             forward_step,
             (
                 tf.constant(0),
-                tf.fill(stats_shape, tf.constant(_MASKED_SCORE, tf.float32)),
-                tf.zeros(stats_shape, tf.float32),
-                tf.zeros(tf.stack([batch, heads, q_len, v_depth]), tf.float32),
+                tf.TensorArray(tf.float32, size=num_tiles),
+                tf.TensorArray(tf.float32, size=num_tiles),
+            )
+            + (
+                (tf.TensorArray(tf.float32, size=num_tiles),)
+                if keep_weights
+                else ()
             ),
             parallel_iterations=_PARALLEL_ITERATIONS,
         )
-        has_keys = row_sum > 0.0  # (b, h, q)
-        safe_sum = tf.where(has_keys, row_sum, 1.0)
-        out32 = acc / safe_sum[..., None]  # (b, h, q, dv)
-        log_sum_exp = tf.where(has_keys, row_max + tf.math.log(safe_sum), 0.0)
-        output = tf.transpose(tf.cast(out32, dtype), [0, 2, 1, 3])
+        out_tiles = outputs.stack()  # (tiles, rows, dv) float32
+        output = tf.cast(from_tiles(out_tiles, v_depth), dtype)
 
         def grad(d_output):
-            d_out = tf.transpose(d_output, [0, 2, 1, 3])  # (b, h, q, dv)
-            d_out32 = tf.cast(d_out, tf.float32)
-            delta = tf.reduce_sum(d_out32 * out32, -1, keepdims=True)
+            d_out = to_tiles(tf.transpose(d_output, [0, 2, 1, 3]), v_depth)
+            delta = tf.reduce_sum(
+                tf.cast(d_out, tf.float32) * out_tiles, -1, keepdims=True
+            )  # (tiles, rows, 1)
+            values_t = tf.transpose(values, [0, 2, 1])  # (b*h, dv, k)
+            keys = tf.transpose(keys_t, [0, 2, 1])  # (b*h, k, d)
 
-            def backward_step(i, d_q, d_keys, d_values):
-                scores, allowed = block_scores(i)
-                probs = tf.where(
-                    allowed, tf.exp(scores - log_sum_exp[..., None]), 0.0
-                )
-                d_probs = tf.cast(
-                    tf.matmul(d_out, v_blocks[i], transpose_b=True), tf.float32
-                )  # (b, h, q, c)
-                dropped = probs
+            def tile_grads(i, head, d_keys_t, d_values_t):
+                d_out_i, delta_i = d_out[i], delta[i]  # (rows, dv), (rows, 1)
+                if keep_weights:
+                    # Unnormalised weights: their row scale moves onto the
+                    # (rows, dv) output gradient.
+                    weights = kept[0].read(i)
+                    row_scale = row_stats.read(i)
+                else:
+                    scores, row_scale = tile_scores(i)
+                    weights = tf.exp(scores - row_stats.read(i))
+                if row_scale is not None:
+                    d_out_i = d_out_i * tf.cast(row_scale, dtype)
+                    delta_i = delta_i * row_scale
+                d_weights = tf.cast(
+                    tf.matmul(d_out_i, values_t[head]), tf.float32
+                )  # (rows, k)
+                attended = weights
                 if dropout_rate > 0.0:
-                    keep = keep_in_chunk(i, tf.shape(probs))
-                    dropped = probs * keep
-                    d_probs = d_probs * keep
-                d_values = d_values.write(
-                    i,
-                    tf.matmul(tf.cast(dropped, dtype), d_out, transpose_a=True),
-                )
-                d_scores = tf.cast(probs * (d_probs - delta), dtype)
-                d_q = d_q + tf.cast(
-                    tf.matmul(d_scores, k_blocks[i]), tf.float32
-                )
-                d_keys = d_keys.write(
-                    i, tf.matmul(d_scores, q, transpose_a=True)
-                )
-                return i + 1, d_q, d_keys, d_values
+                    keep = keep_in_tile(i)
+                    attended = weights * keep
+                    d_weights = d_weights * keep
+                d_scores = tf.cast(weights * (d_weights - delta_i), dtype)
+                d_q = tf.matmul(d_scores, keys[head])  # (rows, d)
+                d_keys_t += tf.cast(
+                    tf.matmul(q_tiles[i], d_scores, transpose_a=True),
+                    tf.float32,
+                )  # (d, k)
+                d_values_t += tf.cast(
+                    tf.matmul(
+                        d_out_i, tf.cast(attended, dtype), transpose_a=True
+                    ),
+                    tf.float32,
+                )  # (dv, k)
+                return d_q, d_keys_t, d_values_t
 
-            _, d_q, d_keys, d_values = tf.while_loop(
-                lambda i, *_: i < num_chunks,
-                backward_step,
+            def head_step(head, d_queries, d_keys, d_values):
+                def row_step(j, d_queries, d_keys_t, d_values_t):
+                    i = head * row_tiles + j
+                    d_q, d_keys_t, d_values_t = tile_grads(
+                        i, head, d_keys_t, d_values_t
+                    )
+                    return j + 1, d_queries.write(i, d_q), d_keys_t, d_values_t
+
+                _, d_queries, d_keys_t, d_values_t = tf.while_loop(
+                    lambda j, *_: j < row_tiles,
+                    row_step,
+                    (
+                        tf.constant(0),
+                        d_queries,
+                        tf.zeros(tf.stack([depth, k_len]), tf.float32),
+                        tf.zeros(tf.stack([v_depth, k_len]), tf.float32),
+                    ),
+                    parallel_iterations=_PARALLEL_ITERATIONS,
+                )
+                return (
+                    head + 1,
+                    d_queries,
+                    d_keys.write(head, tf.cast(d_keys_t, dtype)),
+                    d_values.write(head, tf.cast(d_values_t, dtype)),
+                )
+
+            _, d_queries, d_keys, d_values = tf.while_loop(
+                lambda head, *_: head < num_heads,
+                head_step,
                 (
                     tf.constant(0),
-                    tf.zeros(
-                        tf.stack([batch, heads, q_len, depth]), tf.float32
-                    ),
-                    tf.TensorArray(dtype, size=num_chunks),
-                    tf.TensorArray(dtype, size=num_chunks),
+                    tf.TensorArray(dtype, size=num_tiles),
+                    tf.TensorArray(dtype, size=num_heads),
+                    tf.TensorArray(dtype, size=num_heads),
                 ),
-                parallel_iterations=_PARALLEL_ITERATIONS,
+                parallel_iterations=1,
             )
-            d_query = tf.transpose(tf.cast(d_q * scale, dtype), [0, 2, 1, 3])
-            d_key = from_blocks(d_keys.stack(), depth)
-            d_value = from_blocks(d_values.stack(), v_depth)
-            return d_query, d_key, d_value
+            d_query = from_tiles(d_queries.stack(), depth) * tf.cast(
+                scale, dtype
+            )
+
+            def from_heads(x, x_depth):
+                # (b * h, d, k) -> (b, k, h, d)
+                x = tf.reshape(x, tf.stack([batch, heads, x_depth, k_len]))
+                return tf.transpose(x, [0, 3, 1, 2])
+
+            return (
+                d_query,
+                from_heads(d_keys.stack(), depth),
+                from_heads(d_values.stack(), v_depth),
+            )
 
         return output, grad
 
@@ -394,11 +495,11 @@ def scaled_dot_product_attention(
             shapes say the float32 score matrix would take at least
             `AUTO_CHUNKED_MIN_SCORE_BYTES` (1 GiB), else the dense path.
             Defaults to `"auto"`.
-        chunk_size: int, keys per block of the chunked path, or `None` to
-            pick the largest block (at most 512 keys) whose float32 scores
-            `(batch, heads, q_len, chunk_size)` fit in 64 MiB, so peak
-            memory stays bounded for very long sequences. Defaults to
-            `None`.
+        chunk_size: int, query rows per tile, or `None` to pick the most
+            rows whose float32 scores `(rows, k_len)` fit in 8 MiB. With
+            `None` the dense path tiles only when one head's scores take 4
+            MiB or more (from static shapes); an explicit `chunk_size`
+            always tiles. Defaults to `None`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output, or the tuple
@@ -449,24 +550,22 @@ def scaled_dot_product_attention(
     q_len, k_len = ops.shape(query)[1], ops.shape(key)[1]
     mask = _full_mask(mask, causal, q_len, k_len)
     use_dropout = dropout_rate > 0.0 and bool(training)
-    if implementation == "dense":
+    dropout_rate = dropout_rate if use_dropout else 0.0
+    if implementation == "dense" and (
+        return_attention_scores or not _dense_uses_tiles(query, key, chunk_size)
+    ):
         output, weights = _dense_attention(
-            query,
-            key,
-            value,
-            mask,
-            scale,
-            dropout_rate if use_dropout else 0.0,
-            seed,
+            query, key, value, mask, scale, dropout_rate, seed
         )
         return (output, weights) if return_attention_scores else output
-    return _chunked_attention(
+    return _tiled_attention(
         query,
         key,
         value,
         mask,
         scale,
-        dropout_rate if use_dropout else 0.0,
+        dropout_rate,
         _seed_tensor(seed) if use_dropout else None,
-        chunk_size or _default_chunk_size(query),
+        chunk_size or _tile_rows(key),
+        keep_weights=implementation == "dense",
     )

@@ -128,34 +128,80 @@ def test_fully_masked_rows_are_zero_not_nan(implementation):
         assert np.isfinite(grad.numpy()).all()
 
 
+def outputs_and_gradients(q, k, v, **kwargs):
+    """The output and the gradients of a non-linear loss of it."""
+    qt, kt, vt = map(tf.constant, (q, k, v))
+    with tf.GradientTape() as tape:
+        tape.watch([qt, kt, vt])
+        out = scaled_dot_product_attention(qt, kt, vt, **kwargs)
+        loss = tf.reduce_sum(tf.sin(out) * out)
+    return [out] + tape.gradient(loss, [qt, kt, vt])
+
+
 @pytest.mark.parametrize(
     "q_len,k_len,chunk_size",
     [(9, 9, 4), (7, 13, 5), (16, 16, 16), (3, 40, 7), (33, 33, 8)],
 )
 @pytest.mark.parametrize("causal", [False, True])
-def test_chunked_matches_dense_outputs_and_gradients(
-    q_len, k_len, chunk_size, causal
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_tiles_match_one_batched_matmul_outputs_and_gradients(
+    q_len, k_len, chunk_size, causal, implementation
 ):
+    # `chunk_size` makes both implementations run tile by tile (a last tile
+    # shorter than the others included); `chunk_size=None` at these sizes is
+    # the untiled dense path, the reference.
     q, k, v = random_inputs(q_len=q_len, k_len=k_len, seed=q_len + k_len)
     mask = random_mask(2, q_len, k_len, seed=k_len)
-    results = {}
-    for implementation in ("dense", "chunked"):
-        qt, kt, vt = map(tf.constant, (q, k, v))
-        with tf.GradientTape() as tape:
-            tape.watch([qt, kt, vt])
-            out = scaled_dot_product_attention(
-                qt,
-                kt,
-                vt,
-                mask=mask,
-                causal=causal,
-                implementation=implementation,
-                chunk_size=chunk_size,
-            )
-            loss = tf.reduce_sum(tf.sin(out) * out)
-        results[implementation] = [out] + tape.gradient(loss, [qt, kt, vt])
-    for dense, chunked in zip(results["dense"], results["chunked"]):
-        np.testing.assert_allclose(chunked.numpy(), dense.numpy(), atol=1e-5)
+    reference = outputs_and_gradients(q, k, v, mask=mask, causal=causal)
+    tiled = outputs_and_gradients(
+        q,
+        k,
+        v,
+        mask=mask,
+        causal=causal,
+        implementation=implementation,
+        chunk_size=chunk_size,
+    )
+    for expected, got in zip(reference, tiled):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mask_shape", [(2, 3, 6, 9), (2, 1, 1, 9), (1, 3, 6, 1), (6, 9), (9,)]
+)
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_tiles_pick_the_right_slice_of_every_mask_layout(
+    mask_shape, implementation
+):
+    q, k, v = random_inputs(q_len=6, k_len=9, heads=3)
+    mask = np.random.default_rng(4).random(mask_shape) > 0.4
+    expected, _ = numpy_attention(q, k, v, mask=mask)
+    got = scaled_dot_product_attention(
+        q, k, v, mask=mask, implementation=implementation, chunk_size=4
+    )
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+
+
+def test_dense_tiles_long_sequences_by_itself(monkeypatch):
+    from keras_attention.ops import attention
+
+    q, k, v = random_inputs(q_len=40, k_len=40)
+    mask = random_mask(2, 40, 40)
+    reference = outputs_and_gradients(q, k, v, mask=mask, causal=True)
+    rows = []
+    original = attention._tiled_attention
+
+    def spy(*args, **kwargs):
+        rows.append(args[7])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "_tiled_attention", spy)
+    monkeypatch.setattr(attention, "DENSE_TILE_MIN_BYTES", 40 * 40 * 4)
+    monkeypatch.setattr(attention, "TILE_BUDGET_BYTES", 40 * 4 * 16)
+    tiled = outputs_and_gradients(q, k, v, mask=mask, causal=True)
+    assert rows == [16]  # three tiles of 16, 16 and 8 query rows
+    for expected, got in zip(reference, tiled):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
@@ -239,7 +285,8 @@ def test_dropout_only_in_training_and_seeded():
         assert not np.allclose(first, plain)
 
 
-def test_chunked_dropout_gradient_matches_finite_differences():
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_tiled_dropout_gradient_matches_finite_differences(implementation):
     q, k, v = (
         x.astype("float64")
         for x in random_inputs(1, 3, 5, heads=1, depth=2, v_depth=2)
@@ -253,7 +300,7 @@ def test_chunked_dropout_gradient_matches_finite_differences():
             dropout_rate=0.3,
             training=True,
             seed=7,
-            implementation="chunked",
+            implementation=implementation,
             chunk_size=2,
         )
 
@@ -296,15 +343,19 @@ def test_bad_inputs_raise_clear_errors(kwargs, match):
         scaled_dot_product_attention(*tensors, **kwargs)
 
 
-def test_default_chunk_size_over_several_chunks_matches_dense():
-    # 1100 keys: the default block (512 keys) leaves a partial last chunk.
-    q, k, v = random_inputs(1, 50, 1100, heads=1, depth=4, v_depth=4)
-    dense = scaled_dot_product_attention(q, k, v, implementation="dense")
-    chunked = scaled_dot_product_attention(q, k, v, implementation="chunked")
-    auto = scaled_dot_product_attention(q, k, v, causal=True)
-    np.testing.assert_allclose(chunked, dense, atol=1e-5)
+def test_default_tile_rows_come_from_the_memory_budget():
+    from keras_attention.ops import attention
+
+    # 70,000 keys: an 8 MiB tile holds 29 query rows, so 50 queries take
+    # two tiles, the second one partial.
+    q, k, v = random_inputs(1, 50, 70_000, heads=1, depth=4, v_depth=4)
+    assert attention._tile_rows(tf.constant(k)) == 29
     expected, _ = numpy_attention(q, k, v, causal=True)
-    np.testing.assert_allclose(auto, expected, atol=1e-5)
+    for implementation in ("dense", "chunked"):
+        got = scaled_dot_product_attention(
+            q, k, v, causal=True, implementation=implementation
+        )
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -317,17 +368,22 @@ def test_auto_picks_chunked_by_score_memory(
     from keras_attention.ops import attention
 
     calls = []
-    for name in ("_dense_attention", "_chunked_attention"):
-        original = getattr(attention, name)
+    original_dense = attention._dense_attention
+    original_tiled = attention._tiled_attention
 
-        def spy(*args, _original=original, _name=name, **kwargs):
-            calls.append(_name)
-            return _original(*args, **kwargs)
+    def dense_spy(*args, **kwargs):
+        calls.append("dense")
+        return original_dense(*args, **kwargs)
 
-        monkeypatch.setattr(attention, name, spy)
+    def tiled_spy(*args, keep_weights, **kwargs):
+        calls.append("dense, tiled" if keep_weights else "chunked")
+        return original_tiled(*args, keep_weights=keep_weights, **kwargs)
+
+    monkeypatch.setattr(attention, "_dense_attention", dense_spy)
+    monkeypatch.setattr(attention, "_tiled_attention", tiled_spy)
     monkeypatch.setattr(attention, "AUTO_CHUNKED_MIN_SCORE_BYTES", budget_bytes)
     q, k, v = random_inputs()
     attention.scaled_dot_product_attention(
         q, k, v, return_attention_scores=return_scores
     )
-    assert calls == [f"_{expected}_attention"]
+    assert calls == [expected]
