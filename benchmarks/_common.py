@@ -35,6 +35,24 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
+def interleaved_median_times(steps, repeats, warmup=1):
+    """Median wall time of each of `steps` (a dict of callables).
+
+    The steps run in turn, round after round, so that a slow spell of a
+    shared machine hits all of them alike and their ratios stay fair.
+    """
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def print_table(rows, columns):
     """Print `rows` (a list of dicts) as an aligned text table."""
     cells = [[_format(row.get(col)) for col in columns] for row in rows]

@@ -19,12 +19,11 @@ Each is measured in graph mode (`tf.function`) and with XLA
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from _common import interleaved_median_times  # noqa: E402
 from _common import print_table  # noqa: E402
 from _common import write_json  # noqa: E402
 
@@ -89,20 +88,7 @@ def make_step(layer, x, jit_compile):
         grads = tape.gradient(loss, layer.trainable_variables)
         return loss + tf.add_n([tf.reduce_sum(g) for g in grads])
 
-    return step
-
-
-def time_pair(ours, theirs, repeats):
-    """Median seconds of each, measured alternately after one warm-up."""
-    for step in (ours, theirs):
-        float(step())
-    times = {"ours": [], "theirs": []}
-    for _ in range(repeats):
-        for name, step in (("ours", ours), ("theirs", theirs)):
-            start = time.perf_counter()
-            float(step())
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return lambda: float(step())
 
 
 def main(argv=None):
@@ -134,9 +120,11 @@ def main(argv=None):
             for name, make_ours, make_theirs in make_pairs(d_model):
                 for xla in (False,) if args.no_xla else (False, True):
                     keras.utils.set_random_seed(0)
-                    result = time_pair(
-                        make_step(make_ours(), x, xla),
-                        make_step(make_theirs(), x, xla),
+                    result = interleaved_median_times(
+                        {
+                            "ours": make_step(make_ours(), x, xla),
+                            "theirs": make_step(make_theirs(), x, xla),
+                        },
                         args.repeats,
                     )
                     rows.append(

@@ -1,13 +1,16 @@
 """Attention FLOP/s as a fraction of the machine's best float32 matmul.
 
-The roof is the median GFLOP/s of a large square `tf.matmul`. Attention
-counts `4 * batch * heads * n^2 * d_head` FLOPs forward (QK^T and PV) and
-`12 * batch * heads * n^2 * d_head` forward+backward (the four backward
-matmuls); recomputation in the chunked backward is not counted as useful.
-Keras's own `keras.ops.dot_product_attention` is measured beside ours.
+The roof is the GFLOP/s of a large square `tf.matmul`, timed in the same
+rounds as the attention it is compared with (a shared machine's speed drifts
+from minute to minute). Attention counts `4 * batch * heads * n^2 * d_head`
+FLOPs forward (QK^T and PV) and `12 * batch * heads * n^2 * d_head`
+forward+backward (the four backward matmuls); the chunked backward's
+recomputation is not counted as useful. Keras's own
+`keras.ops.dot_product_attention` is measured beside ours, in graph mode and
+under XLA (`jit_compile=True`).
 
     python benchmarks/roofline.py
-    python benchmarks/roofline.py --lengths 2048 4096 --repeats 5
+    python benchmarks/roofline.py --lengths 2048 4096 --repeats 7
 """
 
 import argparse
@@ -16,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import median_time  # noqa: E402
+from _common import interleaved_median_times  # noqa: E402
 from _common import print_table  # noqa: E402
 from _common import write_json  # noqa: E402
 
@@ -28,14 +31,15 @@ import tensorflow as tf  # noqa: E402
 from keras_attention.ops import scaled_dot_product_attention  # noqa: E402
 
 MATMUL_SIZE = 2048
+IMPLEMENTATIONS = ("keras", "dense", "chunked")
+COLUMNS = ["impl", "xla", "n", "pass", "ms", "gflops", "fraction_of_roof"]
 
 
-def matmul_gflops(repeats):
+def make_roof():
     a = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE))
     b = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE))
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    seconds = median_time(lambda: float(matmul()), repeats)
-    return 2 * MATMUL_SIZE**3 / seconds / 1e9
+    return lambda: float(matmul())
 
 
 def attention_fn(name):
@@ -46,29 +50,23 @@ def attention_fn(name):
     )
 
 
-def measure(name, length, heads, depth, batch, backward, repeats):
+def make_step(name, q, k, v, backward, jit_compile):
     attend = attention_fn(name)
-    q, k, v = (
-        tf.random.normal((batch, length, heads, depth)) for _ in range(3)
-    )
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def forward():
         return tf.reduce_sum(attend(q, k, v))
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def forward_backward():
         with tf.GradientTape() as tape:
             tape.watch([q, k, v])
             loss = tf.reduce_sum(attend(q, k, v))
-        return [tf.reduce_sum(g) for g in tape.gradient(loss, [q, k, v])]
+        grads = tape.gradient(loss, [q, k, v])
+        return tf.add_n([tf.reduce_sum(g) for g in grads])
 
-    fn = forward_backward if backward else forward
-    seconds = median_time(
-        lambda: [float(x) for x in tf.nest.flatten(fn())], repeats
-    )
-    flops = (12 if backward else 4) * batch * heads * length**2 * depth
-    return seconds, flops / seconds / 1e9
+    step = forward_backward if backward else forward
+    return lambda: float(step())
 
 
 def main(argv=None):
@@ -79,58 +77,45 @@ def main(argv=None):
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--depth", type=int, default=64)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    roof = matmul_gflops(args.repeats * 2)
-    print(
-        f"float32 matmul roof: {roof:.1f} GFLOP/s ({MATMUL_SIZE}x{MATMUL_SIZE})"
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--no-xla", action="store_true", help="Skip the jit_compile=True rows."
     )
+    args = parser.parse_args(argv)
+    roof_step = make_roof()
     rows = []
     for length in args.lengths:
+        q, k, v = (
+            tf.random.normal((args.batch, length, args.heads, args.depth))
+            for _ in range(3)
+        )
         for backward in (False, True):
-            for name in ("keras", "dense", "chunked"):
-                seconds, gflops = measure(
-                    name,
-                    length,
-                    args.heads,
-                    args.depth,
-                    args.batch,
-                    backward,
-                    args.repeats,
-                )
+            steps = {"roof": roof_step}
+            for xla in (False,) if args.no_xla else (False, True):
+                for name in IMPLEMENTATIONS:
+                    steps[name, xla] = make_step(name, q, k, v, backward, xla)
+            times = interleaved_median_times(steps, args.repeats)
+            roof = 2 * MATMUL_SIZE**3 / times.pop("roof") / 1e9
+            flops = 4 * args.batch * args.heads * length**2 * args.depth
+            flops *= 3 if backward else 1
+            for (name, xla), seconds in times.items():
                 rows.append(
                     {
                         "impl": name,
+                        "xla": xla,
                         "n": length,
                         "pass": "fwd+bwd" if backward else "fwd",
-                        "seconds": seconds,
-                        "gflops": gflops,
-                        "fraction_of_roof": gflops / roof,
+                        "ms": 1000 * seconds,
+                        "gflops": flops / seconds / 1e9,
+                        "roof_gflops": roof,
+                        "fraction_of_roof": flops / seconds / 1e9 / roof,
                     }
                 )
-                print_table(
-                    rows[-1:],
-                    [
-                        "impl",
-                        "n",
-                        "pass",
-                        "seconds",
-                        "gflops",
-                        "fraction_of_roof",
-                    ],
-                )
+            print(f"roof in these rounds: {roof:.1f} GFLOP/s")
+            print_table(rows[-len(times) :], COLUMNS)
     print()
-    print_table(
-        rows, ["impl", "n", "pass", "seconds", "gflops", "fraction_of_roof"]
-    )
-    write_json(
-        "roofline",
-        {
-            "matmul_roof_gflops": roof,
-            "config": vars(args),
-            "rows": rows,
-        },
-    )
+    print_table(rows, COLUMNS)
+    write_json("roofline", {"config": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":
