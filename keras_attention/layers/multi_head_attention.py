@@ -9,6 +9,7 @@ dropout and the output projection live there once.
 import keras
 from keras import ops
 
+from keras_attention.layers._matmul_einsum_dense import MatMulEinsumDense
 from keras_attention.layers._utils import check_implementation
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rank_3
@@ -90,7 +91,7 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
 
     def _head_projection(self, name, depth, input_shape):
         """A built `(d_in) -> (heads, depth)` projection named `name`."""
-        layer = keras.layers.EinsumDense(
+        layer = MatMulEinsumDense(
             _HEAD_PROJECTION,
             output_shape=(None, self.num_heads, depth),
             bias_axes="hk" if self.use_bias else None,
@@ -104,7 +105,7 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
 
     def _build_output_projection(self, query_shape):
         output_dim = self._output_dim(query_shape)
-        self.output_dense = keras.layers.EinsumDense(
+        self.output_dense = MatMulEinsumDense(
             _OUTPUT_PROJECTION,
             output_shape=(None, output_dim),
             bias_axes="o" if self.use_bias else None,

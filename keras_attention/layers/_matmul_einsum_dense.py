@@ -1,0 +1,71 @@
+"""`EinsumDense` run as one 2-D matmul, for the attention projections."""
+
+import keras
+from keras import ops
+
+
+def _contracted_axes(equation):
+    """Number of trailing input axes `equation` contracts with the kernel.
+
+    Returns 0 when the equation is not of the form `<batch><c>,<c><out>->
+    <batch><out>`, i.e. when it is not a plain matmul of the input's last
+    axes with the kernel's first axes.
+    """
+    inputs, rest = equation.split(",")
+    kernel, output = rest.split("->")
+    contracted = "".join(a for a in inputs if a in kernel and a not in output)
+    count = len(contracted)
+    if (
+        count == 0
+        or not inputs.endswith(contracted)
+        or not kernel.startswith(contracted)
+        or output != inputs[:-count] + kernel[count:]
+    ):
+        return 0
+    return count
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class MatMulEinsumDense(keras.layers.EinsumDense):
+    """`keras.layers.EinsumDense` that runs as a single 2-D matmul.
+
+    For equations such as `"btd,dhk->bthk"` (project to heads) and
+    `"bthk,hko->bto"` (merge heads), TensorFlow runs the einsum as a batched
+    matmul that broadcasts the kernel over the batch, whose gradient is two
+    to three times slower than the matmul of the input flattened to
+    `(tokens, features)`. This layer flattens, multiplies and reshapes back.
+    Weights, config and results are those of `EinsumDense`. Other equations,
+    and quantized layers, take `EinsumDense`'s own path.
+
+    Args:
+        **kwargs: the arguments of `keras.layers.EinsumDense`.
+
+    Example:
+
+    >>> layer = MatMulEinsumDense("btd,dhk->bthk", output_shape=(None, 2, 4))
+    >>> layer(keras.ops.ones((3, 5, 8))).shape
+    TensorShape([3, 5, 2, 4])
+    """
+
+    def call(self, inputs, training=None):
+        contracted = _contracted_axes(self.equation)
+        full_bias = self.bias is None or tuple(self.bias.shape) == tuple(
+            self.kernel.shape[contracted:]
+        )
+        if not contracted or not full_bias or self.quantization_mode:
+            return super().call(inputs, training=training)
+        kernel = self.kernel
+        in_features = 1
+        for size in kernel.shape[:contracted]:
+            in_features *= size
+        flat = ops.reshape(inputs, (-1, in_features))  # (tokens, in)
+        outputs = ops.matmul(flat, ops.reshape(kernel, (in_features, -1)))
+        if self.bias is not None:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (-1,)))
+        batch_shape = ops.shape(inputs)[:-contracted]
+        outputs = ops.reshape(
+            outputs, tuple(batch_shape) + tuple(kernel.shape[contracted:])
+        )
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
