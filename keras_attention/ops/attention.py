@@ -321,7 +321,7 @@ def _tiled_attention(
             total = tf.reduce_sum(weights, -1, keepdims=True)  # (rows, 1)
             # Normalising the (rows, dv) output instead of the (rows, k)
             # weights saves a pass over the tile.
-            row_scale = 1.0 / total
+            row_scale = tf.math.divide_no_nan(1.0, total)  # 0 if no keys
             if has_keys is not None:
                 row_scale = row_scale * has_keys
             if keep_weights:
@@ -350,7 +350,10 @@ def _tiled_attention(
             ),
             parallel_iterations=_PARALLEL_ITERATIONS,
         )
-        out_tiles = outputs.stack()  # (tiles, rows, dv) float32
+        # The reshape gives an empty batch its (0, rows, dv) shape back.
+        out_tiles = tf.reshape(
+            outputs.stack(), tf.stack([num_tiles, rows, v_depth])
+        )  # (tiles, rows, dv) float32
         output = tf.cast(from_tiles(out_tiles, v_depth), dtype)
 
         def grad(d_output):

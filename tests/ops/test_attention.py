@@ -343,6 +343,25 @@ def test_bad_inputs_raise_clear_errors(kwargs, match):
         scaled_dot_product_attention(*tensors, **kwargs)
 
 
+@pytest.mark.parametrize(
+    "q_shape,k_len", [((0, 5, 2, 4), 5), ((2, 0, 2, 4), 5), ((2, 3, 2, 4), 0)]
+)
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_empty_batch_queries_or_keys_give_zeros_not_nan(
+    q_shape, k_len, implementation
+):
+    q = np.ones(q_shape, "float32")
+    k = v = np.ones((q_shape[0], k_len, 2, 4), "float32")
+    out, d_q, d_k, d_v = outputs_and_gradients(
+        q, k, v, implementation=implementation, chunk_size=2
+    )
+    assert out.shape == q_shape
+    assert d_q.shape == q_shape
+    assert d_k.shape == d_v.shape == k.shape
+    for tensor in (out, d_q, d_k, d_v):
+        assert not tensor.numpy().any()  # all zeros, in particular no NaN
+
+
 def test_default_tile_rows_come_from_the_memory_budget():
     from keras_attention.ops import attention
 
