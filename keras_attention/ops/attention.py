@@ -213,10 +213,18 @@ def _dense_uses_tiles(query, key, chunk_size):
     """
     if chunk_size is not None:
         return True
+    if _gpu_visible():
+        # Tiles are sized for CPU caches and measured on CPUs only; a GPU
+        # keeps the single batched matmul it is built for.
+        return False
     q_len, k_len = query.shape[1], key.shape[1]
     if q_len is None or k_len is None:
         return False
     return q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES
+
+
+def _gpu_visible():
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _tiled_attention(
@@ -507,8 +515,8 @@ def scaled_dot_product_attention(
             rows whose float32 scores `(rows, k_len)` fit in 8 MiB. With
             `None` the dense path tiles only when one head's scores take
             `DENSE_TILE_MIN_BYTES` (256 KiB) or more, known from static
-            shapes; an explicit `chunk_size` always tiles. Defaults to
-            `None`.
+            shapes, and no GPU is visible; an explicit `chunk_size` always
+            tiles. Defaults to `None`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output, or the tuple

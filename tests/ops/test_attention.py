@@ -202,6 +202,10 @@ def test_dense_tiles_long_sequences_by_itself(monkeypatch):
     assert rows == [16]  # three tiles of 16, 16 and 8 query rows
     for expected, got in zip(reference, tiled):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    # With a GPU visible, dense keeps the single batched matmul.
+    monkeypatch.setattr(attention, "_gpu_visible", lambda: True)
+    outputs_and_gradients(q, k, v, mask=mask, causal=True)
+    assert rows == [16]
 
 
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
