@@ -23,18 +23,6 @@ def machine_description():
     }
 
 
-def median_time(fn, repeats, warmup=1):
-    """Median wall time of `fn()` over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def interleaved_median_times(steps, repeats, warmup=1):
     """Median wall time of each of `steps` (a dict of callables).
 

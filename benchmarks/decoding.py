@@ -22,12 +22,11 @@ step of the whole batch) and the speed-up over `uncached`.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from _common import interleaved_median_times  # noqa: E402
 from _common import print_table  # noqa: E402
 from _common import write_json  # noqa: E402
 
@@ -67,13 +66,10 @@ def time_modes(modes, source, repeats):
             reference = tokens
         elif not np.array_equal(tokens, reference):
             raise RuntimeError(f"{name} decoded different tokens")
-    times = {name: [] for name in modes}
-    for _ in range(repeats):
-        for name, fn in modes.items():
-            start = time.perf_counter()
-            fn(source).numpy()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    steps = {
+        name: (lambda fn=fn: fn(source).numpy()) for name, fn in modes.items()
+    }
+    return interleaved_median_times(steps, repeats, warmup=0)
 
 
 def main(argv=None):

@@ -14,12 +14,11 @@ with Adam on the same batches, in graph mode and with XLA
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from _common import interleaved_median_times  # noqa: E402
 from _common import print_table  # noqa: E402
 from _common import write_json  # noqa: E402
 
@@ -105,17 +104,13 @@ def main(argv=None):
                 build_theirs(args.vocabulary, *sizes), jit_compile
             ),
         }
-        for model in models.values():
-            for _ in range(2):  # trace/compile, then one warm step
-                model.train_on_batch(x, y)
-        times = {name: [] for name in models}
-        for _ in range(args.repeats):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                times[name].append(time.perf_counter() - start)
-        ours = statistics.median(times["ours"])
-        theirs = statistics.median(times["theirs"])
+        steps = {
+            name: (lambda model=model: model.train_on_batch(x, y))
+            for name, model in models.items()
+        }
+        # Two warm-up rounds: trace/compile, then one warm step.
+        times = interleaved_median_times(steps, args.repeats, warmup=2)
+        ours, theirs = times["ours"], times["theirs"]
         rows.append(
             {
                 "xla": jit_compile,
