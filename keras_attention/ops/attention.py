@@ -213,14 +213,12 @@ def _dense_uses_tiles(query, key, chunk_size):
     """
     if chunk_size is not None:
         return True
-    if _gpu_visible():
-        # Tiles are sized for CPU caches and measured on CPUs only; a GPU
-        # keeps the single batched matmul it is built for.
-        return False
     q_len, k_len = query.shape[1], key.shape[1]
     if q_len is None or k_len is None:
         return False
-    return q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES
+    # Tiles are sized for CPU caches and measured on CPUs only; a GPU keeps
+    # the single batched matmul it is built for.
+    return q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES and not _gpu_visible()
 
 
 def _gpu_visible():
@@ -296,20 +294,18 @@ def _tiled_attention(
         x = tf.reshape(x, tf.stack([batch, heads, row_tiles * rows, x_depth]))
         return tf.transpose(x[:, :, :q_len], [0, 2, 1, 3])
 
-    def per_head(x, perm, x_depth, length):
-        # (b, k, h, d) -> (b * h, ...) laid out by `perm`
-        shape = [num_heads, x_depth, length]
-        if perm[-1] == 3:
-            shape = [num_heads, length, x_depth]
-        return tf.reshape(tf.transpose(x, perm), tf.stack(shape))
-
     @tf.custom_gradient
     def attention(query, key, value):
         q_tiles = to_tiles(
             tf.transpose(query, [0, 2, 1, 3]) * tf.cast(scale, dtype), depth
         )  # (tiles, rows, d)
-        keys_t = per_head(key, [0, 2, 3, 1], depth, k_len)  # (b*h, d, k)
-        values = per_head(value, [0, 2, 1, 3], v_depth, k_len)  # (b*h, k, dv)
+        keys_t = tf.reshape(
+            tf.transpose(key, [0, 2, 3, 1]), tf.stack([num_heads, depth, k_len])
+        )  # (b*h, d, k)
+        values = tf.reshape(
+            tf.transpose(value, [0, 2, 1, 3]),
+            tf.stack([num_heads, k_len, v_depth]),
+        )  # (b*h, k, dv)
 
         def tile_scores(i):
             """Masked float32 scores (rows, k) and the rows that have keys."""
