@@ -369,9 +369,9 @@ def test_empty_batch_queries_or_keys_give_zeros_not_nan(
 def test_default_tile_rows_come_from_the_memory_budget():
     from keras_attention.ops import attention
 
-    # 70,000 keys: an 8 MiB tile holds 29 query rows, so 50 queries take
+    # 140,000 keys: a 16 MiB tile holds 29 query rows, so 50 queries take
     # two tiles, the second one partial.
-    q, k, v = random_inputs(1, 50, 70_000, heads=1, depth=4, v_depth=4)
+    q, k, v = random_inputs(1, 50, 140_000, heads=1, depth=4, v_depth=4)
     assert attention._tile_rows(tf.constant(k)) == 29
     expected, _ = numpy_attention(q, k, v, causal=True)
     for implementation in ("dense", "chunked"):
