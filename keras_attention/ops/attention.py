@@ -3,16 +3,18 @@
 `softmax(Q K^T / sqrt(d_k)) V` with two implementations behind one signature:
 
 * `"dense"` keeps the `(batch, heads, q_len, k_len)` weights for the
-  backward pass (memory quadratic in the length, no recomputation).
+  backward pass (memory quadratic in the length, no recomputation), except
+  in an inference call (`training=False`).
 * `"chunked"` keeps only the output and recomputes the weights tile by tile
   in the backward pass, so memory grows linearly with the length.
 
 Long sequences run tile by tile: a tile is one head and a block of query
 rows against all keys, with its exact softmax, sized so that its float32
-scores (16 MiB) stay in the CPU's last-level cache. Separate passes over a large score
-matrix are memory-bound; over a tile in cache they are not, which makes the
-tiled path close to twice as fast as one big batched matmul at 2k tokens
-(see `benchmarks/roofline.py`). Short sequences use one batched matmul.
+scores (16 MiB) stay in the CPU's last-level cache. Separate passes over a
+large score matrix are memory-bound; over a tile in cache they are not,
+which makes the tiled path close to twice as fast as one big batched matmul
+at 2k tokens (see `benchmarks/roofline.py`). Short sequences use one
+batched matmul.
 
 Both give the same output and gradients. Softmax statistics are kept in
 float32 whatever the input dtype, so float16 and bfloat16 inputs never
@@ -529,8 +531,10 @@ def scaled_dot_product_attention(
             `1 / sqrt(depth)`.
         dropout_rate: float in `[0, 1)`, dropout on the attention weights,
             applied only when `training` is truthy. Defaults to `0.0`.
-        training: bool, whether dropout is active. Defaults to `None`
-            (inactive).
+        training: bool, whether dropout is active. With `False` the tiled
+            dense path does not keep the weights for a backward pass
+            (inference is faster; a gradient, if asked for, recomputes
+            them). Defaults to `None` (no dropout, weights kept).
         seed: optional int or `keras.random.SeedGenerator` for dropout.
         return_attention_scores: bool, whether to also return the
             `(batch, heads, q_len, k_len)` attention weights (these need the
@@ -620,5 +624,7 @@ def scaled_dot_product_attention(
         dropout_rate,
         _seed_tensor(seed) if use_dropout else None,
         chunk_size or _tile_rows(key),
-        keep_weights=implementation == "dense",
+        # An inference call (training=False) has no backward pass to keep
+        # weights for; should one be asked for, it recomputes them.
+        keep_weights=implementation == "dense" and training is not False,
     )

@@ -90,3 +90,48 @@ def test_lora_is_applied():
     reference.kernel.assign(layer.kernel)
     np.testing.assert_allclose(layer(x), reference(x), atol=1e-5)
     assert not np.allclose(layer(x), before)
+
+
+@pytest.mark.parametrize(
+    "equation,bias_axes",
+    [
+        ("btd,dhk->bthk", "hk"),  # the matmul path
+        ("btd,dhk->bthk", "k"),  # partial bias: EinsumDense's path, split
+    ],
+)
+def test_sections_equal_the_split_projection(equation, bias_axes):
+    import tensorflow as tf
+
+    layer = MatMulEinsumDense(
+        equation,
+        output_shape=(None, 3, 9),
+        bias_axes=bias_axes,
+        bias_initializer="random_normal",
+    )
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 5, 6)), "float32")
+    layer.build(x.shape)
+    results = []
+    for sections in (None, [4, 4, 1]):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, sections=sections)
+            parts = tf.split(y, [4, 4, 1], axis=-1) if sections is None else y
+            loss = sum(
+                tf.reduce_sum(tf.sin(p) * (i + 1)) for i, p in enumerate(parts)
+            )
+        results.append(list(parts) + tape.gradient(loss, [x] + layer.weights))
+    assert [tuple(p.shape) for p in results[1][:3]] == [
+        (2, 5, 3, 4),
+        (2, 5, 3, 4),
+        (2, 5, 3, 1),
+    ]
+    for got, expected in zip(results[1], results[0]):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    inputs = keras.Input((5, 6))
+    whole = tuple(layer(inputs).shape)
+    symbolic = layer(inputs, sections=[4, 4, 1])
+    assert [tuple(p.shape) for p in symbolic] == [
+        whole[:-1] + (size,) for size in (4, 4, 1)
+    ]
+    with pytest.raises(ValueError, match="must add up to the last axis"):
+        layer(x, sections=[4, 4])

@@ -208,6 +208,29 @@ def test_dense_tiles_long_sequences_by_itself(monkeypatch):
     assert rows == [16]
 
 
+def test_dense_tiles_keep_no_weights_in_inference(monkeypatch):
+    from keras_attention.ops import attention
+
+    kept = []
+    original = attention._tiled_attention
+
+    def spy(*args, keep_weights, **kwargs):
+        kept.append(keep_weights)
+        return original(*args, keep_weights=keep_weights, **kwargs)
+
+    monkeypatch.setattr(attention, "_tiled_attention", spy)
+    q, k, v = random_inputs(q_len=10, k_len=12)
+    mask = random_mask(2, 10, 12)
+    reference = outputs_and_gradients(q, k, v, mask=mask, chunk_size=4)
+    # A gradient asked of an inference call recomputes the weights.
+    inference = outputs_and_gradients(
+        q, k, v, mask=mask, chunk_size=4, training=False
+    )
+    assert kept == [True, False]
+    for expected, got in zip(reference, inference):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_tf_function_with_dynamic_lengths(implementation, jit_compile):
