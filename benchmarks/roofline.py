@@ -3,9 +3,9 @@
 The roof is the GFLOP/s of a large square `tf.matmul`, timed in the same
 rounds as the attention it is compared with (a shared machine's speed drifts
 from minute to minute). Attention counts `4 * batch * heads * n^2 * d_head`
-FLOPs forward (QK^T and PV) and `12 * batch * heads * n^2 * d_head`
-forward+backward (the four backward matmuls); the chunked backward's
-recomputation is not counted as useful. Keras's own
+FLOPs forward (QK^T and PV; an inference call, `training=False`) and
+`12 * batch * heads * n^2 * d_head` forward+backward (the four backward
+matmuls); the chunked backward's recomputation is not counted as useful. Keras's own
 `keras.ops.dot_product_attention` is measured beside ours, in graph mode and
 under XLA (`jit_compile=True`).
 
@@ -42,16 +42,18 @@ def make_roof():
     return lambda: float(matmul())
 
 
-def attention_fn(name):
+def attention_fn(name, training):
     if name == "keras":
         return lambda q, k, v: keras.ops.dot_product_attention(q, k, v)
     return lambda q, k, v: scaled_dot_product_attention(
-        q, k, v, implementation=name
+        q, k, v, implementation=name, training=training
     )
 
 
 def make_step(name, q, k, v, backward, jit_compile):
-    attend = attention_fn(name)
+    # A forward pass alone is an inference call (training=False): the dense
+    # path then keeps no weights for a backward pass.
+    attend = attention_fn(name, training=None if backward else False)
 
     @tf.function(jit_compile=jit_compile)
     def forward():

@@ -44,6 +44,9 @@ AUTO_CHUNKED_MIN_SCORE_BYTES = 2**30
 # Measured on a 2-core machine with a 32 MiB L3: 16 MiB beats 8 MiB by
 # about 1.1x at 4k tokens and ties at 2k and 8k; 32 MiB and more lose.
 TILE_BUDGET_BYTES = 16 * 2**20
+# ... and at most this many rows: under XLA a (2048, 2048) tile ran at 0.6 of
+# the matmul roof where two (1024, 2048) tiles ran at 0.8 (graph mode: tie).
+MAX_TILE_ROWS = 1024
 # The dense implementation tiles only when one head's float32 scores take at
 # least this much (256 x 256 keys); below it one batched matmul is faster,
 # as the loop's per-tile overhead outweighs the cache savings (measured:
@@ -233,8 +236,10 @@ def _tile_rows(key):
     """Query rows per tile so that one float32 score tile fits the budget."""
     k_len = key.shape[1]
     if k_len is not None:
-        return max(1, TILE_BUDGET_BYTES // (4 * max(k_len, 1)))
-    return tf.maximum(1, TILE_BUDGET_BYTES // (4 * tf.shape(key)[1]))
+        rows = TILE_BUDGET_BYTES // (4 * max(k_len, 1))
+        return max(1, min(rows, MAX_TILE_ROWS))
+    rows = TILE_BUDGET_BYTES // (4 * tf.shape(key)[1])
+    return tf.maximum(1, tf.minimum(rows, MAX_TILE_ROWS))
 
 
 def _dense_uses_tiles(query, key, chunk_size):
@@ -545,11 +550,11 @@ def scaled_dot_product_attention(
             `AUTO_CHUNKED_MIN_SCORE_BYTES` (1 GiB), else the dense path.
             Defaults to `"auto"`.
         chunk_size: int, query rows per tile, or `None` to pick the most
-            rows whose float32 scores `(rows, k_len)` fit in 16 MiB. With
-            `None` the dense path tiles only when one head's scores take
-            `DENSE_TILE_MIN_BYTES` (256 KiB) or more, known from static
-            shapes, and no GPU is visible; an explicit `chunk_size` always
-            tiles. Defaults to `None`.
+            rows (up to 1024) whose float32 scores `(rows, k_len)` fit in
+            16 MiB. With `None` the dense path tiles only when one head's
+            scores take `DENSE_TILE_MIN_BYTES` (256 KiB) or more, known from
+            static shapes, and no GPU is visible; an explicit `chunk_size`
+            always tiles. Defaults to `None`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output, or the tuple

@@ -396,6 +396,9 @@ def test_default_tile_rows_come_from_the_memory_budget():
     # two tiles, the second one partial.
     q, k, v = random_inputs(1, 50, 140_000, heads=1, depth=4, v_depth=4)
     assert attention._tile_rows(tf.constant(k)) == 29
+    # Few keys: the row cap, not the budget, sets the tile height.
+    few_keys = tf.zeros((1, 100, 1, 4))
+    assert attention._tile_rows(few_keys) == attention.MAX_TILE_ROWS
     expected, _ = numpy_attention(q, k, v, causal=True)
     for implementation in ("dense", "chunked"):
         got = scaled_dot_product_attention(
