@@ -306,8 +306,9 @@ def _tiled_attention(
             )
             mask = tf.pad(mask, [[0, 0], [0, 0], [0, pad], [0, 0]])
 
-    def tile_mask(head, row_tile):
-        """Boolean (rows|1, k_len|1) mask of one tile."""
+    def tile_mask(i):
+        """Boolean (rows|1, k_len|1) mask of tile i."""
+        head, row_tile = i // row_tiles, i % row_tiles
         block = mask[
             tf.minimum(head // heads, mask_batch - 1),
             tf.minimum(head % heads, mask_heads - 1),
@@ -346,11 +347,6 @@ def _tiled_attention(
             tf.stack([num_heads, k_len, v_depth]),
         )  # (b*h, k, dv)
 
-        def tile_has_keys(i):
-            """float32 (rows|1, 1): whether each row of tile i has keys."""
-            block = tile_mask(i // row_tiles, i % row_tiles)
-            return tf.cast(tf.reduce_any(block, -1, keepdims=True), tf.float32)
-
         def tile_weights(i):
             """Softmax weights (rows, k) of tile i and its rows with keys.
 
@@ -363,11 +359,11 @@ def _tiled_attention(
             )
             if mask is None:
                 return tf.nn.softmax(scores), None
-            block = tile_mask(i // row_tiles, i % row_tiles)
+            block = tile_mask(i)
             scores = tf.where(block, scores, _MASKED_SCORE)
             # A row with no keys comes out uniform; it is zeroed through its
             # (rows, dv) output rather than its (rows, k) weights.
-            return tf.nn.softmax(scores), tile_has_keys(i)
+            return tf.nn.softmax(scores), _rows_with_keys(block)
 
         def forward_step(i, outputs, *kept):
             weights, has_keys = tile_weights(i)  # (rows, k) float32
@@ -415,7 +411,9 @@ def _tiled_attention(
                 d_out_i, delta_i = d_out[i], delta[i]  # (rows, dv), (rows, 1)
                 if keep_weights:
                     weights = kept[0].read(i)
-                    has_keys = None if mask is None else tile_has_keys(i)
+                    has_keys = (
+                        None if mask is None else _rows_with_keys(tile_mask(i))
+                    )
                 else:
                     weights, has_keys = tile_weights(i)
                 if has_keys is not None:
