@@ -2,8 +2,9 @@
 
 Ours is `keras_attention.models.build_transformer`; theirs is the same
 architecture (embedding scaled by sqrt(d_model) + sinusoidal positions, post-LN
-blocks, same widths) built from KerasHub's `TransformerEncoder` /
-`TransformerDecoder`, which use `keras.layers.MultiHeadAttention`. Both train
+blocks, same widths, id 0 masked as padding, causal decoder) built from
+KerasHub's `TransformerEncoder` / `TransformerDecoder`, which use
+`keras.layers.MultiHeadAttention`. Both train
 with Adam on the same batches, in graph mode and with XLA
 (`jit_compile=True`), alternating, median of repeats.
 
@@ -41,16 +42,25 @@ def build_theirs(vocabulary, layers, d_model, heads, ff, dropout):
 
     source = keras.Input((None,), dtype="int32", name="source_ids")
     target = keras.Input((None,), dtype="int32", name="target_ids")
+    # Id 0 is padding, masked as ours masks it: keys in every attention,
+    # and queries, whose padded rows ours sets to zero.
+    source_mask = keras.ops.not_equal(source, 0)
+    target_mask = keras.ops.not_equal(target, 0)
     encoded = embed(source, "source_embedding")
     for _ in range(layers):
         encoded = keras_hub.layers.TransformerEncoder(
             ff, heads, dropout=dropout
-        )(encoded)
+        )(encoded, padding_mask=source_mask)
     decoded = embed(target, "target_embedding")
     for _ in range(layers):
         decoded = keras_hub.layers.TransformerDecoder(
             ff, heads, dropout=dropout
-        )(decoded, encoded)
+        )(
+            decoded,
+            encoded,
+            decoder_padding_mask=target_mask,
+            encoder_padding_mask=source_mask,
+        )
     logits = keras.layers.Dense(vocabulary, name="logits")(decoded)
     return keras.Model({"source_ids": source, "target_ids": target}, logits)
 
