@@ -17,6 +17,8 @@ from keras_attention import text  # noqa: E402
 from keras_attention import training  # noqa: E402
 from keras_attention.layers import AdditiveAttention  # noqa: E402
 from keras_attention.layers import DotProductAttention  # noqa: E402
+from keras_attention.layers import Dropout  # noqa: E402
+from keras_attention.layers import LayerNormalization  # noqa: E402
 from keras_attention.layers import MultiHeadAttention  # noqa: E402
 from keras_attention.layers import MultiHeadSelfAttention  # noqa: E402
 from keras_attention.layers import PositionEmbedding  # noqa: E402
@@ -41,6 +43,8 @@ __all__ = [
     "training",
     "AdditiveAttention",
     "DotProductAttention",
+    "Dropout",
+    "LayerNormalization",
     "MultiHeadAttention",
     "MultiHeadSelfAttention",
     "PositionEmbedding",

@@ -2,6 +2,8 @@
 
 from keras_attention.layers.additive_attention import AdditiveAttention
 from keras_attention.layers.dot_product_attention import DotProductAttention
+from keras_attention.layers.dropout import Dropout
+from keras_attention.layers.layer_normalization import LayerNormalization
 from keras_attention.layers.multi_head_attention import MultiHeadAttention
 from keras_attention.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
@@ -19,6 +21,8 @@ from keras_attention.layers.transformer_decoder_block import (
 __all__ = [
     "AdditiveAttention",
     "DotProductAttention",
+    "Dropout",
+    "LayerNormalization",
     "MultiHeadAttention",
     "MultiHeadSelfAttention",
     "PositionEmbedding",

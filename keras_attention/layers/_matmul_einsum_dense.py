@@ -68,28 +68,31 @@ class MatMulEinsumDense(keras.layers.EinsumDense):
         full_bias = self.bias is None or tuple(self.bias.shape) == tuple(
             self.kernel.shape[contracted:]
         )
+        ends = (
+            None
+            if sections is None
+            else [sum(sections[: i + 1]) for i in range(len(sections))]
+        )
         if not contracted or not full_bias or self.quantization_mode:
             outputs = super().call(inputs, training=training)
             if sections is None:
                 return outputs
-            ends = [sum(sections[: i + 1]) for i in range(len(sections))]
             return ops.split(outputs, ends[:-1], axis=-1)
         kernel, bias = self.kernel, self.bias
         if sections is None:
             return self._matmul(inputs, kernel, bias, contracted)
-        outputs, start = [], 0
-        for size in sections:
-            end = start + size
-            outputs.append(
-                self._matmul(
-                    inputs,
-                    kernel[..., start:end],
-                    None if bias is None else bias[..., start:end],
-                    contracted,
-                )
-            )
-            start = end
-        return outputs
+        # One split (its gradient: one concat) rather than a slice per
+        # section (a zero-padded gradient each, then their sum).
+        kernels = ops.split(kernel, ends[:-1], axis=-1)
+        biases = (
+            [None] * len(sections)
+            if bias is None
+            else ops.split(bias, ends[:-1], axis=-1)
+        )
+        return [
+            self._matmul(inputs, k, b, contracted)
+            for k, b in zip(kernels, biases)
+        ]
 
     def _matmul(self, inputs, kernel, bias, contracted):
         """`inputs` times `kernel` over `contracted` axes as a 2-D matmul."""

@@ -14,6 +14,7 @@ from keras_attention.layers._utils import check_rank_3
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import check_same_batch
 from keras_attention.ops.attention import masked_softmax
+from keras_attention.ops.dropout import dropout
 from keras_attention.ops.masks import compute_attention_mask
 
 # The softmax always runs in this dtype, whatever the compute dtype.
@@ -162,9 +163,7 @@ class RNNAttention(keras.layers.Layer):
         weights = ops.cast(weights, self.compute_dtype)
         attended = weights
         if training and self.dropout > 0.0:
-            attended = keras.random.dropout(
-                weights, self.dropout, seed=self.seed_generator
-            )
+            attended = dropout(weights, self.dropout, seed=self.seed_generator)
         # (batch, q_len, value_dim)
         context = ops.einsum("bqk,bkd->bqd", attended, value)
 

@@ -13,6 +13,8 @@ from keras_attention.layers._utils import check_implementation
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import clone_initializer
+from keras_attention.layers.dropout import Dropout
+from keras_attention.layers.layer_normalization import LayerNormalization
 from keras_attention.ops.masks import merge_masks
 
 
@@ -158,13 +160,13 @@ class TransformerBlockBase(keras.layers.Layer):
 
     def _make_norm_and_dropout(self, prefix, sequence_shape):
         """The built `LayerNormalization` and `Dropout` of one sublayer."""
-        norm = keras.layers.LayerNormalization(
+        norm = LayerNormalization(
             epsilon=self.layer_norm_epsilon,
             dtype=self.dtype_policy,
             name=f"{prefix}_layer_norm",
         )
         norm.build(sequence_shape)
-        dropout = keras.layers.Dropout(
+        dropout = Dropout(
             rate=self.dropout,
             dtype=self.dtype_policy,
             name=f"{prefix}_dropout",

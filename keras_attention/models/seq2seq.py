@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_attention.layers.additive_attention import AdditiveAttention
 from keras_attention.layers.dot_product_attention import DotProductAttention
+from keras_attention.layers.dropout import Dropout
 
 __all__ = [
     "ATTENTION_TYPES",
@@ -79,7 +80,7 @@ def _build_output_head(units, value_dim, vocabulary_size, residual, dropout):
         [decoder_states, contexts]
     )
     if dropout > 0.0:
-        features = keras.layers.Dropout(dropout, name="dropout")(features)
+        features = Dropout(dropout, name="dropout")(features)
     if residual:
         # (batch, tgt_len, units)
         hidden = keras.layers.Dense(units, activation="tanh", name="combine")(

@@ -13,6 +13,8 @@ from keras import ops
 
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rate
+from keras_attention.layers.dropout import Dropout
+from keras_attention.layers.layer_normalization import LayerNormalization
 from keras_attention.layers.position_embedding import PositionEmbedding
 from keras_attention.layers.sinusoidal_positional_encoding import (
     SinusoidalPositionalEncoding,
@@ -465,9 +467,7 @@ def build_transformer(
     def final_norm(layer_name):
         if not norm_first:
             return None
-        return keras.layers.LayerNormalization(
-            epsilon=LAYER_NORM_EPSILON, name=layer_name
-        )
+        return LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=layer_name)
 
     output_projection = None
     if not tie_output_embedding:
@@ -479,8 +479,8 @@ def build_transformer(
         target_embedding=target_embedding,
         source_positions=positions(SOURCE_POSITIONS),
         target_positions=positions(TARGET_POSITIONS),
-        source_dropout=keras.layers.Dropout(dropout, name=SOURCE_DROPOUT),
-        target_dropout=keras.layers.Dropout(dropout, name=TARGET_DROPOUT),
+        source_dropout=Dropout(dropout, name=SOURCE_DROPOUT),
+        target_dropout=Dropout(dropout, name=TARGET_DROPOUT),
         encoder_blocks=[
             TransformerBlock(**block_kwargs, name=ENCODER_BLOCK.format(i))
             for i in range(num_layers)

@@ -6,6 +6,8 @@ from keras import ops
 from keras_attention.layers._utils import check_implementation
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rate
+from keras_attention.layers.dropout import Dropout
+from keras_attention.layers.layer_normalization import LayerNormalization
 from keras_attention.layers.position_embedding import PositionEmbedding
 from keras_attention.layers.sinusoidal_positional_encoding import (
     SinusoidalPositionalEncoding,
@@ -180,7 +182,7 @@ def build_transformer_classifier(
             name="position_embedding",
         )(x)
     x = keras.layers.Add(name="add_positions")([x, positions])
-    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = Dropout(dropout, name="embedding_dropout")(x)
     # The blocks also return their attention weights (the dense attention
     # computes them anyway), for `build_attention_inspector`; the chunked
     # one never materialises them.
@@ -197,14 +199,12 @@ def build_transformer_classifier(
         if return_scores:
             x, _ = x  # (batch, len, d); scores (batch, heads, len, len)
     if norm_first:
-        x = keras.layers.LayerNormalization(
-            epsilon=1e-5, name="final_layer_norm"
-        )(x)
+        x = LayerNormalization(epsilon=1e-5, name="final_layer_norm")(x)
     if pooling == "cls":
         pooled = x[:, 0, :]  # (batch, d)
     else:
         pooled = _masked_mean(x, ids)  # (batch, d)
-    pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    pooled = Dropout(dropout, name="head_dropout")(pooled)
     logits = keras.layers.Dense(num_classes, name="logits")(pooled)
     probabilities = keras.layers.Activation(
         "softmax", dtype="float32", name="probabilities"

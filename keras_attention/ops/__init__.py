@@ -1,7 +1,9 @@
-"""Pure tensor functions with no weights: the attention op and masks."""
+"""Pure tensor functions with no weights: attention, masks, dropout, norms."""
 
 from keras_attention.ops.attention import masked_softmax
 from keras_attention.ops.attention import scaled_dot_product_attention
+from keras_attention.ops.dropout import dropout
+from keras_attention.ops.layer_norm import layer_normalization
 from keras_attention.ops.masks import causal_mask
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
@@ -10,6 +12,8 @@ from keras_attention.ops.masks import padding_mask
 __all__ = [
     "scaled_dot_product_attention",
     "masked_softmax",
+    "dropout",
+    "layer_normalization",
     "causal_mask",
     "compute_attention_mask",
     "merge_masks",

@@ -12,9 +12,10 @@ Long sequences run tile by tile: a tile is one head and a block of query
 rows against all keys, with its exact softmax, sized so that its float32
 scores (16 MiB) stay in the CPU's last-level cache. Separate passes over a
 large score matrix are memory-bound; over a tile in cache they are not,
-which makes the tiled path close to twice as fast as one big batched matmul
-at 2k tokens (see `benchmarks/roofline.py`). Short sequences use one
-batched matmul.
+which makes the tiled path faster than one big batched matmul at 2k tokens
+(forward+backward: 2.7x with TensorFlow's stock CPU kernels, 1.15x with
+oneDNN's, 1.5x under XLA). Short sequences use one batched matmul; where
+the two cross depends on the kernels (`DENSE_TILE_MIN_BYTES`).
 
 Both give the same output and gradients. Softmax statistics are kept in
 float32 whatever the input dtype, so float16 and bfloat16 inputs never
@@ -22,12 +23,15 @@ overflow in the mask. A query row whose keys are all masked gets zero weights
 and a zero output (never NaN).
 """
 
+import functools
 import math
 
-import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_attention.ops.dropout import dropout
+from keras_attention.ops.dropout import dropout_multiplier
+from keras_attention.ops.dropout import seed_tensor
 from keras_attention.ops.masks import causal_mask
 
 __all__ = ["scaled_dot_product_attention", "masked_softmax"]
@@ -48,17 +52,26 @@ TILE_BUDGET_BYTES = 16 * 2**20
 # the matmul roof where two (1024, 2048) tiles ran at 0.8 (graph mode: tie).
 MAX_TILE_ROWS = 1024
 # The dense implementation tiles only when one head's float32 scores take at
-# least this much (256 x 256 keys); below it one batched matmul is faster,
-# as the loop's per-tile overhead outweighs the cache savings (measured:
-# tiles win 1.2x at n=256 and 1.6x at n=512, lose 1.2x at n=128).
-DENSE_TILE_MIN_BYTES = 256 * 2**10
+# least this much; below it one batched matmul is faster, as the loop's
+# per-tile overhead outweighs the cache savings. Where the two cross depends
+# on the matmul kernels the program runs on (forward+backward, 8 heads,
+# d_head 64, 4,096 tokens a batch, 2-core x86; time tiled / batched):
+# - "eigen", TensorFlow's stock CPU kernels: 0.72 at 256 keys, 1.17 at 128;
+# - "onednn", the oneDNN kernels TensorFlow enables on CPUs with AVX-512
+#   (their batched matmul is 2-3x faster on short sequences): 0.89 at 1,024
+#   keys, 1.05 at 512, 1.37 at 256;
+# - "xla", inside `jit_compile=True`: 0.76 at 512 keys, 0.95-1.24 at 256.
+DENSE_TILE_MIN_BYTES = {
+    "eigen": 256 * 256 * 4,
+    "onednn": 1024 * 1024 * 4,
+    "xla": 512 * 512 * 4,
+}
 # Two tiles in flight keep both cores of a small machine busy while bounding
 # memory to a couple of tiles.
 _PARALLEL_ITERATIONS = 2
 # Masked scores are set to this before the softmax. The softmax runs in
 # float32, so a large finite number is safe and never produces NaN.
 _MASKED_SCORE = -1e30
-_INT32_MAX = 2**31 - 1
 
 
 def _validate_inputs(
@@ -198,7 +211,7 @@ def _dense_attention(
     weights = tf.cast(tf.nn.softmax(scores), query.dtype)
     attended = weights
     if dropout_rate > 0.0:
-        attended = keras.random.dropout(weights, dropout_rate, seed=seed)
+        attended = dropout(weights, dropout_rate, seed=seed)
     output = tf.matmul(attended, values)  # (b, h, q, dv)
     if mask is not None:
         # A row with no key to attend to came out of the softmax uniform:
@@ -210,17 +223,6 @@ def _dense_attention(
     return tf.transpose(output, [0, 2, 1, 3]), (
         weights if return_weights else None
     )
-
-
-def _seed_tensor(seed):
-    """A `(2,)` int32 seed for stateless ops, fresh at every call."""
-    if isinstance(seed, keras.random.SeedGenerator):
-        return keras.random.randint(
-            (2,), 0, _INT32_MAX, seed=seed, dtype="int32"
-        )
-    if seed is None:
-        return tf.random.uniform((2,), 0, _INT32_MAX, dtype=tf.int32)
-    return tf.constant([seed, 0], dtype=tf.int32)
 
 
 def _static_score_bytes(query, key):
@@ -257,11 +259,52 @@ def _dense_uses_tiles(query, key, chunk_size):
         return False
     # Tiles are sized for CPU caches and measured on CPUs only; a GPU keeps
     # the single batched matmul it is built for.
-    return q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES and not _gpu_visible()
+    if _gpu_visible():
+        return False
+    return q_len * k_len * 4 >= DENSE_TILE_MIN_BYTES[_cpu_kernels()]
 
 
 def _gpu_visible():
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _cpu_kernels():
+    """Which CPU kernels the op being traced runs on: a key of
+    `DENSE_TILE_MIN_BYTES`."""
+    if _in_xla_context():
+        return "xla"
+    return "onednn" if _onednn_enabled() else "eigen"
+
+
+def _in_xla_context():
+    """Whether the graph being built will be compiled by XLA.
+
+    TensorFlow has no public API for this; the private helper it uses
+    itself is wrapped so that its absence means "no".
+    """
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - moved in a future TensorFlow
+        return False
+    return bool(
+        control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()
+        )
+    )
+
+
+@functools.cache
+def _onednn_enabled():
+    """Whether TensorFlow runs its CPU ops on oneDNN in this process.
+
+    On by default on x86 CPUs with AVX-512 (off with
+    `TF_ENABLE_ONEDNN_OPTS=0`). Fixed for the process, hence cached.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # pragma: no cover - moved in a future TensorFlow
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _tiled_attention(
@@ -271,7 +314,7 @@ def _tiled_attention(
     mask,
     scale,
     dropout_rate,
-    seed_tensor,
+    seed,
     rows,
     keep_weights,
 ):
@@ -295,7 +338,6 @@ def _tiled_attention(
     pad = row_tiles * rows - q_len
     num_heads = batch * heads
     num_tiles = num_heads * row_tiles
-    keep_scale = 1.0 / (1.0 - dropout_rate)
     mask_has_rows = mask is not None and mask.shape[2] != 1
     if mask is not None:
         m_shape = tf.shape(mask)
@@ -319,10 +361,9 @@ def _tiled_attention(
         return block
 
     def keep_in_tile(i):
-        noise = tf.random.stateless_uniform(
-            tf.stack([rows, k_len]), seed=seed_tensor + tf.stack([0, i])
+        return dropout_multiplier(
+            tf.stack([rows, k_len]), dropout_rate, seed + tf.stack([0, i])
         )
-        return tf.cast(noise >= dropout_rate, tf.float32) * keep_scale
 
     def to_tiles(x, x_depth):
         # (b, h, q, d) -> (b * h * row_tiles, rows, d)
@@ -550,7 +591,8 @@ def scaled_dot_product_attention(
         chunk_size: int, query rows per tile, or `None` to pick the most
             rows (up to 1024) whose float32 scores `(rows, k_len)` fit in
             16 MiB. With `None` the dense path tiles only when one head's
-            scores take `DENSE_TILE_MIN_BYTES` (256 KiB) or more, known from
+            scores take `DENSE_TILE_MIN_BYTES` or more (from 256 x 256 to
+            1,024 x 1,024 keys, by the CPU kernels in use), known from
             static shapes, and no GPU is visible; an explicit `chunk_size`
             always tiles. Defaults to `None`.
 
@@ -625,7 +667,7 @@ def scaled_dot_product_attention(
         mask,
         scale,
         dropout_rate,
-        _seed_tensor(seed) if use_dropout else None,
+        seed_tensor(seed) if use_dropout else None,
         chunk_size or _tile_rows(key),
         # An inference call (training=False) has no backward pass to keep
         # weights for; should one be asked for, it recomputes them.

@@ -196,7 +196,11 @@ def test_dense_tiles_long_sequences_by_itself(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(attention, "_tiled_attention", spy)
-    monkeypatch.setattr(attention, "DENSE_TILE_MIN_BYTES", 40 * 40 * 4)
+    monkeypatch.setattr(
+        attention,
+        "DENSE_TILE_MIN_BYTES",
+        dict.fromkeys(attention.DENSE_TILE_MIN_BYTES, 40 * 40 * 4),
+    )
     monkeypatch.setattr(attention, "TILE_BUDGET_BYTES", 40 * 4 * 16)
     tiled = outputs_and_gradients(q, k, v, mask=mask, causal=True)
     assert rows == [16]  # three tiles of 16, 16 and 8 query rows
@@ -206,6 +210,48 @@ def test_dense_tiles_long_sequences_by_itself(monkeypatch):
     monkeypatch.setattr(attention, "_gpu_visible", lambda: True)
     outputs_and_gradients(q, k, v, mask=mask, causal=True)
     assert rows == [16]
+
+
+def test_tile_threshold_follows_the_kernels_being_traced_for(monkeypatch):
+    from keras_attention.ops import attention
+
+    seen = []
+
+    @tf.function
+    def graph():
+        seen.append(attention._cpu_kernels())
+        return tf.constant(0)
+
+    @tf.function(jit_compile=True)
+    def compiled():
+        seen.append(attention._cpu_kernels())
+        return tf.constant(0)
+
+    graph()
+    compiled()
+    assert seen[1] == "xla"
+    assert seen[0] == ("onednn" if attention._onednn_enabled() else "eigen")
+    # Each kernel family has its own threshold, and the choice uses it.
+    q, k, v = random_inputs(q_len=40, k_len=40)
+    calls = []
+    original = attention._tiled_attention
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "_tiled_attention", spy)
+    monkeypatch.setattr(
+        attention,
+        "DENSE_TILE_MIN_BYTES",
+        {"eigen": 40 * 40 * 4, "onednn": 40 * 40 * 4, "xla": 40 * 40 * 8},
+    )
+    graph_call = tf.function(scaled_dot_product_attention)
+    xla_call = tf.function(scaled_dot_product_attention, jit_compile=True)
+    np.testing.assert_allclose(
+        graph_call(q, k, v).numpy(), xla_call(q, k, v).numpy(), atol=1e-5
+    )
+    assert calls == [1]  # graph mode tiled, XLA kept one batched matmul
 
 
 def test_dense_tiles_keep_no_weights_in_inference(monkeypatch):
