@@ -8,6 +8,7 @@ here once, in `TransformerBlockBase`.
 """
 
 import keras
+from keras import ops
 
 from keras_attention.layers._utils import check_implementation
 from keras_attention.layers._utils import check_positive_int
@@ -200,8 +201,14 @@ class TransformerBlockBase(keras.layers.Layer):
         )
 
     def _feed_forward(self, x):
-        hidden = self._feed_forward_intermediate(x)  # (batch, len, ff)
-        return (self._feed_forward_output(hidden),)  # (batch, len, d_model)
+        # On (tokens, d_model) the Dense layers are plain 2-D matmuls, which
+        # TensorFlow fuses with their bias and activation (on 3-D inputs a
+        # reshape sits between them).
+        shape = ops.shape(x)
+        tokens = ops.reshape(x, (-1, shape[-1]))  # (batch * len, d_model)
+        hidden = self._feed_forward_intermediate(tokens)  # (tokens, ff)
+        outputs = self._feed_forward_output(hidden)  # (tokens, d_model)
+        return (ops.reshape(outputs, shape),)  # (batch, len, d_model)
 
     def _residual(self, inputs, sublayer, norm, dropout, training=None):
         """`norm(x + dropout(sublayer(x)))`, or pre-LN `x + ...(norm(x))`.
