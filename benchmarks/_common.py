@@ -13,14 +13,43 @@ def machine_description():
     """A short description of the machine the numbers come from."""
     import tensorflow as tf
 
+    from keras_attention.ops.attention import _onednn_enabled
+
     gpus = tf.config.list_physical_devices("GPU")
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "avx512": "avx512f" in _cpu_flags(),
+        # TensorFlow's CPU kernels: oneDNN (on by default on CPUs with
+        # AVX-512) or its stock Eigen ones; the speed of short matmuls,
+        # and so several crossovers, differ between them.
+        "onednn": _onednn_enabled(),
         "tensorflow": tf.__version__,
         "gpus": [gpu.name for gpu in gpus],
     }
+
+
+def _cpuinfo_field(name):
+    """The first `name : value` of /proc/cpuinfo ('' where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _cpu_model():
+    return _cpuinfo_field("model name") or platform.processor()
+
+
+def _cpu_flags():
+    return set(_cpuinfo_field("flags").split())
 
 
 def interleaved_median_times(steps, repeats, warmup=1):

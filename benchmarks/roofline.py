@@ -5,9 +5,9 @@ rounds as the attention it is compared with (a shared machine's speed drifts
 from minute to minute). Attention counts `4 * batch * heads * n^2 * d_head`
 FLOPs forward (QK^T and PV; an inference call, `training=False`) and
 `12 * batch * heads * n^2 * d_head` forward+backward (the four backward
-matmuls); the chunked backward's recomputation is not counted as useful. Keras's own
-`keras.ops.dot_product_attention` is measured beside ours, in graph mode and
-under XLA (`jit_compile=True`).
+matmuls); the chunked backward's recomputation is not counted as useful.
+Keras's own `keras.ops.dot_product_attention` is measured beside ours, in
+graph mode and under XLA (`jit_compile=True`).
 
     python benchmarks/roofline.py
     python benchmarks/roofline.py --lengths 2048 4096 --repeats 7
