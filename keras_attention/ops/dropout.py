@@ -69,7 +69,8 @@ def dropout_multiplier(shape, rate, seed, dtype="float32"):
             "`rate` must be below 1 for a multiplier (1 drops everything). "
             f"Received: rate={rate}"
         )
-    shape = tf.convert_to_tensor(shape, dtype=tf.int32)
+    # int64: a tensor may hold more than 2**31 elements.
+    shape = tf.cast(tf.convert_to_tensor(shape), tf.int64)
     size = tf.reduce_prod(shape)
     words = tf.random.stateless_uniform(
         tf.reshape((size + 1) // 2, [1]),
@@ -131,17 +132,17 @@ def dropout(x, rate, noise_shape=None, seed=None):
 def _noise_shape(x, noise_shape):
     """The mask's shape as a tensor: `None` entries take `x`'s size."""
     if noise_shape is None:
-        return tf.shape(x)
+        return tf.shape(x, out_type=tf.int64)
     if len(noise_shape) != x.shape.rank:
         raise ValueError(
             "`noise_shape` must have one entry per axis of the input. "
             f"Received: noise_shape={tuple(noise_shape)} for an input of "
             f"shape {tuple(x.shape)}"
         )
-    dynamic = tf.shape(x)
+    dynamic = tf.shape(x, out_type=tf.int64)
     return tf.stack(
         [
-            dynamic[axis] if size is None else tf.constant(size, tf.int32)
+            dynamic[axis] if size is None else tf.constant(size, tf.int64)
             for axis, size in enumerate(noise_shape)
         ]
     )

@@ -122,3 +122,15 @@ def test_edge_rates():
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=f"(?s){match}.*Received"):
         call()
+
+
+def test_empty_and_unknown_rank_inputs():
+    assert dropout(np.ones((0, 5), "float32"), 0.5, seed=1).shape == (0, 5)
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def drop(x):
+        return dropout(x, 0.3, seed=2)
+
+    y = drop(tf.ones((3, 5, 7))).numpy()
+    assert y.shape == (3, 5, 7)
+    assert set(np.unique(y)) == {0.0, np.float32(1 / rounded_keep(0.3))}
