@@ -11,6 +11,8 @@ inverse of the exact keep probability, so the expected output still equals
 the input.
 """
 
+import numbers
+
 import keras
 import tensorflow as tf
 
@@ -35,12 +37,15 @@ def seed_tensor(seed):
         )
     if seed is None:
         return tf.random.uniform((2,), 0, _INT32_MAX, dtype=tf.int32)
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(
             "`seed` must be an int, a `keras.random.SeedGenerator` or None. "
             f"Received: seed={seed!r}"
         )
-    return tf.constant([seed, 0], dtype=tf.int32)
+    seed = int(seed)  # any size or sign: 62 of its bits are kept
+    return tf.constant(
+        [seed & _INT32_MAX, (seed >> 31) & _INT32_MAX], dtype=tf.int32
+    )
 
 
 def _threshold(rate):

@@ -55,6 +55,15 @@ def test_seeds():
         masks.append([dropout(x, 0.5, seed=generator).numpy() for _ in "ab"])
     np.testing.assert_array_equal(masks[0], masks[1])
     assert not np.array_equal(masks[0][0], masks[0][1])
+    # Any int: numpy ints, negative and over 32 bits.
+    for seed in (np.int64(7), -5, 2**40 + 3):
+        np.testing.assert_array_equal(
+            dropout(x, 0.5, seed=seed).numpy(),
+            dropout(x, 0.5, seed=seed).numpy(),
+        )
+    assert not np.array_equal(
+        dropout(x, 0.5, seed=3).numpy(), dropout(x, 0.5, seed=2**40 + 3).numpy()
+    )
     # No seed: fresh masks.
     assert not np.array_equal(dropout(x, 0.5).numpy(), dropout(x, 0.5).numpy())
 
