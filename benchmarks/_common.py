@@ -52,11 +52,13 @@ def _cpu_flags():
     return set(_cpuinfo_field("flags").split())
 
 
-def interleaved_median_times(steps, repeats, warmup=1):
-    """Median wall time of each of `steps` (a dict of callables).
+def interleaved_times(steps, repeats, warmup=1):
+    """Wall times of each of `steps` (a dict of callables), round by round.
 
     The steps run in turn, round after round, so that a slow spell of a
-    shared machine hits all of them alike and their ratios stay fair.
+    shared machine hits all of them alike: the i-th times of two steps were
+    taken side by side, and their ratio is fair even when the machine's
+    speed drifts between rounds.
     """
     for _ in range(warmup):
         for step in steps.values():
@@ -67,7 +69,26 @@ def interleaved_median_times(steps, repeats, warmup=1):
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
+    return times
+
+
+def interleaved_median_times(steps, repeats, warmup=1):
+    """Median wall time of each of `steps`, timed by `interleaved_times`."""
+    times = interleaved_times(steps, repeats, warmup)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def round_ratio_quartiles(numerators, denominators):
+    """25th and 75th percentiles of the per-round ratios of two time lists.
+
+    How much a ratio of medians can be trusted: the spread of the ratios of
+    times taken side by side, round by round.
+    """
+    ratios = [a / b for a, b in zip(numerators, denominators)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return q1, q3
 
 
 def print_table(rows, columns):

@@ -2,7 +2,8 @@
 
 For each size, the pairs below are built with the same shapes and timed in
 one process, alternating, several repeats; the table shows the median time
-and the ratio ours/theirs (below 1.0 means ours is faster):
+and the ratio ours/theirs (below 1.0 means ours is faster), with the
+quartiles of the per-round ratios (`ratio_q1`, `ratio_q3`) as its spread:
 
 - `MultiHeadAttention` (ours, self-attention call) vs
   `keras.layers.MultiHeadAttention`;
@@ -19,12 +20,14 @@ Each is measured in graph mode (`tf.function`) and with XLA
 
 import argparse
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import interleaved_median_times  # noqa: E402
+from _common import interleaved_times  # noqa: E402
 from _common import print_table  # noqa: E402
+from _common import round_ratio_quartiles  # noqa: E402
 from _common import write_json  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,6 +114,8 @@ def main(argv=None):
         "ours_ms",
         "theirs_ms",
         "ratio",
+        "ratio_q1",
+        "ratio_q3",
     ]
     rows = []
     for d_model in args.d_model:
@@ -120,12 +125,17 @@ def main(argv=None):
             for name, make_ours, make_theirs in make_pairs(d_model):
                 for xla in (False,) if args.no_xla else (False, True):
                     keras.utils.set_random_seed(0)
-                    result = interleaved_median_times(
+                    times = interleaved_times(
                         {
                             "ours": make_step(make_ours(), x, xla),
                             "theirs": make_step(make_theirs(), x, xla),
                         },
                         args.repeats,
+                    )
+                    ours = statistics.median(times["ours"])
+                    theirs = statistics.median(times["theirs"])
+                    q1, q3 = round_ratio_quartiles(
+                        times["ours"], times["theirs"]
                     )
                     rows.append(
                         {
@@ -134,9 +144,11 @@ def main(argv=None):
                             "n": length,
                             "batch": batch,
                             "xla": xla,
-                            "ours_ms": 1000 * result["ours"],
-                            "theirs_ms": 1000 * result["theirs"],
-                            "ratio": result["ours"] / result["theirs"],
+                            "ours_ms": 1000 * ours,
+                            "theirs_ms": 1000 * theirs,
+                            "ratio": ours / theirs,
+                            "ratio_q1": q1,
+                            "ratio_q3": q3,
                         }
                     )
                     print_table(rows[-1:], columns)

@@ -15,12 +15,14 @@ with Adam on the same batches, in graph mode and with XLA
 import argparse
 import math
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import interleaved_median_times  # noqa: E402
+from _common import interleaved_times  # noqa: E402
 from _common import print_table  # noqa: E402
+from _common import round_ratio_quartiles  # noqa: E402
 from _common import write_json  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,14 +121,18 @@ def main(argv=None):
             for name, model in models.items()
         }
         # Two warm-up rounds: trace/compile, then one warm step.
-        times = interleaved_median_times(steps, args.repeats, warmup=2)
-        ours, theirs = times["ours"], times["theirs"]
+        times = interleaved_times(steps, args.repeats, warmup=2)
+        ours = statistics.median(times["ours"])
+        theirs = statistics.median(times["theirs"])
+        q1, q3 = round_ratio_quartiles(times["theirs"], times["ours"])
         rows.append(
             {
                 "xla": jit_compile,
                 "ours_tokens_per_s": tokens / ours,
                 "theirs_tokens_per_s": tokens / theirs,
                 "speedup": theirs / ours,
+                "speedup_q1": q1,
+                "speedup_q3": q3,
                 "ours_params": models["ours"].count_params(),
                 "theirs_params": models["theirs"].count_params(),
             }

@@ -2,7 +2,7 @@
 
 Drawing the random numbers is most of dropout's cost on a CPU: in a small
 Transformer's training step, Keras's dropout (a float32 uniform per element)
-took about a fifth of the step. Here each 32-bit word from the stateless
+took 15-20% of the step. Here each 32-bit word from the stateless
 Philox generator decides two elements, and an element is kept when its 16
 bits are at least `round(rate * 65536)`, so half as many words are drawn
 and none is converted to float. The rate is thereby rounded to a multiple of
