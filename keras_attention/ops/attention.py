@@ -269,8 +269,7 @@ def _gpu_visible():
 
 
 def _cpu_kernels():
-    """Which CPU kernels the op being traced runs on: a key of
-    `DENSE_TILE_MIN_BYTES`."""
+    """The kernels the op being traced will run on (a threshold's key)."""
     if _in_xla_context():
         return "xla"
     return "onednn" if _onednn_enabled() else "eigen"
