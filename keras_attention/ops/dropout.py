@@ -100,10 +100,11 @@ def _statically_even(size):
 def dropout(x, rate, noise_shape=None, seed=None):
     """Inverted dropout: zero a `rate` fraction of `x`, scale up the rest.
 
-    The same contract as `keras.random.dropout`, about twice as fast on a
-    CPU: each element's fate is decided by 16 random bits, so `rate` is
-    rounded to a multiple of 1/65536, and kept elements are scaled by the
-    inverse of the rounded keep probability (the expectation is exact).
+    The same contract as `keras.random.dropout`, about 1.3x faster a call on
+    a CPU (forward or forward+backward): each element's fate is decided by
+    16 random bits, so `rate` is rounded to a multiple of 1/65536, and kept
+    elements are scaled by the inverse of the rounded keep probability (the
+    expectation is exact).
 
     Args:
         x: the tensor to drop elements of.
@@ -136,15 +137,15 @@ def dropout(x, rate, noise_shape=None, seed=None):
 
 def _noise_shape(x, noise_shape):
     """The mask's shape as a tensor: `None` entries take `x`'s size."""
+    dynamic = tf.shape(x, out_type=tf.int64)
     if noise_shape is None:
-        return tf.shape(x, out_type=tf.int64)
+        return dynamic
     if len(noise_shape) != x.shape.rank:
         raise ValueError(
             "`noise_shape` must have one entry per axis of the input. "
             f"Received: noise_shape={tuple(noise_shape)} for an input of "
             f"shape {tuple(x.shape)}"
         )
-    dynamic = tf.shape(x, out_type=tf.int64)
     return tf.stack(
         [
             dynamic[axis] if size is None else tf.constant(size, tf.int64)
