@@ -1,20 +1,40 @@
-"""What every recipe's command line shares: the summary file and exit codes.
+"""What every recipe's command line shares: help, summary file, exit codes.
 
 Recipes stay thin: they parse arguments and call the package; this module
 holds the two pieces each of them would otherwise write again.
 """
 
+import argparse
 import json
 import os
 import sys
 import time
 
-__all__ = ["run_recipe", "write_summary"]
+__all__ = ["HelpFormatter", "run_recipe", "write_summary"]
 
 SUMMARY_FILE = "summary.json"
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
 # line), as `argparse` uses for bad arguments.
 BAD_INPUT_EXIT_CODE = 2
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` that shows each default once, and only when it says something.
+
+    `ArgumentDefaultsHelpFormatter` appends `(default: X)` to every option;
+    this one leaves out options whose help already states its default in
+    words (`"(default: all)"`) and options whose default is `None`.
+
+    Example:
+
+    >>> parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    """
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if "(default" in help_text or action.default is None:
+            return help_text
+        return super()._get_help_string(action)
 
 
 def write_summary(output_dir, summary, started):

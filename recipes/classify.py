@@ -36,6 +36,7 @@ import time
 import keras
 import numpy as np
 
+from keras_attention.cli import HelpFormatter
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.text_classification import label_counts
@@ -82,7 +83,7 @@ def build_parser():
     """The command-line parser (every option has a help text)."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument(

@@ -36,6 +36,7 @@ import keras
 import tensorflow_datasets as tfds
 
 import keras_attention.data  # noqa: F401 (registers `date_conversion`)
+from keras_attention.cli import HelpFormatter
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data import DateConversionConfig
@@ -66,7 +67,7 @@ FINAL_LEARNING_RATE_FRACTION = 0.05
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument(

@@ -44,6 +44,7 @@ import time
 
 import keras
 
+from keras_attention.cli import HelpFormatter
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
@@ -114,7 +115,7 @@ TARGET_VOCABULARY = "target_vocabulary.txt"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument(

@@ -1,8 +1,10 @@
+import argparse
 import json
 import time
 
 import pytest
 
+from keras_attention.cli import HelpFormatter
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 
@@ -38,3 +40,20 @@ def test_run_recipe_lets_other_errors_through():
 
     with pytest.raises(RuntimeError, match="bug"):
         run_recipe(main, [])
+
+
+def test_help_formatter_states_each_useful_default_once():
+    parser = argparse.ArgumentParser(
+        prog="recipe", formatter_class=HelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="passes")
+    parser.add_argument(
+        "--max-examples", type=int, help="use at most N (default: all)"
+    )
+    parser.add_argument("--data", help="local file")
+    parser.add_argument("--restart", action="store_true", help="start over")
+    text = " ".join(parser.format_help().split())
+    assert "passes (default: 3)" in text
+    assert "start over (default: False)" in text
+    assert "use at most N (default: all)" in text
+    assert text.count("(default:") == 3  # nothing for --data's None
