@@ -66,8 +66,10 @@ class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
         return_attention_scores: bool, whether to also return the attention
             weights. Defaults to `False`.
         training: bool, whether dropout is active. Defaults to `None`.
-        mask: optional `(batch, length)` padding mask of `inputs`, filled in
-            by Keras from its implicit mask.
+        mask: optional `(batch, length)` padding mask of `inputs`. Defaults
+            to the implicit Keras mask of `inputs` (e.g. from
+            `Embedding(mask_zero=True)`), also when `attention_mask` is
+            passed, which stops Keras from filling `mask` in itself.
 
     Returns:
         The `(batch, length, output_dim)` output, or the tuple
@@ -104,6 +106,10 @@ class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
     ):
         check_rank_3("inputs", inputs.shape)
         mha._check_features("inputs", inputs.shape, self.query_key_value_dense)
+        if mask is None:
+            # Keras fills `mask` in only when `inputs` is the one tensor
+            # argument; with an `attention_mask` too, read it here.
+            mask = getattr(inputs, "_keras_mask", None)
         # The copy drops the implicit Keras mask, which this layer handles
         # itself, so that the projection does not warn about it.
         # Each of q, k, v from its slice of the fused kernel: 1.2x faster

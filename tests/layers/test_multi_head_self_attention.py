@@ -136,6 +136,30 @@ def test_implicit_mask_matches_explicit_mask():
     assert not np.allclose(_numpy(implicit), _numpy(unmasked), atol=1e-3)
 
 
+def test_implicit_mask_is_kept_when_an_attention_mask_is_passed():
+    # With a second tensor argument Keras no longer fills `mask` in.
+    ids = np.array([[3, 1, 4, 0, 0], [5, 9, 2, 6, 0]])
+    everywhere = np.ones((2, 5, 5), bool)
+    embedding = keras.layers.Embedding(10, DIM, mask_zero=True)
+    layer = MultiHeadSelfAttention(NUM_HEADS, KEY_DIM)
+    _, scores = layer(
+        embedding(ids), attention_mask=everywhere, return_attention_scores=True
+    )
+    scores = _numpy(scores)
+    assert np.all(scores[0, :, :, 3:] == 0.0)
+    assert np.all(scores[1, :, :, 4:] == 0.0)
+    np.testing.assert_allclose(scores[0, :, :3].sum(-1), 1.0, atol=1e-6)
+    # The same in a Functional model: padding more does not change outputs.
+    tokens = keras.Input((None,), dtype="int32")
+    attention = keras.Input((None, None), dtype="bool")
+    outputs = layer(embedding(tokens), attention_mask=attention)
+    model = keras.Model([tokens, attention], outputs)
+    short = model.predict([ids[:, :4], everywhere[:, :4, :4]], verbose=0)
+    padded = model.predict([ids, everywhere], verbose=0)
+    np.testing.assert_allclose(padded[0, :3], short[0, :3], atol=1e-5)
+    np.testing.assert_allclose(padded[1, :4], short[1, :4], atol=1e-5)
+
+
 def test_fully_masked_rows_are_finite():
     x = _normal(BATCH, LENGTH, DIM)
     padding = np.zeros((BATCH, LENGTH), bool)
