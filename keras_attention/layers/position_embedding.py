@@ -41,11 +41,15 @@ class PositionEmbedding(keras.layers.Layer):
         The position embeddings, with the shape of `inputs`, in the compute
         dtype.
 
+    Add the result to the inputs with `keras.layers.Add()`, which keeps
+    their padding mask (e.g. from `Embedding(mask_zero=True)`); the `+`
+    operator drops Keras masks.
+
     Example:
 
     >>> embeddings = keras.random.normal((2, 10, 16))
     >>> positions = PositionEmbedding(sequence_length=32)(embeddings)
-    >>> (embeddings + positions).shape
+    >>> keras.layers.Add()([embeddings, positions]).shape
     TensorShape([2, 10, 16])
 
     References:

@@ -38,11 +38,15 @@ class SinusoidalPositionalEncoding(keras.layers.Layer):
     Returns:
         The encoding, with the shape of `inputs`, in the compute dtype.
 
+    Add the result to the inputs with `keras.layers.Add()`, which keeps
+    their padding mask (e.g. from `Embedding(mask_zero=True)`); the `+`
+    operator drops Keras masks.
+
     Example:
 
     >>> embeddings = keras.random.normal((2, 10, 16))
     >>> encoding = SinusoidalPositionalEncoding()(embeddings)
-    >>> (embeddings + encoding).shape
+    >>> keras.layers.Add()([embeddings, encoding]).shape
     TensorShape([2, 10, 16])
 
     References:
