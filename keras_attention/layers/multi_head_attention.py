@@ -6,7 +6,10 @@ validation, the configuration, the mask handling, the attention core, the
 dropout and the output projection live there once.
 """
 
+import numbers
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._matmul_einsum_dense import MatMulEinsumDense
@@ -27,6 +30,52 @@ _HEAD_PROJECTION = "btd,dhk->bthk"
 _OUTPUT_PROJECTION = "bthk,hko->bto"
 # Axis of `cache` that holds the keys (index 0) and the values (index 1).
 _CACHE_KV_AXIS = 1
+
+
+def _check_cache_update(cache, new_entries, index):
+    """Raise now if the new entries are known not to fit in the cache.
+
+    `slice_update` would clamp an out-of-range index and overwrite the last
+    entries silently.
+
+    Returns:
+        `None`, or a run-time assertion when the index or lengths are only
+        known at run time (XLA compiles and skips it).
+    """
+    head = (
+        "The new keys and values do not fit in the cache: "
+        "`cache_update_index + new_len` must be at most the cache's max_len "
+        "(axis 2), and the index non-negative. Received: "
+    )
+    max_len, new_len = cache.shape[2], new_entries.shape[2]
+    static_index = (
+        int(index)
+        if isinstance(index, numbers.Integral) and not isinstance(index, bool)
+        else None
+    )
+    if None not in (static_index, max_len, new_len):
+        if static_index < 0 or static_index + new_len > max_len:
+            raise ValueError(
+                f"{head}cache_update_index={static_index}, "
+                f"new_len={new_len}, max_len={max_len}"
+            )
+        return None
+    index = ops.cast(index, "int32")
+    new_len, max_len = ops.shape(new_entries)[2], ops.shape(cache)[2]
+    fits = ops.logical_and(index >= 0, index + new_len <= max_len)
+    # The tensors themselves, not a formatted string: string formatting ops
+    # would stop `jit_compile=True` decoding.
+    return tf.debugging.Assert(
+        fits,
+        [
+            head + "cache_update_index=",
+            index,
+            ", new_len=",
+            new_len,
+            ", max_len=",
+            max_len,
+        ],
+    )
 
 
 def _check_features(name, shape, projection):
@@ -443,9 +492,13 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                     ],
                     axis=_CACHE_KV_AXIS,
                 )  # (batch, 2, new_len, heads, key_dim)
-                cache = ops.slice_update(
-                    cache, [0, 0, cache_update_index, 0, 0], new_entries
+                check = _check_cache_update(
+                    cache, new_entries, cache_update_index
                 )
+                with tf.control_dependencies([] if check is None else [check]):
+                    cache = ops.slice_update(
+                        cache, [0, 0, cache_update_index, 0, 0], new_entries
+                    )
                 # The new tokens' masks do not cover the whole cache.
                 value_mask = key_mask = None
                 causal_offset = cache_update_index

@@ -363,6 +363,30 @@ def test_cache_with_explicit_mask_and_scores():
     np.testing.assert_allclose(_numpy(output)[:, 0], full[:, 2], atol=1e-5)
 
 
+@pytest.mark.parametrize("index, new_len", [(4, 1), (3, 2), (-1, 1)])
+def test_cache_update_out_of_range_raises(index, new_len):
+    # `slice_update` alone would clamp the index and overwrite the last slot.
+    layer = MultiHeadAttention(NUM_HEADS, KEY_DIM)
+    tokens = _normal(BATCH, new_len, Q_DIM)
+    cache = np.zeros((BATCH, 2, 4, NUM_HEADS, KEY_DIM), "float32")
+    with pytest.raises(ValueError, match="do not fit in the cache"):
+        layer(tokens, tokens, cache=cache, cache_update_index=index)
+
+    @tf.function
+    def step(tokens, cache, index):
+        return layer(tokens, tokens, cache=cache, cache_update_index=index)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="do not fit"):
+        step(tokens, cache, tf.constant(index))
+    # The last slots that do fit are accepted, in both paths.
+    fits = 4 - new_len
+    _, eager_cache = layer(tokens, tokens, cache=cache, cache_update_index=fits)
+    _, graph_cache = step(tokens, cache, tf.constant(fits))
+    for new_cache in (eager_cache, graph_cache):
+        assert np.all(_numpy(new_cache)[:, :, fits:] != 0.0)
+        assert np.all(_numpy(new_cache)[:, :, :fits] == 0.0)
+
+
 def test_cache_update_ignores_masks_of_new_tokens():
     x = _normal(BATCH, 3, Q_DIM)
     layer = MultiHeadAttention(NUM_HEADS, KEY_DIM)
