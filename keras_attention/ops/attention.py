@@ -17,15 +17,18 @@ which makes the tiled path faster than one big batched matmul at 2k tokens
 oneDNN's, 1.5x under XLA). Short sequences use one batched matmul; where
 the two cross depends on the kernels (`DENSE_TILE_MIN_BYTES`).
 
-Both give the same output and gradients. Softmax statistics are kept in
-float32 whatever the input dtype, so float16 and bfloat16 inputs never
-overflow in the mask. A query row whose keys are all masked gets zero weights
-and a zero output (never NaN).
+Both give the same output and gradients. Scores and softmax statistics are
+kept in float32 whatever the input dtype, so float16 and bfloat16 inputs
+never overflow in the mask; float16 queries and keys are multiplied in
+float32 too, as float16 scores overflow past 65504 (bfloat16 has float32's
+range and keeps its own matmul). A query row whose keys are all masked gets
+zero weights and a zero output (never NaN).
 """
 
 import functools
 import math
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -187,6 +190,11 @@ def masked_softmax(scores, mask=None):
     return weights * _rows_with_keys(mask)
 
 
+def _score_dtype(dtype):
+    """The dtype of the `Q K^T` matmul: float32 for float16 inputs."""
+    return tf.float32 if dtype == tf.float16 else dtype
+
+
 def _rows_with_keys(mask):
     """float32 1/0 per query row: whether the row may attend to any key."""
     return ops.cast(ops.any(mask, axis=-1, keepdims=True), "float32")
@@ -202,13 +210,16 @@ def _dense_attention(
     through an adjoint matmul, which is about 1.4x slower on CPU for short
     sequences (forward+backward, measured at 64 tokens).
     """
-    query = tf.transpose(query * ops.cast(scale, query.dtype), [0, 2, 1, 3])
-    keys_t = tf.transpose(key, [0, 2, 3, 1])  # (b, h, d, k)
+    dtype, score_dtype = value.dtype, _score_dtype(value.dtype)
+    query = tf.transpose(
+        tf.cast(query, score_dtype) * tf.cast(scale, score_dtype), [0, 2, 1, 3]
+    )
+    keys_t = tf.transpose(tf.cast(key, score_dtype), [0, 2, 3, 1])  # (b,h,d,k)
     values = tf.transpose(value, [0, 2, 1, 3])  # (b, h, k, dv)
     scores = tf.cast(tf.matmul(query, keys_t), tf.float32)  # (b, h, q, k)
     if mask is not None:
         scores = tf.where(mask, scores, _MASKED_SCORE)
-    weights = tf.cast(tf.nn.softmax(scores), query.dtype)
+    weights = tf.cast(tf.nn.softmax(scores), dtype)
     attended = weights
     if dropout_rate > 0.0:
         attended = dropout(weights, dropout_rate, seed=seed)
@@ -216,7 +227,7 @@ def _dense_attention(
     if mask is not None:
         # A row with no key to attend to came out of the softmax uniform:
         # zeroing its (q, dv) output is cheaper than its (q, k) weights.
-        has_keys = tf.cast(_rows_with_keys(mask), query.dtype)
+        has_keys = tf.cast(_rows_with_keys(mask), dtype)
         output = output * has_keys
         if return_weights:
             weights = weights * has_keys
@@ -327,7 +338,7 @@ def _tiled_attention(
     the queries and keys (the chunked implementation: memory linear in the
     sequence length).
     """
-    dtype = query.dtype
+    dtype, score_dtype = query.dtype, _score_dtype(query.dtype)
     q_shape = tf.shape(query)
     batch, q_len, heads, depth = q_shape[0], q_shape[1], q_shape[2], q_shape[3]
     k_len = tf.shape(key)[1]
@@ -377,10 +388,13 @@ def _tiled_attention(
     @tf.custom_gradient
     def attention(query, key, value):
         q_tiles = to_tiles(
-            tf.transpose(query, [0, 2, 1, 3]) * tf.cast(scale, dtype), depth
+            tf.transpose(tf.cast(query, score_dtype), [0, 2, 1, 3])
+            * tf.cast(scale, score_dtype),
+            depth,
         )  # (tiles, rows, d)
         keys_t = tf.reshape(
-            tf.transpose(key, [0, 2, 3, 1]), tf.stack([num_heads, depth, k_len])
+            tf.transpose(tf.cast(key, score_dtype), [0, 2, 3, 1]),
+            tf.stack([num_heads, depth, k_len]),
         )  # (b*h, d, k)
         values = tf.reshape(
             tf.transpose(value, [0, 2, 1, 3]),
@@ -467,8 +481,8 @@ def _tiled_attention(
                     keep = keep_in_tile(i)
                     attended = weights * keep
                     d_weights = d_weights * keep
-                d_scores = tf.cast(weights * (d_weights - delta_i), dtype)
-                d_q = tf.matmul(d_scores, keys[head])  # (rows, d)
+                d_scores = tf.cast(weights * (d_weights - delta_i), score_dtype)
+                d_q = tf.cast(tf.matmul(d_scores, keys[head]), dtype)
                 d_keys_t += tf.cast(
                     tf.matmul(q_tiles[i], d_scores, transpose_a=True),
                     tf.float32,
@@ -556,7 +570,8 @@ def scaled_dot_product_attention(
 
     Inputs are laid out `(batch, length, heads, depth)` as in
     `keras.ops.dot_product_attention`. Scores and softmax statistics are
-    computed in float32; the output has the dtype of `query`. Keys masked
+    computed in float32 (for float16 inputs `Q K^T` too, past whose range
+    float16 would overflow); the output has the dtype of `query`. Keys masked
     out get exactly zero weight, and a query whose keys are all masked gets
     a zero output.
 
@@ -612,6 +627,12 @@ def scaled_dot_product_attention(
         - [Dao et al., 2022](https://arxiv.org/abs/2205.14135)
     """
     query = ops.convert_to_tensor(query)
+    if "float" not in keras.backend.standardize_dtype(query.dtype):
+        raise ValueError(
+            "`query`, `key` and `value` must be floating-point tensors "
+            "(integer weights and scale would round to zero). Received: "
+            f"query.dtype={keras.backend.standardize_dtype(query.dtype)}"
+        )
     key = ops.convert_to_tensor(key, dtype=query.dtype)
     value = ops.convert_to_tensor(value, dtype=query.dtype)
     if mask is not None:

@@ -326,6 +326,34 @@ def test_half_precision_is_finite_and_close(dtype, implementation):
     np.testing.assert_allclose(out, expected, atol=0.1)
 
 
+@pytest.mark.parametrize(
+    "implementation, chunk_size",
+    [("dense", None), ("dense", 2), ("chunked", 2)],
+    ids=["batched", "tiled", "chunked"],
+)
+def test_float16_scores_past_its_range_stay_finite(implementation, chunk_size):
+    # q.k / sqrt(16) = 32.5 * 130 * 16 = 67600 > 65504, float16's largest.
+    rng = np.random.default_rng(0)
+    q = np.full((1, 3, 1, 16), 130.0, "float32")
+    k = q * rng.choice([-1.0, 1.0], size=(1, 3, 1, 1)).astype("float32")
+    v = rng.normal(size=(1, 3, 1, 4)).astype("float32")
+    expected, _ = numpy_attention(q, k, v)
+    half = [tf.constant(x, "float16") for x in (q, k, v)]
+    with tf.GradientTape() as tape:
+        tape.watch(half)
+        out = scaled_dot_product_attention(
+            *half, implementation=implementation, chunk_size=chunk_size
+        )
+        loss = tf.reduce_sum(out * v[..., :1])
+    grads = tape.gradient(loss, half)
+    assert out.dtype == "float16"
+    np.testing.assert_allclose(
+        tf.cast(out, "float32").numpy(), expected, atol=1e-2
+    )
+    for grad in grads:
+        assert np.isfinite(tf.cast(grad, "float32").numpy()).all()
+
+
 def test_dropout_only_in_training_and_seeded():
     q, k, v = random_inputs()
     plain = scaled_dot_product_attention(q, k, v)
@@ -399,6 +427,7 @@ def test_tiled_dropout_gradient_matches_finite_differences(implementation):
         (dict(chunk_size=0), "chunk_size"),
         (dict(chunk_size=2.5), "chunk_size"),
         (dict(dropout_rate=1.0), "dropout_rate"),
+        (dict(dtype="int32"), "floating-point"),
         (
             dict(implementation="chunked", return_attention_scores=True),
             "chunked",
@@ -409,7 +438,8 @@ def test_bad_inputs_raise_clear_errors(kwargs, match):
     shapes = {"q": (2, 5, 1, 4), "k": (2, 5, 1, 4), "v": (2, 5, 1, 4)}
     for name in ("q", "k", "v"):
         shapes[name] = kwargs.pop(name, shapes[name])
-    tensors = [np.zeros(shapes[name], "float32") for name in ("q", "k", "v")]
+    dtype = kwargs.pop("dtype", "float32")
+    tensors = [np.zeros(shapes[name], dtype) for name in ("q", "k", "v")]
     if "mask" in kwargs:
         kwargs["mask"] = np.ones(kwargs["mask"], bool)
     with pytest.raises(ValueError, match=match):
