@@ -85,6 +85,29 @@ def _check_search_arguments(max_length, start_id, end_id, padding_id):
                 f"`{name}` must be {expected} integer. "
                 f"Received: {name}={value!r}"
             )
+    check_special_ids(start_id, end_id, padding_id)
+
+
+def check_special_ids(start_id, end_id, padding_id):
+    """Raise if the start or the end id is the padding id.
+
+    Models mask padding ids, so a start id equal to it would be ignored by
+    teacher-forced training but attended by cached decoding; and searches
+    never emit the padding id, so an end id equal to it could never end an
+    output.
+    """
+    if start_id == padding_id:
+        raise ValueError(
+            f"`start_id` must differ from the padding id ({padding_id}), "
+            "which the model masks out. Received: "
+            f"start_id={start_id!r}, padding_id={padding_id!r}"
+        )
+    if end_id is not None and end_id == padding_id:
+        raise ValueError(
+            f"`end_id` must differ from the padding id ({padding_id}), "
+            "which decoding never emits, so no output could end. Received: "
+            f"end_id={end_id!r}, padding_id={padding_id!r}"
+        )
 
 
 def check_beam_arguments(beam_width, length_penalty):

@@ -209,6 +209,8 @@ def test_beam_width_one_is_greedy_search():
         (dict(length_penalty=-1.0), "length_penalty"),
         (dict(max_length=0), "max_length"),
         (dict(start_id=-1), "start_id"),
+        (dict(start_id=0, padding_id=0), "start_id.*padding id"),
+        (dict(end_id=4, padding_id=4), "end_id.*padding id"),
     ],
 )
 def test_search_argument_errors(kwargs, match):
@@ -422,6 +424,11 @@ def test_decoder_errors():
         TransformerDecoder(model, 12, END, max_length=6)
     with pytest.raises(ValueError, match="end_id.*Received"):
         TransformerDecoder(model, START, -1, max_length=6)
+    # The padding id (0) can neither start nor end an output.
+    with pytest.raises(ValueError, match="start_id.*padding id.*Received"):
+        TransformerDecoder(model, 0, END, max_length=6)
+    with pytest.raises(ValueError, match="end_id.*padding id.*Received"):
+        TransformerDecoder(model, START, 0, max_length=6)
     decoder = TransformerDecoder(model, START, END, max_length=6)
     with pytest.raises(ValueError, match="beam_width.*Received"):
         decoder.beam(SOURCE, beam_width=0)

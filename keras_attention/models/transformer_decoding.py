@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_attention.decoding import beam_search
 from keras_attention.decoding import check_beam_arguments
+from keras_attention.decoding import check_special_ids
 from keras_attention.decoding import greedy_search
 from keras_attention.layers.token_embedding import check_token_id
 from keras_attention.models.transformer import TransformerParts
@@ -91,6 +92,7 @@ class TransformerDecoder(tf.Module):
         vocabulary_size = parts.target_vocabulary_size
         check_token_id("start_id", start_id, vocabulary_size)
         check_token_id("end_id", end_id, vocabulary_size, allow_none=True)
+        check_special_ids(start_id, end_id, parts.padding_id)
         if not isinstance(max_length, int) or max_length < 1:
             raise ValueError(
                 "`max_length` must be a positive integer. "

@@ -71,7 +71,8 @@ def test_greedy_decoder_agrees_with_teacher_forcing(variant):
 
     target_in = np.concatenate([np.full((3, 1), START), tokens[:, :-1]], 1)
     logits = model({"source_ids": source, "target_in_ids": target_in})
-    teacher = np.argmax(logits, axis=-1)
+    # The decoder never predicts the padding id 0.
+    teacher = np.argmax(np.asarray(logits)[..., 1:], axis=-1) + 1
     for row in range(3):
         ends = np.flatnonzero(tokens[row] == END)
         steps = ends[0] + 1 if ends.size else tokens.shape[1]
@@ -133,6 +134,25 @@ def test_keras_save_and_reload(tmp_path):
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _tiny(**kwargs)
+
+
+def test_greedy_decoder_never_predicts_padding():
+    model = _tiny()
+    logits = model.get_layer("output_head").get_layer("logits")
+    bias = np.zeros(logits.bias.shape, "float32")
+    bias[0] = 100.0  # id 0 (padding) would win every step
+    logits.bias.assign(bias)
+    decoder = Seq2SeqGreedyDecoder(model, START, END, max_length=5)
+    tokens, weights = decoder(_inputs(batch=3)["source_ids"])
+    assert (np.asarray(tokens) != 0).all()
+    np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-5)
+
+
+def test_decoder_rejects_padding_as_start_or_end():
+    with pytest.raises(ValueError, match="start_id.*padding id"):
+        Seq2SeqGreedyDecoder(_tiny(), 0, END, max_length=3)
+    with pytest.raises(ValueError, match="end_id.*padding id"):
+        Seq2SeqGreedyDecoder(_tiny(), START, 0, max_length=3)
 
 
 def test_decoder_rejects_foreign_models():
