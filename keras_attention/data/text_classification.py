@@ -388,6 +388,7 @@ def make_text_classification_dataset(
     seed=None,
     bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES,
     cache=True,
+    count_batches=False,
 ):
     """Batches of `(token_ids, labels)` for `model.fit` and evaluation.
 
@@ -416,6 +417,12 @@ def make_text_classification_dataset(
             `max_sequence_length`).
         cache: bool, whether to cache the tokenized examples in memory.
             Defaults to `True`.
+        count_batches: bool, whether to count the batches with one pass
+            over the data (which also fills the cache) and declare the
+            count as the dataset's cardinality, so that Keras shows
+            progress from the first epoch and does not warn that the data
+            ran out. Shuffling does not change the count: each length
+            bucket always holds the same examples. Defaults to `False`.
 
     Returns:
         A `tf.data.Dataset` of `(token_ids (batch, length) int32,
@@ -510,6 +517,11 @@ def make_text_classification_dataset(
     else:
         dataset = dataset.padded_batch(
             batch_size, padding_values=(PADDING_ID, 0)
+        )
+    if count_batches:
+        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(num_batches)
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -5,6 +5,8 @@ import os
 
 __all__ = ["read_text_lines"]
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
 
 def read_text_lines(path):
     """The lines of a UTF-8 text file, with errors that name the bad line.
@@ -21,8 +23,10 @@ def read_text_lines(path):
         The list of lines (possibly empty or blank: callers decide).
 
     Raises:
-        FileNotFoundError: if `path` is not a file.
-        ValueError: for bytes that are not UTF-8 (file, line and bytes).
+        FileNotFoundError: if `path` does not exist.
+        IsADirectoryError: if `path` is a directory.
+        ValueError: for a gzip-compressed file, and for bytes that are not
+            UTF-8 (file, line and bytes).
 
     Example:
 
@@ -30,10 +34,19 @@ def read_text_lines(path):
     ['16+75\\t91', '2+3\\t5']
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{path!r} is a directory; expected a text file."
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such data file: {path!r}")
     with open(path, "rb") as file:
         data = file.read()
+    if data.startswith(_GZIP_MAGIC):
+        raise ValueError(
+            f"{path} is gzip-compressed; decompress it first (e.g. "
+            "`gunzip`): the data loaders read plain UTF-8 text."
+        )
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     raw_lines = data.split(b"\n")

@@ -123,10 +123,16 @@ def load_tfds_translation(
 
 
 def _read_lines(path):
-    """Non-blank-file lines of `path` (see `read_text_lines`)."""
+    """Lines of a non-blank file, trailing blank lines left out.
+
+    Blank lines at the end shift no line's alignment, so one file may end
+    with more of them than the other.
+    """
     lines = read_text_lines(path)
     if not any(line.strip() for line in lines):
         raise ValueError(f"{os.fspath(path)}: the file is empty (no text).")
+    while not lines[-1].strip():
+        lines.pop()
     return lines
 
 
@@ -136,7 +142,8 @@ def load_parallel_files(source_path, target_path):
     Line `i` of `source_path` is translated by line `i` of `target_path`.
     Surrounding whitespace is stripped. Pairs where both lines are blank
     are skipped; pairs with only one blank side are skipped too (a gap in
-    the alignment), with a logged warning that counts them.
+    the alignment), with a logged warning that counts them. Blank lines at
+    the end of a file are not counted.
 
     Args:
         source_path: a UTF-8 text file, one source sentence per line.
@@ -496,8 +503,48 @@ def make_translation_dataset(
     )
     dataset = dataset.map(as_inputs)
     if count_batches:
-        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
+        num_batches, num_pairs = _count_batches_and_pairs(dataset)
+        _check_kept_pairs(data, num_pairs, max_length, length_policy)
         dataset = dataset.apply(
             tf.data.experimental.assert_cardinality(num_batches)
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _count_batches_and_pairs(dataset):
+    """`(batches, pairs)` of a batched dataset, in one pass."""
+
+    def count(totals, batch):
+        _, labels = batch
+        return totals[0] + 1, totals[1] + tf.shape(labels)[0]
+
+    batches, pairs = dataset.reduce((0, 0), count)
+    return int(batches), int(pairs)
+
+
+def _check_kept_pairs(data, kept, max_length, length_policy):
+    """Raise if the length filter left nothing; warn if it dropped pairs."""
+    try:
+        total = len(data)
+    except TypeError:  # a tf.data.Dataset: its size is not known up front
+        total = None
+    if kept == 0:
+        reason = (
+            f"every pair is longer than max_length={max_length} ids "
+            "(start and end ids included); raise `max_length` or pass "
+            "length_policy='truncate'"
+            if max_length is not None and length_policy == "filter"
+            else "the data holds no pairs"
+        )
+        raise ValueError(
+            f"No training batches: {reason}. Received: "
+            f"{'an unknown number of' if total is None else total} pairs"
+        )
+    if total is not None and kept < total:
+        _logger.warning(
+            "%d of %d pairs are longer than max_length=%d ids and were left "
+            "out (length_policy='filter'; 'truncate' keeps them, cut).",
+            total - kept,
+            total,
+            max_length,
+        )

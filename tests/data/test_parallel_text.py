@@ -1,3 +1,5 @@
+import gzip
+
 import pytest
 import tensorflow as tf
 
@@ -57,6 +59,12 @@ def test_bad_lines_name_the_line(tmp_path, text, file_format, line, match):
 def test_missing_empty_and_unknown_format(tmp_path):
     with pytest.raises(FileNotFoundError, match="No such data file"):
         load_parallel_text(tmp_path / "missing.tsv")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load_parallel_text(tmp_path)
+    gzipped = tmp_path / "pairs.tsv.gz"
+    gzipped.write_bytes(gzip.compress(b"a\tb\n"))
+    with pytest.raises(ValueError, match="gzip-compressed; decompress"):
+        load_parallel_text(gzipped)
     with pytest.raises(ValueError, match="holds no"):
         load_parallel_text(_write(tmp_path, "\n  \n"))
     with pytest.raises(ValueError, match="Received: file_format='csv'"):

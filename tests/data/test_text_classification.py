@@ -267,6 +267,29 @@ def test_pipeline_buckets_by_length():
     assert batches == [(1, [0] * 5), (8, [1] * 5)]
 
 
+@pytest.mark.parametrize("bucket_boundaries", [(), (2, 4)])
+def test_counted_batches_set_the_cardinality(bucket_boundaries):
+    rng = np.random.default_rng(0)
+    words = ["a", "b", "c", "d"]
+    texts = [
+        " ".join(rng.choice(words, size=rng.integers(1, 8))) for _ in range(37)
+    ]
+    dataset = make_text_classification_dataset(
+        (texts, [0] * 37),
+        WordPieceTokenizer(VOCABULARY),
+        batch_size=4,
+        shuffle=True,
+        seed=1,
+        bucket_boundaries=bucket_boundaries,
+        count_batches=True,
+    )
+    cardinality = int(dataset.cardinality())
+    assert cardinality >= 10  # ceil(37 / 4), more with buckets
+    # Reshuffling changes the batches, not their number.
+    for _ in range(2):
+        assert len(list(dataset.as_numpy_iterator())) == cardinality
+
+
 def test_pipeline_accepts_a_padded_tokenizer():
     tokenizer = WordPieceTokenizer(VOCABULARY, sequence_length=6)
     dataset = make_text_classification_dataset(

@@ -140,6 +140,13 @@ def test_mismatched_line_counts_report_both(tmp_path):
         load_parallel_files(tmp_path / "s", tmp_path / "t")
 
 
+def test_trailing_blank_lines_do_not_count(tmp_path):
+    (tmp_path / "s").write_text("a\nb\n")
+    (tmp_path / "t").write_text("x\ny\n\n  \n")
+    pairs = load_parallel_files(tmp_path / "s", tmp_path / "t")
+    assert pairs == [("a", "x"), ("b", "y")]
+
+
 def test_empty_file(tmp_path):
     (tmp_path / "s").write_text("a\n")
     (tmp_path / "t").write_text("\n  \n")
@@ -355,6 +362,25 @@ def test_counted_batches_set_the_cardinality(tokenizers):
     cardinality = int(dataset.cardinality())
     # Shuffling changes the batches, not their number.
     assert [len(_collect(dataset)) for _ in range(2)] == [cardinality] * 2
+
+
+def test_counting_reports_pairs_the_length_filter_drops(tokenizers, caplog):
+    source_tokenizer, target_tokenizer = tokenizers
+    pairs = _pairs(count=50, seed=7)
+    config = dict(batch_size=8, max_length=6, count_batches=True)
+    with caplog.at_level("WARNING"):
+        dataset = make_translation_dataset(
+            pairs, source_tokenizer, target_tokenizer, **config
+        )
+    kept = sum(len(labels) for _, _, labels in _collect(dataset))
+    assert 0 < kept < len(pairs)
+    assert f"{len(pairs) - kept} of {len(pairs)} pairs" in caplog.text
+    # Nothing fits: an error, not an epoch of zero steps.
+    config["max_length"] = 2
+    with pytest.raises(ValueError, match="every pair is longer.*truncate"):
+        make_translation_dataset(
+            pairs, source_tokenizer, target_tokenizer, **config
+        )
 
 
 def test_tokenizers_are_learned_per_language(tokenizers):
