@@ -10,7 +10,12 @@ import os
 import sys
 import time
 
-__all__ = ["HelpFormatter", "run_recipe", "write_summary"]
+__all__ = [
+    "HelpFormatter",
+    "add_restart_argument",
+    "run_recipe",
+    "write_summary",
+]
 
 SUMMARY_FILE = "summary.json"
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
@@ -35,6 +40,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "(default" in help_text or action.default is None:
             return help_text
         return super()._get_help_string(action)
+
+
+def add_restart_argument(group):
+    """Add the recipes' `--restart` flag (see `training.start_run`)."""
+    group.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the backup of an interrupted run and start over "
+        "(by default an interrupted run resumes)",
+    )
 
 
 def write_summary(output_dir, summary, started):
@@ -64,9 +79,10 @@ def write_summary(output_dir, summary, started):
 def run_recipe(main, argv=None):
     """Run a recipe's `main(argv)`, turning bad input into a clean exit.
 
-    A `ValueError` or `FileNotFoundError` (the package's errors for bad
-    input) prints `prog: error: message` on stderr and exits with status 2,
-    like `argparse`, instead of a traceback. Other errors propagate.
+    A `ValueError` (the package's error for bad input) or an `OSError` (a
+    missing file, an output directory that is a file, no permission)
+    prints `prog: error: message` on stderr and exits with status 2, like
+    `argparse`, instead of a traceback. Other errors propagate.
 
     Args:
         main: the recipe's `main(argv)` function.
@@ -77,7 +93,7 @@ def run_recipe(main, argv=None):
     """
     try:
         return main(argv)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         prog = os.path.basename(sys.argv[0])
         print(f"{prog}: error: {error}", file=sys.stderr)
         sys.exit(BAD_INPUT_EXIT_CODE)

@@ -3,14 +3,17 @@
 The loss, metric and schedule live in `keras_attention.losses`,
 `keras_attention.metrics` and `keras_attention.schedules`; this module puts
 them to use: `transformer_adam` is the paper's optimizer,
-`make_distribution_strategy` picks a `tf.distribute` strategy by name and
+`make_distribution_strategy` picks a `tf.distribute` strategy by name,
 `training_callbacks` makes a run resumable (checkpoints, backup and
-TensorBoard logs under one output directory).
+TensorBoard logs under one output directory), and `start_run` and
+`read_history` prepare that directory and read its per-epoch log.
 """
 
+import csv
 import importlib.util
 import logging
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -20,9 +23,12 @@ from keras_attention.schedules import TransformerSchedule
 __all__ = [
     "BACKUP_DIR",
     "CHECKPOINT_DIR",
+    "HISTORY_FILE",
     "STRATEGIES",
     "TENSORBOARD_DIR",
     "make_distribution_strategy",
+    "read_history",
+    "start_run",
     "tensorboard_available",
     "training_callbacks",
     "transformer_adam",
@@ -32,12 +38,92 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "logs"
+HISTORY_FILE = "history.csv"  # a `keras.callbacks.CSVLogger(append=True)`
 # Adam's moment decay rates and epsilon in Vaswani et al. (section 5.3).
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.98
 ADAM_EPSILON = 1e-9
 
 _logger = logging.getLogger(__name__)
+
+
+def start_run(output_dir, restart=False):
+    """Prepare a run's directory; return whether it resumes an earlier run.
+
+    A run resumes when `<output_dir>/backup` holds the `BackupAndRestore`
+    state of an interrupted `fit` (see `training_callbacks`). Otherwise it
+    starts afresh, and the per-epoch files an earlier run left behind (the
+    history CSV, checkpoints and TensorBoard logs) are removed, so that they
+    never mix with this run's.
+
+    Args:
+        output_dir: the run's directory (created if needed).
+        restart: bool, whether to discard an interrupted run's backup and
+            start afresh. Defaults to `False`.
+
+    Returns:
+        `True` when training will resume from the backup.
+
+    Example:
+
+    >>> start_run("/tmp/run")
+    False
+    """
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    backup_dir = os.path.join(output_dir, BACKUP_DIR)
+    if restart:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    if os.path.isdir(backup_dir):
+        return True
+    history = os.path.join(output_dir, HISTORY_FILE)
+    if os.path.exists(history):
+        os.remove(history)
+    for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
+        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+    return False
+
+
+def read_history(path):
+    """Per-epoch metrics from a `CSVLogger` file, `{}` if there is none.
+
+    A resumed run appends to the file and may repeat an epoch that was cut
+    short; the last row of each epoch wins.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        A dict of metric name to the list of its per-epoch values.
+    """
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            rows[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(rows):
+        for name, value in rows[epoch].items():
+            if name != "epoch" and value not in ("", None):
+                history.setdefault(name, []).append(float(value))
+    return history
+
+
+class _BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that says why a backup cannot be restored."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except ValueError as error:
+            detail = str(error).strip().splitlines()[0][:300]
+            raise ValueError(
+                f"The backup in {self.backup_dir!r} is from an interrupted "
+                "run whose model differs from this one (other settings or "
+                "data?). Delete that directory to start afresh (the recipes: "
+                f"--restart). Restoring failed with: {detail}"
+            ) from error
 
 
 def tensorboard_available():
@@ -156,7 +242,7 @@ def training_callbacks(
     checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
     os.makedirs(checkpoint_dir, exist_ok=True)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
+        _BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
         keras.callbacks.ModelCheckpoint(
             os.path.join(checkpoint_dir, "epoch_{epoch:03d}.weights.h5"),
             monitor=monitor,

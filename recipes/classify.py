@@ -10,6 +10,9 @@ trains `keras_attention.models.build_transformer_classifier` with
 - `training_curves.png`: loss and accuracy per epoch (train and test);
 - `model.keras`, `vocabulary.txt` and `classes.json` (the class names, in
   label-id order);
+- `history.csv`, `checkpoints/` (weights after every epoch) and `logs/`
+  (TensorBoard); an interrupted run resumes from `backup/` when the same
+  command runs again (`--restart` starts over);
 - `saved_model/`: a SavedModel whose `serving_default` signature maps a
   batch of raw strings to class probabilities (`probabilities`), class ids
   (`class_ids`) and class names (`outputs`); it is reloaded in a fresh
@@ -37,6 +40,7 @@ import keras
 import numpy as np
 
 from keras_attention.cli import HelpFormatter
+from keras_attention.cli import add_restart_argument
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.text_classification import label_counts
@@ -64,6 +68,10 @@ from keras_attention.models.transformer_classifier import (
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+from keras_attention.training import HISTORY_FILE
+from keras_attention.training import read_history
+from keras_attention.training import start_run
+from keras_attention.training import training_callbacks
 from keras_attention.viz import plot_attention_heads
 from keras_attention.viz import plot_training_curves
 
@@ -200,6 +208,7 @@ def build_parser():
         "--learning-rate", type=float, default=1e-3, help="Adam step size"
     )
     training.add_argument("--seed", type=int, default=0, help="random seed")
+    add_restart_argument(training)
     output = parser.add_argument_group("output")
     output.add_argument(
         "--output-dir",
@@ -356,7 +365,8 @@ def main(argv=None, callbacks=()):
     args = parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
-    os.makedirs(args.output_dir, exist_ok=True)
+    start_run(args.output_dir, restart=args.restart)
+    history_path = os.path.join(args.output_dir, HISTORY_FILE)
 
     data = load_data(args)
     save_class_names(
@@ -379,12 +389,14 @@ def main(argv=None, callbacks=()):
         max_sequence_length=args.max_sequence_length,
         shuffle=True,
         seed=args.seed,
+        count_batches=True,
     )
     test = make_text_classification_dataset(
         data.test,
         tokenizer,
         args.batch_size,
         max_sequence_length=args.max_sequence_length,
+        count_batches=True,
     )
     counts = label_counts(data.test, data.num_classes)
     num_test = sum(counts)
@@ -413,14 +425,20 @@ def main(argv=None, callbacks=()):
         # Length buckets give many shapes: XLA would compile each one.
         jit_compile=False,
     )
-    history = model.fit(
+    model.fit(
         train,
         validation_data=test,
         epochs=args.epochs,
         shuffle=False,  # `train` reshuffles itself every epoch.
-        callbacks=list(callbacks),
+        callbacks=[
+            *callbacks,
+            keras.callbacks.CSVLogger(history_path, append=True),
+            *training_callbacks(args.output_dir),
+        ],
         verbose=2 if os.environ.get("CI") else "auto",
-    ).history
+    )
+    # The whole run's epochs, also when this call resumed an interrupted one.
+    history = read_history(history_path)
     _, accuracy = model.evaluate(test, verbose=0)
     majority = max(counts) / max(num_test, 1)
     print(

@@ -27,7 +27,6 @@ keeps its state under `<output-dir>/backup` until training completes).
 """
 
 import argparse
-import csv
 import os
 import shutil
 import time
@@ -37,6 +36,7 @@ import tensorflow_datasets as tfds
 
 import keras_attention.data  # noqa: F401 (registers `date_conversion`)
 from keras_attention.cli import HelpFormatter
+from keras_attention.cli import add_restart_argument
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data import DateConversionConfig
@@ -50,6 +50,10 @@ from keras_attention.models import ExactMatchCallback
 from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
 from keras_attention.text import CharacterTokenizer
+from keras_attention.training import HISTORY_FILE
+from keras_attention.training import read_history
+from keras_attention.training import start_run
+from keras_attention.training import training_callbacks
 from keras_attention.viz import plot_attention
 from keras_attention.viz import plot_training_curves
 
@@ -131,8 +135,12 @@ def parse_args(argv=None):
         "by the tokenizer, in training and in the exported model alike)",
     )
     training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, default=3)
-    training.add_argument("--batch-size", type=int, default=128)
+    training.add_argument(
+        "--epochs", type=int, default=3, help="training epochs"
+    )
+    training.add_argument(
+        "--batch-size", type=int, default=128, help="pairs per batch"
+    )
     training.add_argument(
         "--learning-rate",
         type=float,
@@ -141,6 +149,7 @@ def parse_args(argv=None):
         f"{FINAL_LEARNING_RATE_FRACTION} times this by the last epoch",
     )
     training.add_argument("--seed", type=int, default=0, help="random seed")
+    add_restart_argument(training)
     training.add_argument(
         "--no-jit",
         action="store_true",
@@ -216,20 +225,6 @@ def load_pairs(args):
     return read("train"), read(held_out[0])
 
 
-def _read_history(path):
-    """Per-epoch metrics from the CSV log (last row per epoch wins)."""
-    rows = {}
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            rows[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(rows):
-        for name, value in rows[epoch].items():
-            if name != "epoch" and value not in ("", None):
-                history.setdefault(name, []).append(float(value))
-    return history
-
-
 def _round_up(value, multiple=8):
     return -(-value // multiple) * multiple
 
@@ -252,15 +247,21 @@ class Experiment:
         self.target_tokenizer = CharacterTokenizer.from_texts(
             t for _, t in train_pairs
         )
-        longest_source = max(len(s) for s, _ in train_pairs)
         self.longest_target = max(
             len(t) for _, t in train_pairs + self.test_pairs
         )
-        if longest_source > args.max_source_length:
-            raise ValueError(
-                f"A training input has {longest_source} characters, more "
-                f"than --max-source-length={args.max_source_length}."
-            )
+        # Both checked now: the held-out inputs are only decoded after
+        # training, by a model that rejects longer ones.
+        for name, pairs in (
+            ("training", train_pairs),
+            ("held-out", self.test_pairs),
+        ):
+            longest = max(len(s) for s, _ in pairs)
+            if longest > args.max_source_length:
+                raise ValueError(
+                    f"A {name} input has {longest} characters, more than "
+                    f"--max-source-length={args.max_source_length}."
+                )
         # Fixed shapes (drop the last partial batch): XLA compiles once.
         self.train_data = make_seq2seq_dataset(
             train_pairs,
@@ -269,7 +270,7 @@ class Experiment:
             args.batch_size,
             shuffle=True,
             seed=args.seed,
-            source_length=_round_up(longest_source),
+            source_length=_round_up(max(len(s) for s, _ in train_pairs)),
             target_length=self.longest_target + 1,
             drop_remainder=len(train_pairs) >= args.batch_size,
         )
@@ -316,7 +317,7 @@ def main(argv=None, callbacks=()):
     """
     args = parse_args(argv)
     started = time.perf_counter()
-    os.makedirs(args.output_dir, exist_ok=True)
+    start_run(args.output_dir, restart=args.restart)
     experiment = Experiment(args)
     train_pairs, test_pairs = experiment.train_pairs, experiment.test_pairs
     print(
@@ -334,10 +335,7 @@ def main(argv=None, callbacks=()):
     model = experiment.model
     longest_target = experiment.longest_target
 
-    backup_dir = os.path.join(args.output_dir, "backup")
-    history_path = os.path.join(args.output_dir, "history.csv")
-    if not os.path.isdir(backup_dir) and os.path.exists(history_path):
-        os.remove(history_path)  # A fresh run, not a resumed one.
+    history_path = os.path.join(args.output_dir, HISTORY_FILE)
     exact_match = ExactMatchCallback(
         experiment.make_translator,
         test_pairs,
@@ -350,12 +348,12 @@ def main(argv=None, callbacks=()):
             *callbacks,
             exact_match,
             keras.callbacks.CSVLogger(history_path, append=True),
-            keras.callbacks.BackupAndRestore(backup_dir),
+            *training_callbacks(args.output_dir),
         ],
         shuffle=False,  # `train_data` reshuffles itself every epoch.
         verbose=2 if os.environ.get("CI") else "auto",
     )
-    history = _read_history(history_path)
+    history = read_history(history_path)
     training_done = time.perf_counter()
 
     translator = exact_match.translator or experiment.make_translator()

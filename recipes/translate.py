@@ -37,7 +37,6 @@ discards it).
 """
 
 import argparse
-import csv
 import os
 import shutil
 import time
@@ -45,6 +44,7 @@ import time
 import keras
 
 from keras_attention.cli import HelpFormatter
+from keras_attention.cli import add_restart_argument
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
@@ -68,9 +68,11 @@ from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
 from keras_attention.text.wordpiece_vocabulary import split_words
-from keras_attention.training import BACKUP_DIR
+from keras_attention.training import HISTORY_FILE
 from keras_attention.training import STRATEGIES
 from keras_attention.training import make_distribution_strategy
+from keras_attention.training import read_history
+from keras_attention.training import start_run
 from keras_attention.training import training_callbacks
 from keras_attention.training import transformer_adam
 from keras_attention.viz import plot_attention
@@ -250,12 +252,7 @@ def parse_args(argv=None):
         help="tf.distribute strategy: mirrored = all local GPUs, "
         "multi_worker = the cluster in $TF_CONFIG",
     )
-    training.add_argument(
-        "--restart",
-        action="store_true",
-        help="discard the backup of an interrupted run and start over "
-        "(by default an interrupted run resumes)",
-    )
+    add_restart_argument(training)
     training.add_argument("--seed", type=int, default=0, help="random seed")
     decoding = parser.add_argument_group("decoding")
     decoding.add_argument(
@@ -401,22 +398,6 @@ def make_tokenizers(args, train, resuming):
     return tokenizers
 
 
-def _read_history(path):
-    """Per-epoch metrics from the CSV log (last row per epoch wins)."""
-    if not os.path.exists(path):
-        return {}
-    rows = {}
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            rows[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(rows):
-        for name, value in rows[epoch].items():
-            if name != "epoch" and value not in ("", None):
-                history.setdefault(name, []).append(float(value))
-    return history
-
-
 def _normalized(texts, args):
     """The references as the tokenizer normalises its outputs."""
     words = split_words(
@@ -461,15 +442,9 @@ def main(argv=None, callbacks=()):
     """
     args = parse_args(argv)
     started = time.perf_counter()
-    os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    backup_dir = os.path.join(args.output_dir, BACKUP_DIR)
-    history_path = os.path.join(args.output_dir, "history.csv")
-    if args.restart:
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    resuming = os.path.isdir(backup_dir)
-    if not resuming and os.path.exists(history_path):
-        os.remove(history_path)  # A fresh run, not a resumed one.
+    resuming = start_run(args.output_dir, restart=args.restart)
+    history_path = os.path.join(args.output_dir, HISTORY_FILE)
 
     train, held_out = load_data(args)
     source_tokenizer, target_tokenizer = make_tokenizers(args, train, resuming)
@@ -543,7 +518,7 @@ def main(argv=None, callbacks=()):
         ],
         verbose=2 if os.environ.get("CI") else "auto",
     )
-    history = _read_history(history_path)
+    history = read_history(history_path)
     training_done = time.perf_counter()
     model.save(os.path.join(args.output_dir, "model.keras"))
 

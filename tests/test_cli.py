@@ -23,7 +23,9 @@ def test_run_recipe_returns_main_result():
     assert run_recipe(lambda argv: ("ran", argv), ["--x"]) == ("ran", ["--x"])
 
 
-@pytest.mark.parametrize("error", [ValueError, FileNotFoundError])
+@pytest.mark.parametrize(
+    "error", [ValueError, FileNotFoundError, FileExistsError, PermissionError]
+)
 def test_run_recipe_turns_bad_input_into_exit_2(capsys, error):
     def main(argv):
         raise error("no such data file: 'x.tsv'")

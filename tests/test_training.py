@@ -17,10 +17,14 @@ import pytest
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics.masked_token_accuracy import MaskedTokenAccuracy
 from keras_attention.schedules import TransformerSchedule
+from keras_attention.training import HISTORY_FILE
 from keras_attention.training import make_distribution_strategy
+from keras_attention.training import read_history
+from keras_attention.training import start_run
 from keras_attention.training import tensorboard_available
 from keras_attention.training import training_callbacks
 from keras_attention.training import transformer_adam
+from tests.testing import EpochRecorder
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -253,8 +257,10 @@ def test_make_distribution_strategy():
 
 
 def test_training_callbacks_tensorboard_option(tmp_path):
-    names = [type(c).__name__ for c in training_callbacks(tmp_path)]
-    assert names[:2] == ["BackupAndRestore", "ModelCheckpoint"]
+    callbacks = training_callbacks(tmp_path)
+    assert isinstance(callbacks[0], keras.callbacks.BackupAndRestore)
+    assert isinstance(callbacks[1], keras.callbacks.ModelCheckpoint)
+    names = [type(c).__name__ for c in callbacks]
     assert ("TensorBoard" in names) == tensorboard_available()
     if tensorboard_available():
         callbacks = training_callbacks(tmp_path, tensorboard=True)
@@ -267,18 +273,6 @@ def test_training_callbacks_tensorboard_option(tmp_path):
         for c in training_callbacks(tmp_path, tensorboard=False)
     ]
     assert "TensorBoard" not in names
-
-
-class _EpochRecorder(keras.callbacks.Callback):
-    def __init__(self, fail_at=None):
-        super().__init__()
-        self.epochs = []
-        self.fail_at = fail_at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.fail_at:
-            raise KeyboardInterrupt("simulated interruption")
-        self.epochs.append(epoch)
 
 
 def _tiny_model():
@@ -299,7 +293,7 @@ def test_interrupted_fit_resumes_from_the_saved_epoch(tmp_path):
     labels = np.roll(features, -1, axis=1)
     steps_per_epoch = 2
     model = _tiny_model()
-    first = _EpochRecorder(fail_at=2)
+    first = EpochRecorder(fail_at=2)
     with pytest.raises(KeyboardInterrupt):
         model.fit(
             features,
@@ -315,7 +309,7 @@ def test_interrupted_fit_resumes_from_the_saved_epoch(tmp_path):
 
     # A new process would build a fresh model: its weights get restored.
     resumed_model = _tiny_model()
-    resumed = _EpochRecorder()
+    resumed = EpochRecorder()
     history = resumed_model.fit(
         features,
         labels,
@@ -335,6 +329,64 @@ def test_interrupted_fit_resumes_from_the_saved_epoch(tmp_path):
     assert not all(
         np.allclose(a, b) for a, b in zip(saved, resumed_model.get_weights())
     )
+
+
+def test_resuming_with_another_model_says_why(tmp_path):
+    features = np.ones((4, 5), "int32")
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_model().fit(
+            features,
+            features,
+            epochs=3,
+            callbacks=[
+                EpochRecorder(fail_at=1),
+                *training_callbacks(tmp_path),
+            ],
+            verbose=0,
+        )
+    inputs = keras.Input((None,), dtype="int32")
+    wider = keras.layers.Embedding(9, 6)(inputs)  # 6 features, not 4
+    other = keras.Model(inputs, keras.layers.Dense(9)(wider))
+    other.compile(optimizer="adam", loss=MaskedSparseCategoricalCrossentropy())
+    with pytest.raises(ValueError, match="differs from this one.*--restart"):
+        other.fit(
+            features,
+            features,
+            epochs=3,
+            callbacks=training_callbacks(tmp_path),
+            verbose=0,
+        )
+
+
+def test_start_run_clears_an_earlier_runs_files_unless_resuming(tmp_path):
+    def leave_files():
+        for name in ("checkpoints", "logs"):
+            (tmp_path / name).mkdir(exist_ok=True)
+            (tmp_path / name / "old").write_text("x")
+        (tmp_path / HISTORY_FILE).write_text("epoch,loss\n0,1.0\n")
+
+    leave_files()
+    (tmp_path / "backup").mkdir()
+    assert start_run(tmp_path)  # an interrupted run: keep everything
+    assert (tmp_path / HISTORY_FILE).exists()
+    assert (tmp_path / "checkpoints" / "old").exists()
+    assert not start_run(tmp_path, restart=True)
+    assert not (tmp_path / "backup").exists()
+    for name in (HISTORY_FILE, "checkpoints", "logs"):
+        assert not (tmp_path / name).exists()
+    leave_files()  # a completed run's files
+    assert not start_run(tmp_path)
+    assert not (tmp_path / HISTORY_FILE).exists()
+    assert not start_run(tmp_path / "new" / "dir")
+    assert (tmp_path / "new" / "dir").is_dir()
+
+
+def test_read_history_keeps_the_last_row_of_each_epoch(tmp_path):
+    path = tmp_path / HISTORY_FILE
+    assert read_history(path) == {}
+    # A resumed run repeats epoch 1, which was cut short the first time.
+    path.write_text("epoch,loss,val_loss\n0,3.0,2.5\n1,2.9,\n1,2.0,1.5\n")
+    assert read_history(path) == {"loss": [3.0, 2.0], "val_loss": [2.5, 1.5]}
 
 
 _MIRRORED_SCRIPT = textwrap.dedent(

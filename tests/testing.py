@@ -4,7 +4,8 @@
 config round trip, `compute_output_shape` against an eager call, the number
 of weights, a symbolic call with a `None` sequence length, saving a model that
 holds the layer to `.keras` and reloading it, one `fit` step, and a
-mixed-precision call.
+mixed-precision call. `EpochRecorder` records the epochs a `fit` runs and
+can stop it as an interruption would.
 """
 
 import os
@@ -173,3 +174,22 @@ def run_layer_test(
                 keras.ops.convert_to_numpy(output).astype("float32")
             ).any()
     return outputs
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Records the epochs `fit` starts; raises `KeyboardInterrupt` at one.
+
+    Args:
+        fail_at: optional epoch index at whose start to simulate an
+            interruption (Ctrl-C or a killed job).
+    """
+
+    def __init__(self, fail_at=None):
+        super().__init__()
+        self.epochs = []
+        self.fail_at = fail_at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.fail_at:
+            raise KeyboardInterrupt("simulated interruption")
+        self.epochs.append(epoch)

@@ -9,6 +9,8 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.testing import EpochRecorder
+
 RECIPE = os.path.join(
     os.path.dirname(__file__), os.pardir, os.pardir, "recipes", "classify.py"
 )
@@ -104,6 +106,35 @@ def test_local_tsv_end_to_end(recipe, tmp_path):
     # The answer is in the word order alone; a bag of words gets ~50%.
     assert summary["test_accuracy"] > 0.9
     assert summary["export_agreement"] == 1.0
+
+
+def test_interrupted_run_resumes_from_saved_epoch(recipe, tmp_path):
+    train = write_order_task(tmp_path / "train.tsv", 128, seed=0)
+    output_dir = tmp_path / "out"
+    args = [
+        f"--data={train}",
+        f"--output-dir={output_dir}",
+        "--epochs=3",
+        "--no-export",
+        *TINY,
+    ]
+    first = EpochRecorder(fail_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.main(args, callbacks=[first])
+    assert first.epochs == [0, 1]
+    assert (output_dir / "backup").is_dir()
+    resumed = EpochRecorder()
+    summary = recipe.main(args, callbacks=[resumed])
+    assert resumed.epochs == [2]  # continues after the last finished epoch
+    assert len(summary["history"]["val_accuracy"]) == 3  # the whole run
+    assert not (output_dir / "backup").exists()
+    checkpoints = sorted(os.listdir(output_dir / "checkpoints"))
+    assert checkpoints == [f"epoch_00{i}.weights.h5" for i in (1, 2, 3)]
+    # --restart starts over: one epoch's files, none of the earlier run's.
+    args[2] = "--epochs=1"
+    summary = recipe.main([*args, "--restart"])
+    assert len(summary["history"]["val_accuracy"]) == 1
+    assert os.listdir(output_dir / "checkpoints") == ["epoch_001.weights.h5"]
 
 
 @pytest.mark.large

@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 import tensorflow_datasets as tfds
+
+from tests.testing import EpochRecorder
 
 RECIPE = os.path.join(
     os.path.dirname(__file__), "..", "..", "recipes", "date_conversion.py"
@@ -44,18 +45,6 @@ def _tiny_args(tmp_path, *extra):
     ]
 
 
-class _EpochRecorder(keras.callbacks.Callback):
-    def __init__(self, fail_at=None):
-        super().__init__()
-        self.epochs = []
-        self.fail_at = fail_at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.fail_at:
-            raise KeyboardInterrupt("simulated interruption")
-        self.epochs.append(epoch)
-
-
 @pytest.mark.large
 def test_end_to_end_writes_everything(recipe, tmp_path):
     summary = recipe.main(_tiny_args(tmp_path))
@@ -82,13 +71,13 @@ def test_end_to_end_writes_everything(recipe, tmp_path):
 def test_interrupted_run_resumes_from_saved_epoch(recipe, tmp_path):
     args = _tiny_args(tmp_path, "--no-export")
     args[args.index("--epochs") + 1] = "3"
-    first = _EpochRecorder(fail_at=2)
+    first = EpochRecorder(fail_at=2)
     with pytest.raises(KeyboardInterrupt):
         recipe.main(args, callbacks=[first])
     assert first.epochs == [0, 1]
     assert (tmp_path / "out" / "backup").is_dir()
 
-    resumed = _EpochRecorder()
+    resumed = EpochRecorder()
     summary = recipe.main(args, callbacks=[resumed])
     assert resumed.epochs == [2]  # continues after the last finished epoch
     assert summary["epochs"] == 3  # the history covers all three epochs
@@ -122,6 +111,26 @@ def test_bad_data_file_fails_clearly(recipe, tmp_path):
         recipe.main(
             _tiny_args(tmp_path, "--data", str(tmp_path / "missing.tsv"))
         )
+
+
+def test_over_long_inputs_fail_before_training(recipe, tmp_path):
+    data = tmp_path / "pairs.tsv"
+    data.write_text(
+        "".join(f"jan {d}, 2001\t2001-01-{d:02d}\n" for d in range(1, 29))
+    )
+    long_input = "the first of january in the year two thousand and one"
+    held_out = tmp_path / "held_out.tsv"
+    held_out.write_text(f"{long_input}\t2001-01-01\n")
+    recorder = EpochRecorder()
+    args = ["--data", str(data), "--test-data", str(held_out)]
+    with pytest.raises(ValueError, match="A held-out input has 53 char"):
+        recipe.main(
+            _tiny_args(tmp_path, *args, "--max-source-length", "40"),
+            callbacks=[recorder],
+        )
+    assert recorder.epochs == []  # nothing trained
+    with pytest.raises(ValueError, match="A training input has 12 char"):
+        recipe.main(_tiny_args(tmp_path, *args, "--max-source-length", "11"))
 
 
 def test_unknown_dataset_fails_clearly(recipe, tmp_path):
