@@ -2,8 +2,8 @@
 
 Two file formats are read:
 
-- `"tsv"`: one `source<TAB>target` pair per line, taken verbatim (only the
-  line break is removed).
+- `"tsv"`: one `source<TAB>target` pair per line; whitespace around each
+  field is stripped.
 - `"underscore"`: the target starts at the first `_` of each line,
   `question _answer`, as in many teaching datasets (`16+75  _91`,
   `september 27, 1994  _1994-09-27`). Surrounding whitespace (often used to
@@ -36,10 +36,14 @@ TOKENIZE_CHUNK = 4096
 
 
 def _detect_format(lines):
-    for line in lines:
-        if line.strip():
-            return "tsv" if "\t" in line else "underscore"
-    return "tsv"
+    """`"tsv"` when most non-blank lines hold a tab, else `"underscore"`.
+
+    A majority, not the first line: one malformed line should be reported
+    as such (with its number), not turn the whole file into another format.
+    """
+    lines = [line for line in lines if line.strip()]
+    with_tab = sum("\t" in line for line in lines)
+    return "tsv" if 2 * with_tab >= len(lines) else "underscore"
 
 
 def _parse_line(line, file_format):
@@ -51,7 +55,7 @@ def _parse_line(line, file_format):
                 "expected `source<TAB>target` (one tab), found "
                 f"{len(fields) - 1} tabs"
             )
-        source, target = fields
+        source, target = fields[0].strip(), fields[1].strip()
     else:
         if "_" not in line:
             return "expected `source _target`, found no `_`"
@@ -69,8 +73,8 @@ def load_parallel_text(path, file_format=None):
 
     Args:
         path: path of a UTF-8 text file.
-        file_format: `"tsv"`, `"underscore"` or `None` to detect it from the
-            first non-blank line (a tab means `"tsv"`). Defaults to `None`.
+        file_format: `"tsv"`, `"underscore"` or `None` to detect it: `"tsv"`
+            when most non-blank lines hold a tab. Defaults to `None`.
 
     Returns:
         A list of `(source, target)` tuples of `str`.

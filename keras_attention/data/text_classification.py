@@ -20,6 +20,7 @@ graph and batches them, grouping examples of similar length.
 import collections
 import dataclasses
 import json
+import logging
 import os
 import random
 
@@ -44,6 +45,11 @@ DEFAULT_TEST_FRACTION = 0.1
 # More distinct labels than this means the label column holds no classes
 # (for example, the text and label columns are swapped).
 DEFAULT_MAX_CLASSES = 1000
+# Past this many classes, a label column where most labels are distinct is
+# taken for a text column (swapped columns).
+_MIN_CLASSES_TO_CHECK = 20
+
+_logger = logging.getLogger(__name__)
 DEFAULT_BUCKET_BOUNDARIES = (16, 32, 64, 128, 256, 512, 1024)
 TOKENIZE_CHUNK = 1024
 DEFAULT_SHUFFLE_BUFFER = 16_384
@@ -253,6 +259,37 @@ def _class_ids(examples, class_names, path):
     return ids
 
 
+def _check_label_column(path, rows, class_names):
+    """Reject a label column of mostly distinct values; warn on singletons.
+
+    Args:
+        path: the file, for messages.
+        rows: `(text, label, line_number)` tuples.
+        class_names: the distinct labels.
+    """
+    if len(class_names) >= _MIN_CLASSES_TO_CHECK and (
+        2 * len(class_names) > len(rows)
+    ):
+        raise ValueError(
+            f"{path}: {len(class_names)} distinct labels among {len(rows)} "
+            "examples; a class label repeats, so the columns may be swapped "
+            "(expected `text<TAB>label`). Received: labels such as "
+            f"{class_names[:3]}"
+        )
+    counts = collections.Counter(label for _, label, _ in rows)
+    single = [(line, label) for _, label, line in rows if counts[label] == 1]
+    if single and len(rows) >= 10 * len(single):
+        line, label = single[0]
+        _logger.warning(
+            "%s: %d class(es) with a single example, e.g. %r on line %d (a "
+            "header row?).",
+            path,
+            len(single),
+            label,
+            line,
+        )
+
+
 def load_tsv_text_classification(
     path,
     test_path=None,
@@ -317,6 +354,7 @@ def load_tsv_text_classification(
                 "look like a class label (are the columns `text<TAB>label`?). "
                 f"Received: labels such as {class_names[:5]}"
             )
+        _check_label_column(path, train, class_names)
     else:
         class_names = [str(name) for name in class_names]
     train_ids = _class_ids(train, class_names, path)

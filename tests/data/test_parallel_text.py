@@ -23,6 +23,20 @@ def test_load_tsv(tmp_path):
     ]
 
 
+def test_tsv_fields_are_stripped_and_format_detected_by_majority(tmp_path):
+    path = _write(
+        tmp_path, "may 5, 2020 \t 2020-05-05 \r\n2/10/93\t1993-02-10\n"
+    )
+    assert load_parallel_text(path) == [
+        ("may 5, 2020", "2020-05-05"),
+        ("2/10/93", "1993-02-10"),
+    ]
+    # One line without its tab is that line's error, not another format.
+    path = _write(tmp_path, "no tab\na\tb\nc\td\n")
+    with pytest.raises(ValueError, match="line 1: expected `source<TAB>"):
+        load_parallel_text(path)
+
+
 def test_load_underscore_format_strips_padding(tmp_path):
     path = _write(
         tmp_path,

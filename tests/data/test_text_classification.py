@@ -96,6 +96,33 @@ def test_load_tsv_sorts_numeric_labels_as_numbers(tmp_path):
     assert as_lists(data.train)[1] == [2, 1, 0, 1]
 
 
+def test_load_tsv_rejects_swapped_columns(tmp_path):
+    lines = [
+        f"{label}\tsome review number {i}\n"
+        for i, label in enumerate(["pos", "neg"] * 20)
+    ]
+    path = write(tmp_path / "swapped.tsv", "".join(lines))
+    with pytest.raises(ValueError, match="40 distinct labels among 40.*swap"):
+        load_tsv_text_classification(path)
+    # Many classes with several examples each are fine.
+    lines = [f"text {i}\tclass{i % 25}\n" for i in range(75)]
+    path = write(tmp_path / "many.tsv", "".join(lines))
+    assert load_tsv_text_classification(path).num_classes == 25
+
+
+def test_load_tsv_warns_about_a_header_row(tmp_path, caplog):
+    lines = ["text\tlabel\n"] + [
+        f"review {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(30)
+    ]
+    path = write(tmp_path / "header.tsv", "".join(lines))
+    with caplog.at_level("WARNING"):
+        data = load_tsv_text_classification(path)
+    assert data.class_names == ["label", "neg", "pos"]  # still loaded
+    assert "single example, e.g. 'label' on line 1 (a header row?)" in (
+        caplog.text
+    )
+
+
 def test_load_tsv_rejects_a_test_label_that_is_not_a_class(tmp_path):
     train = write(tmp_path / "train.tsv", "x\tpos\ny\tneg\n")
     test = write(tmp_path / "test.tsv", "v\tneg\n\nu\tmaybe\n")
