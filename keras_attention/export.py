@@ -94,15 +94,21 @@ class _TextToTextModule(tf.Module):
                 tf.constant(self.max_source_length, lengths.dtype),
                 message=(
                     f"Inputs longer than {self.max_source_length} "
-                    "characters are rejected (not truncated)."
+                    "characters are rejected (not truncated)"
                 ),
             ),
             tf.debugging.assert_positive(
-                lengths, message="Empty inputs are rejected."
+                lengths, message="Empty inputs are rejected"
             ),
         ]
         with tf.control_dependencies(checks):
             source_ids = ids.to_tensor()  # (batch, src_len)
+        # At least one (padding) step: the encoder RNN cannot run zero steps
+        # (an empty batch has none).
+        source_ids = tf.pad(
+            source_ids,
+            [[0, 0], [0, tf.maximum(1 - tf.shape(source_ids)[1], 0)]],
+        )
         tokens, attention_weights = self.decoder(source_ids)
         return {
             SERVING_OUTPUT: self.target_tokenizer.detokenize(tokens),

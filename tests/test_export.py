@@ -79,6 +79,14 @@ def test_bad_inputs_are_rejected(exported, text, match):
         serving(tf.constant(["2/10/93", text]))
 
 
+def test_an_empty_batch_gives_empty_outputs(exported):
+    path, _ = exported
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = serving(tf.constant([], tf.string))
+    assert outputs["outputs"].shape == (0,)
+    assert outputs["attention_weights"].shape[0] == 0
+
+
 def test_export_validates_arguments(exported, tmp_path):
     _, translator = exported
     model = translator.decoder.encoder

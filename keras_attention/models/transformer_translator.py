@@ -56,7 +56,9 @@ class Translator(tf.Module):
     otherwise, at most `max_output_length` target ids (end id included).
     The outputs are detokenised by `target_tokenizer`: the normalised words
     (lower-cased and without accents if the tokenizer does so) joined by
-    single spaces.
+    single spaces. An empty or blank source translates to `""` (no ids,
+    zero attention), not to what the model makes of the bare start and end
+    ids.
 
     Args:
         model: a model built by `build_transformer` (or reloaded from its
@@ -180,7 +182,16 @@ class Translator(tf.Module):
                 length_penalty=self.length_penalty,
             )  # (batch, steps), (batch,)
             outputs[SERVING_SCORES] = scores
-        outputs[SERVING_OUTPUT] = self.target_tokenizer.detokenize(ids)
+        # A blank source has nothing to translate.
+        has_text = tf.strings.length(tf.strings.strip(texts)) > 0  # (batch,)
+        ids = tf.where(has_text[:, None], ids, tf.zeros_like(ids))
+        if SERVING_ATTENTION in outputs:
+            outputs[SERVING_ATTENTION] *= tf.cast(
+                has_text[:, None, None], outputs[SERVING_ATTENTION].dtype
+            )
+        outputs[SERVING_OUTPUT] = tf.where(
+            has_text, self.target_tokenizer.detokenize(ids), ""
+        )
         outputs[SERVING_IDS] = ids
         return outputs
 
