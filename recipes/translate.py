@@ -107,6 +107,16 @@ PRESETS = {
     ),
 }
 HELD_OUT_FRACTION = 0.05
+
+
+def _by_preset(name):
+    """`(default: 5 with base, ...)`: an option's value in each preset."""
+    values = ", ".join(
+        f"{PRESETS[preset][name]} with {preset}" for preset in sorted(PRESETS)
+    )
+    return f"(default: {values})"
+
+
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
@@ -182,7 +192,8 @@ def parse_args(argv=None):
     text.add_argument(
         "--vocab-size",
         type=int,
-        help="WordPiece vocabulary size per language (default: preset)",
+        help="WordPiece vocabulary size per language "
+        f"{_by_preset('vocab_size')}",
     )
     text.add_argument(
         "--case-sensitive",
@@ -203,17 +214,27 @@ def parse_args(argv=None):
         help="model and training sizes: cpu-small (2 layers, d_model 128) "
         "for a CPU, base (the paper's base model) for a GPU",
     )
-    model.add_argument("--num-layers", type=int, help="default: preset")
-    model.add_argument("--d-model", type=int, help="default: preset")
-    model.add_argument("--num-heads", type=int, help="default: preset")
-    model.add_argument("--feed-forward-dim", type=int, help="default: preset")
-    model.add_argument("--dropout", type=float, help="default: preset")
+    for option, kind, meaning in (
+        ("num_layers", int, "encoder and decoder blocks"),
+        ("d_model", int, "model width"),
+        ("num_heads", int, "attention heads"),
+        ("feed_forward_dim", int, "feed-forward width"),
+        ("dropout", float, "dropout rate"),
+    ):
+        model.add_argument(
+            "--" + option.replace("_", "-"),
+            type=kind,
+            help=f"{meaning} {_by_preset(option)}",
+        )
     training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, help="default: preset")
+    training.add_argument(
+        "--epochs", type=int, help=f"training epochs {_by_preset('epochs')}"
+    )
     training.add_argument(
         "--batch-tokens",
         type=int,
-        help="token budget per batch (default: preset); batches group "
+        help=f"token budget per batch {_by_preset('batch_tokens')}; "
+        "batches group "
         "sentences of similar length",
     )
     training.add_argument(
@@ -224,7 +245,7 @@ def parse_args(argv=None):
     training.add_argument(
         "--max-length",
         type=int,
-        help="longest source or target in tokens (default: preset)",
+        help=f"longest source or target in tokens {_by_preset('max_length')}",
     )
     training.add_argument(
         "--length-policy",
@@ -235,7 +256,7 @@ def parse_args(argv=None):
     training.add_argument(
         "--warmup-steps",
         type=int,
-        help="learning-rate warm-up updates (default: preset)",
+        help=f"learning-rate warm-up updates {_by_preset('warmup_steps')}",
     )
     training.add_argument(
         "--label-smoothing", type=float, default=0.1, help="label smoothing"
