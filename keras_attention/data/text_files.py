@@ -12,9 +12,10 @@ def read_text_lines(path):
     """The lines of a UTF-8 text file, with errors that name the bad line.
 
     Lines are split on `"\\n"` only (a Unicode line separator inside a
-    sentence does not split it), a trailing `"\\r"` and a UTF-8 byte-order
-    mark are dropped, and each line is decoded on its own so that invalid
-    bytes are reported with their line number.
+    sentence does not split it; a file with only `"\\r"` line ends, from
+    old Macs, is split on those), a trailing `"\\r"` and a UTF-8
+    byte-order mark are dropped, and each line is decoded on its own so
+    that invalid bytes are reported with their line number.
 
     Args:
         path: the file to read.
@@ -49,7 +50,9 @@ def read_text_lines(path):
         )
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    raw_lines = data.split(b"\n")
+    # Old Mac files end lines with a lone "\r".
+    newline = b"\r" if b"\r" in data and b"\n" not in data else b"\n"
+    raw_lines = data.split(newline)
     if raw_lines[-1] == b"":
         raw_lines.pop()
     lines = []

@@ -37,6 +37,16 @@ def test_tsv_fields_are_stripped_and_format_detected_by_majority(tmp_path):
         load_parallel_text(path)
 
 
+def test_line_endings_crlf_bom_and_lone_cr(tmp_path):
+    expected = [("a", "1"), ("b", "2")]
+    for name, data in (
+        ("crlf.tsv", b"\xef\xbb\xbfa\t1\r\nb\t2\r\n"),
+        ("cr.tsv", b"a\t1\rb\t2\r"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        assert load_parallel_text(tmp_path / name) == expected, name
+
+
 def test_load_underscore_format_strips_padding(tmp_path):
     path = _write(
         tmp_path,
