@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --durations=15 --doctest-modules keras_attention tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not large" tests
+	$(PY) -m pytest -n 2 -m "not large" --doctest-modules keras_attention tests
 
 demo: $(STAMP)
 	$(PY) recipes/date_conversion.py --output-dir outputs/date_conversion
@@ -31,8 +31,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check keras_attention recipes benchmarks tests
-	$(PY) -m ruff format --check keras_attention recipes benchmarks tests
+	$(PY) -m ruff check conftest.py keras_attention recipes benchmarks tests
+	$(PY) -m ruff format --check conftest.py keras_attention recipes benchmarks tests
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info .pytest_cache

@@ -66,7 +66,9 @@ def start_run(output_dir, restart=False):
 
     Example:
 
-    >>> start_run("/tmp/run")
+    >>> import tempfile
+    >>> run_dir = tempfile.mkdtemp()
+    >>> start_run(run_dir)  # nothing to resume
     False
     """
     output_dir = os.fspath(output_dir)

@@ -53,7 +53,8 @@ class Seq2SeqGreedyDecoder(tf.Module):
 
     Example:
 
-    >>> model = build_attention_seq2seq(12, 12, embedding_dim=4, units=8)
+    >>> model = ka.models.build_attention_seq2seq(12, 12, embedding_dim=4,
+    ...                                           units=8)
     >>> decoder = Seq2SeqGreedyDecoder(model, start_id=2, end_id=3,
     ...                                max_length=5)
     >>> tokens, weights = decoder(np.array([[5, 6, 7, 0]], "int32"))
@@ -164,9 +165,15 @@ class Seq2SeqTranslator:
 
     Example:
 
-    >>> translator = Seq2SeqTranslator(model, source_tokenizer,
-    ...                                target_tokenizer, 10, 32)
-    >>> translator.translate(["aug 19, 2003"])  # doctest: +SKIP
+    >>> source = ka.text.CharacterTokenizer.from_texts(["aug 19, 2003"])
+    >>> target = ka.text.CharacterTokenizer.from_texts(["2003-08-19"])
+    >>> model = ka.models.build_attention_seq2seq(
+    ...     source.vocabulary_size, target.vocabulary_size, units=8)
+    >>> translator = Seq2SeqTranslator(model, source, target, 10, 32,
+    ...                                jit_compile=False)
+    >>> len(translator.translate(["aug 19, 2003", "aug 20, 2003"]))
+    2
+    >>> translator.translate(["aug 19, 2003"])  # once trained # doctest: +SKIP
     ['2003-08-19']
     """
 

@@ -66,8 +66,8 @@ class TransformerDecoder(tf.Module):
 
     Example:
 
-    >>> model = build_transformer(30, 30, num_layers=1, d_model=16,
-    ...                           num_heads=2, feed_forward_dim=32)
+    >>> model = ka.models.build_transformer(30, 30, num_layers=1, d_model=16,
+    ...                                     num_heads=2, feed_forward_dim=32)
     >>> decoder = TransformerDecoder(model, start_id=1, end_id=2,
     ...                              max_length=10)
     >>> source = np.array([[5, 8, 13, 0]], "int32")
