@@ -2,6 +2,7 @@
 
 import collections
 import json
+import os
 
 import tensorflow as tf
 
@@ -193,6 +194,33 @@ class CharacterTokenizer(tf.Module):
 
     @classmethod
     def load(cls, path):
-        """Reads a tokenizer written by `save`."""
+        """Reads a tokenizer written by `save`.
+
+        Raises:
+            FileNotFoundError: if there is no file at `path`.
+            ValueError: if the file is not a `CharacterTokenizer` written by
+                `save` (e.g. a WordPiece vocabulary).
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"No CharacterTokenizer file at this path. Received: {path!r}"
+            )
         with open(path, encoding="utf-8") as file:
-            return cls.from_config(json.load(file))
+            try:
+                config = json.load(file)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise ValueError(
+                    f"{path} is not a CharacterTokenizer file (the JSON "
+                    f"written by `CharacterTokenizer.save`): {error}"
+                ) from error
+        expected = {"vocabulary", "lowercase"}
+        if not isinstance(config, dict) or not (
+            "vocabulary" in config and set(config) <= expected
+        ):
+            keys = sorted(config) if isinstance(config, dict) else config
+            raise ValueError(
+                f"{path} is not a CharacterTokenizer file: expected the keys "
+                f"{sorted(expected)}. Received: {keys!r}"
+            )
+        return cls.from_config(config)

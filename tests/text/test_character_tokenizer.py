@@ -90,6 +90,19 @@ def test_save_and_load(tmp_path):
     )
 
 
+def test_load_rejects_other_files_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No CharacterTokenizer file"):
+        CharacterTokenizer.load(tmp_path / "missing.json")
+    vocabulary = tmp_path / "vocab.txt"  # a WordPiece vocabulary
+    vocabulary.write_text("[PAD]\n[UNK]\nhello\n")
+    with pytest.raises(ValueError, match="vocab.txt is not a CharacterTok"):
+        CharacterTokenizer.load(vocabulary)
+    other = tmp_path / "other.json"
+    other.write_text('{"kind": "wordpiece"}')
+    with pytest.raises(ValueError, match="expected the keys.*'kind'"):
+        CharacterTokenizer.load(other)
+
+
 def test_max_characters_keeps_most_frequent():
     tokenizer = CharacterTokenizer.from_texts(["aaab", "ac"], max_characters=2)
     assert tokenizer.vocabulary[4:] == ["a", "b"] or tokenizer.vocabulary[
