@@ -112,8 +112,10 @@ def build_parser():
     data.add_argument(
         "--test-split",
         default="test",
-        help="TFDS test split (a dataset without one holds out "
-        f"{HELD_OUT_FRACTION:.0%}% of --train-split)",
+        help="TFDS test split, sliced or not; with 'test' on a dataset "
+        f"without one, the last {HELD_OUT_FRACTION:.0%}% of --train-split "
+        "is held out (an unlabelled split, as GLUE's test splits, is an "
+        "error: use validation)",
     )
     data.add_argument(
         "--data-dir",

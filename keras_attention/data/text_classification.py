@@ -45,6 +45,7 @@ DEFAULT_TEST_FRACTION = 0.1
 # More distinct labels than this means the label column holds no classes
 # (for example, the text and label columns are swapped).
 DEFAULT_MAX_CLASSES = 1000
+DEFAULT_TEST_SPLIT = "test"
 # Past this many classes, a label column where most labels are distinct is
 # taken for a text column (swapped columns).
 _MIN_CLASSES_TO_CHECK = 20
@@ -88,7 +89,7 @@ def load_tfds_text_classification(
     text_key="text",
     label_key="label",
     train_split="train",
-    test_split="test",
+    test_split=DEFAULT_TEST_SPLIT,
     data_dir=None,
     test_fraction=DEFAULT_TEST_FRACTION,
     download=True,
@@ -97,8 +98,11 @@ def load_tfds_text_classification(
 
     The dataset must have a text feature (`tfds.features.Text`) and a label
     feature (`tfds.features.ClassLabel`, whose names become the class
-    names). When the dataset is known to have no `test_split`, the last
-    `test_fraction` of `train_split` is held out instead.
+    names). When the dataset has no `"test"` split and `test_split` is left
+    at `"test"`, the last `test_fraction` of `train_split` (whatever its
+    slicing or `+` parts) is held out instead. Examples labelled `-1`
+    (TFDS's "unlabelled", e.g. in SNLI) are left out; a split that starts
+    with one (GLUE's test splits are all unlabelled) is an error.
 
     Args:
         name: the TFDS name, e.g. `"imdb_reviews"` or `"ag_news_subset"`
@@ -106,8 +110,9 @@ def load_tfds_text_classification(
         text_key: the name of the text feature. Defaults to `"text"`.
         label_key: the name of the label feature. Defaults to `"label"`.
         train_split: the training split (TFDS slicing works:
-            `"train[:10%]"`). Defaults to `"train"`.
-        test_split: the held-out split. Defaults to `"test"`.
+            `"train[:10%]"`, `"train+validation"`). Defaults to `"train"`.
+        test_split: the held-out split, sliced or not. Defaults to
+            `"test"`.
         data_dir: the TFDS data directory. Defaults to `None` (TFDS's
             default, `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
         test_fraction: float in `(0, 1)`, the part of `train_split` held
@@ -119,9 +124,9 @@ def load_tfds_text_classification(
         A `TextClassificationData`.
 
     Raises:
-        ValueError: for an unknown dataset, a missing or wrongly typed
-            `text_key` or `label_key` (the message lists the dataset's
-            features), or a bad `test_fraction`.
+        ValueError: for an unknown dataset or split, a missing or wrongly
+            typed `text_key` or `label_key` (the message lists the dataset's
+            features), an unlabelled split, or a bad `test_fraction`.
 
     Example:
 
@@ -156,16 +161,11 @@ def load_tfds_text_classification(
         )
     if download:
         builder.download_and_prepare()
-    known_splits = set(builder.info.splits.keys())
-    if known_splits and test_split not in known_splits:
-        # No held-out split: hold out the end of the training split.
-        percent = round(100 * (1.0 - test_fraction))
-        test_split = f"{train_split}[{percent}%:]"
-        train_split = f"{train_split}[:{percent}%]"
+    hold_out = _check_splits(name, builder, train_split, test_split)
 
-    def as_pairs(split):
-        dataset = builder.as_dataset(split=split, shuffle_files=False)
-        return dataset.map(
+    def read(split):
+        examples = builder.as_dataset(split=split, shuffle_files=False)
+        return examples.map(
             lambda example: (
                 example[text_key],
                 tf.cast(example[label_key], tf.int32),
@@ -173,11 +173,84 @@ def load_tfds_text_classification(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 
+    train = read(train_split)
+    if hold_out:
+        # The end of the training examples, however the split was sliced or
+        # joined ("train+validation[90%:]" would slice only "validation").
+        size = _num_examples(train)
+        keep = size - max(1, round(size * test_fraction))
+        if keep < 1:
+            raise ValueError(
+                f"{name!r} has no 'test' split and {train_split!r} has too "
+                f"few examples to hold some out. Received: {size} examples"
+            )
+        train, test = train.take(keep), train.skip(keep)
+    else:
+        test = read(test_split)
+    for argument, split, examples in (
+        ("train_split", train_split, train),
+        ("test_split", test_split, test),
+    ):
+        _check_labelled(name, argument, split, examples)
+
+    def labelled(text, label):
+        return label >= 0
+
     return TextClassificationData(
-        train=as_pairs(train_split),
-        test=as_pairs(test_split),
+        train=train.filter(labelled),
+        test=test.filter(labelled),
         class_names=list(label_feature.names),
     )
+
+
+def _split_names(spec):
+    """The split names in a TFDS split spec: `"a+b[:10%]"` -> `["a", "b"]`."""
+    return [part.split("[")[0].strip() for part in spec.split("+")]
+
+
+def _check_splits(name, builder, train_split, test_split):
+    """Raise for an unknown split; return whether to hold out of train.
+
+    Only the default `test_split` falls back to a hold-out: a test split the
+    user named, sliced or misspelled is never silently replaced.
+    """
+    known = set(builder.info.splits.keys())
+    if not known:  # e.g. TFDS's mock data: any split name is served
+        return False
+    hold_out = False
+    for argument, split in (
+        ("train_split", train_split),
+        ("test_split", test_split),
+    ):
+        missing = [part for part in _split_names(split) if part not in known]
+        if not missing:
+            continue
+        if argument == "test_split" and split == DEFAULT_TEST_SPLIT:
+            hold_out = True
+            continue
+        raise ValueError(
+            f"{name!r} has no split {missing[0]!r}; its splits are "
+            f"{sorted(known)}. Received: {argument}={split!r}"
+        )
+    return hold_out
+
+
+def _num_examples(dataset):
+    size = int(dataset.cardinality())
+    if size < 0:  # unknown: count
+        size = int(dataset.reduce(0, lambda count, _: count + 1))
+    return size
+
+
+def _check_labelled(name, argument, split, examples):
+    """Raise if the split's first example is unlabelled (label -1)."""
+    for _, label in examples.take(1):
+        if int(label) < 0:
+            raise ValueError(
+                f"The split {split!r} of {name!r} is unlabelled (label -1, "
+                "as in GLUE's test splits): pass a labelled split, e.g. "
+                f"validation. Received: {argument}={split!r}"
+            )
 
 
 def _check_fraction(test_fraction):
