@@ -207,11 +207,32 @@ def load_pairs(args):
     builder = tfds_builder(
         args.dataset, data_dir=args.data_dir, **builder_kwargs
     )
-    builder.download_and_prepare()
-    if builder.info.supervised_keys is None:
-        raise ValueError(
-            f"Dataset {args.dataset!r} has no (source, target) supervised keys."
+    # Checked before a download: the dataset must map text to text.
+    keys = builder.info.supervised_keys
+    features = builder.info.features
+    if not (
+        isinstance(keys, (tuple, list))
+        and len(keys) == 2
+        and all(
+            isinstance(key, str)
+            and isinstance(features[key], tfds.features.Text)
+            for key in keys
         )
+    ):
+        raise ValueError(
+            f"Dataset {args.dataset!r} has no (source, target) supervised "
+            f"keys naming two text features. Received: supervised_keys="
+            f"{keys}, features {list(features.keys())}"
+        )
+    if args.dataset != DEFAULT_DATASET and (
+        args.num_train,
+        args.num_test,
+    ) != (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST):
+        print(
+            "Note: --num-train and --num-test size the generated "
+            f"date_conversion dataset only; {args.dataset} is used whole."
+        )
+    builder.download_and_prepare()
 
     def read(split):
         dataset = builder.as_dataset(split=split, as_supervised=True)

@@ -55,6 +55,7 @@ from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
 from keras_attention.data.translation import load_tfds_translation
 from keras_attention.data.translation import make_translation_dataset
+from keras_attention.data.translation import tfds_split_names
 from keras_attention.export import SERVING_ATTENTION
 from keras_attention.export import export_translator
 from keras_attention.export import run_saved_model_in_fresh_process
@@ -107,6 +108,7 @@ PRESETS = {
     ),
 }
 HELD_OUT_FRACTION = 0.05
+DEFAULT_EVAL_SPLIT = "validation"
 
 
 def _by_preset(name):
@@ -154,8 +156,9 @@ def parse_args(argv=None):
     )
     data.add_argument(
         "--eval-split",
-        default="validation",
-        help="TFDS split for validation loss and BLEU",
+        default=DEFAULT_EVAL_SPLIT,
+        help="TFDS split for validation loss and BLEU (a dataset without a "
+        "validation split holds out --held-out-fraction of --train-split)",
     )
     data.add_argument(
         "--source-file",
@@ -176,7 +179,9 @@ def parse_args(argv=None):
         "--held-out-fraction",
         type=float,
         default=HELD_OUT_FRACTION,
-        help="fraction of local pairs held out for validation and BLEU",
+        help="fraction of local pairs (or of a TFDS training split when "
+        "the dataset has no validation split) held out for validation and "
+        "BLEU",
     )
     data.add_argument(
         "--max-examples",
@@ -186,7 +191,8 @@ def parse_args(argv=None):
     data.add_argument(
         "--max-eval-examples",
         type=int,
-        help="score BLEU on at most this many held-out pairs (default: all)",
+        help="use at most this many held-out pairs for validation loss and "
+        "BLEU (default: all)",
     )
     text = parser.add_argument_group("tokenizer")
     text.add_argument(
@@ -364,29 +370,52 @@ def load_data(args):
         if args.max_examples:
             train = train[: args.max_examples]
     else:
-        train, _ = load_tfds_translation(
+        train, (source_key, target_key) = load_tfds_translation(
             args.dataset,
             split=args.train_split,
             data_dir=args.data_dir,
             source_key=args.source_key,
             target_key=args.target_key,
         )
+        eval_split = args.eval_split
+        # Split names are known once the data is prepared (mock data in
+        # tests has none and serves any split).
+        splits = tfds_split_names(args.dataset, args.data_dir)
+        if eval_split == DEFAULT_EVAL_SPLIT and (
+            splits and DEFAULT_EVAL_SPLIT not in splits
+        ):
+            # No validation split (para_crawl, opus): hold out the end of
+            # the training split, as for local files.
+            size = int(train.cardinality())
+            if size < 0:  # not known up front: count
+                size = int(train.reduce(0, lambda count, _: count + 1))
+            keep = size - max(1, round(size * args.held_out_fraction))
+            held_out_data = train.skip(keep)
+            train = train.take(keep)
+            eval_split = f"the last {size - keep} pairs of {args.train_split}"
+        else:
+            held_out_data, _ = load_tfds_translation(
+                args.dataset,
+                split=eval_split,
+                data_dir=args.data_dir,
+                source_key=source_key,
+                target_key=target_key,
+                download=False,
+            )
         if args.max_examples:
             train = train.take(args.max_examples)
-        held_out_data, _ = load_tfds_translation(
-            args.dataset,
-            split=args.eval_split,
-            data_dir=args.data_dir,
-            source_key=args.source_key,
-            target_key=args.target_key,
-            download=False,
-        )
+        if args.max_eval_examples:
+            held_out_data = held_out_data.take(args.max_eval_examples)
         held_out = [
             (_as_text(s), _as_text(t))
             for s, t in held_out_data.as_numpy_iterator()
         ]
         if not held_out:
             raise ValueError(f"The split {args.eval_split!r} is empty.")
+        print(
+            f"TFDS {args.dataset}: {source_key} -> {target_key}, training "
+            f"on {args.train_split}, held out: {eval_split}"
+        )
     if args.max_eval_examples:
         held_out = held_out[: args.max_eval_examples]
     return train, held_out

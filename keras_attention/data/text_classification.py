@@ -28,6 +28,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_attention.data.text_files import read_text_lines
+from keras_attention.data.tfds_builder import check_feature
+from keras_attention.data.tfds_builder import split_names
 from keras_attention.data.tfds_builder import tfds_builder
 
 __all__ = [
@@ -75,13 +77,6 @@ class TextClassificationData:
     @property
     def num_classes(self):
         return len(self.class_names)
-
-
-def _feature_summary(features):
-    return ", ".join(
-        f"{key!r} ({type(feature).__name__})"
-        for key, feature in sorted(features.items())
-    )
 
 
 def load_tfds_text_classification(
@@ -137,28 +132,18 @@ def load_tfds_text_classification(
     _check_fraction(test_fraction)
     builder = tfds_builder(name, data_dir=data_dir)
     features = builder.info.features
-    for argument, key in (("text_key", text_key), ("label_key", label_key)):
-        if key not in features:
-            raise ValueError(
-                f"`{argument}` is not a feature of {name!r}, whose features "
-                f"are: {_feature_summary(features)}. "
-                f"Received: {argument}={key!r}"
-            )
-    if not isinstance(features[text_key], tfds.features.Text):
-        raise ValueError(
-            f"`text_key` must name a text feature of {name!r} "
-            f"(features: {_feature_summary(features)}). "
-            f"Received: text_key={text_key!r}, a "
-            f"{type(features[text_key]).__name__}"
-        )
+    check_feature(
+        name, features, "text_key", text_key, tfds.features.Text, "a text"
+    )
+    check_feature(
+        name,
+        features,
+        "label_key",
+        label_key,
+        tfds.features.ClassLabel,
+        "a class label (ClassLabel)",
+    )
     label_feature = features[label_key]
-    if not isinstance(label_feature, tfds.features.ClassLabel):
-        raise ValueError(
-            f"`label_key` must name a class label (ClassLabel) feature of "
-            f"{name!r} (features: {_feature_summary(features)}). "
-            f"Received: label_key={label_key!r}, a "
-            f"{type(label_feature).__name__}"
-        )
     if download:
         builder.download_and_prepare()
     hold_out = _check_splits(name, builder, train_split, test_split)
@@ -203,11 +188,6 @@ def load_tfds_text_classification(
     )
 
 
-def _split_names(spec):
-    """The split names in a TFDS split spec: `"a+b[:10%]"` -> `["a", "b"]`."""
-    return [part.split("[")[0].strip() for part in spec.split("+")]
-
-
 def _check_splits(name, builder, train_split, test_split):
     """Raise for an unknown split; return whether to hold out of train.
 
@@ -222,7 +202,7 @@ def _check_splits(name, builder, train_split, test_split):
         ("train_split", train_split),
         ("test_split", test_split),
     ):
-        missing = [part for part in _split_names(split) if part not in known]
+        missing = [part for part in split_names(split) if part not in known]
         if not missing:
             continue
         if argument == "test_split" and split == DEFAULT_TEST_SPLIT:

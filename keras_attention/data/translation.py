@@ -22,8 +22,11 @@ import logging
 import os
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from keras_attention.data.text_files import read_text_lines
+from keras_attention.data.tfds_builder import check_feature
+from keras_attention.data.tfds_builder import split_names
 from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
@@ -35,6 +38,7 @@ __all__ = [
     "load_parallel_files",
     "load_tfds_translation",
     "make_translation_dataset",
+    "tfds_split_names",
 ]
 
 DEFAULT_DATASET = "ted_hrlr_translate/pt_to_en"
@@ -84,42 +88,91 @@ def load_tfds_translation(
             keys cannot be found.
     """
     builder = tfds_builder(name, data_dir=data_dir)
-    features = list(builder.info.features.keys())
-    supervised = builder.info.supervised_keys
-    if source_key is None or target_key is None:
-        if (
-            not isinstance(supervised, (tuple, list))
-            or len(supervised) != 2
-            or not all(isinstance(key, str) for key in supervised)
-        ):
-            raise ValueError(
-                f"Dataset {name!r} has no (source, target) supervised keys; "
-                f"name them with `source_key` and `target_key`. Received: "
-                f"supervised_keys={supervised}, features {features}"
-            )
-        source_key = source_key or supervised[0]
-        target_key = target_key or supervised[1]
-    for key in (source_key, target_key):
-        if key not in features:
-            raise ValueError(
-                f"Dataset {name!r} has no feature {key!r}. "
-                f"Received: features {features}"
-            )
-    known_splits = list(builder.info.splits.keys())
-    base_split = split.split("[")[0]
-    if known_splits and base_split not in known_splits:
-        raise ValueError(
-            f"Dataset {name!r} has no split {base_split!r}. "
-            f"Received: splits {known_splits}"
-        )
+    source_key, target_key = _language_keys(
+        name, builder, source_key, target_key
+    )
+    _check_split(name, builder, split)  # before a download, when known
     if download:
         builder.download_and_prepare()
+        _check_split(name, builder, split)  # known once prepared
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     dataset = dataset.map(
         lambda example: (example[source_key], example[target_key]),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset, (source_key, target_key)
+
+
+def tfds_split_names(name, data_dir=None):
+    """The split names of a TFDS dataset (`[]` until it is prepared).
+
+    Args:
+        name: the TFDS name (with its config).
+        data_dir: the TFDS data directory. Defaults to `None`.
+    """
+    return sorted(tfds.builder(name, data_dir=data_dir).info.splits.keys())
+
+
+def _language_keys(name, builder, source_key, target_key):
+    """`(source_key, target_key)`: two distinct text features of `builder`.
+
+    A missing key is the other supervised key (`("pt", "en")` for the
+    default dataset), so naming one language picks the other.
+    """
+    features = builder.info.features
+    names = list(features.keys())
+    supervised = builder.info.supervised_keys
+    if not (
+        isinstance(supervised, (tuple, list))
+        and len(supervised) == 2
+        and all(isinstance(key, str) for key in supervised)
+    ):
+        supervised = None
+    if source_key is None or target_key is None:
+        given = source_key if target_key is None else target_key
+        if supervised is None or (
+            given is not None and given not in supervised
+        ):
+            raise ValueError(
+                f"Dataset {name!r} has no (source, target) supervised keys "
+                f"to complete {'the keys' if given is None else repr(given)} "
+                "with; name both `source_key` and `target_key`. Received: "
+                f"supervised_keys={builder.info.supervised_keys}, features "
+                f"{names}"
+            )
+        if given is None:
+            source_key, target_key = supervised
+        else:
+            other = supervised[1] if given == supervised[0] else supervised[0]
+            if source_key is None:
+                source_key = other
+            else:
+                target_key = other
+    if source_key == target_key:
+        raise ValueError(
+            "`source_key` and `target_key` must differ (translating a "
+            f"language into itself is a copy task). Received: {source_key!r}"
+            " for both"
+        )
+    for argument, key in (
+        ("source_key", source_key),
+        ("target_key", target_key),
+    ):
+        check_feature(
+            name, features, argument, key, tfds.features.Text, "a text"
+        )
+    return source_key, target_key
+
+
+def _check_split(name, builder, split):
+    """Raise if `split` names a split `builder` is known not to have."""
+    known = list(builder.info.splits.keys())
+    for part in split_names(split):
+        if known and part not in known:
+            raise ValueError(
+                f"Dataset {name!r} has no split {part!r}. "
+                f"Received: split={split!r}, splits {sorted(known)}"
+            )
 
 
 def _read_lines(path):

@@ -1,74 +1,25 @@
-"""TFDS split handling of the loaders, on small builders prepared offline.
+"""TFDS splits and features in the loaders, on builders prepared offline.
 
-`tfds.testing.mock_data` serves any split name, so it cannot show how the
-loaders treat a dataset's real splits; these builders have the layouts of
-real ones (GLUE's unlabelled test split, a train-only dataset, a dataset
-with train and validation only) and are generated in a temporary directory.
+See `tests/tfds_fakes.py`: `tfds.testing.mock_data` serves any split name,
+so only prepared builders show how the loaders treat a dataset's splits.
 """
 
 import pytest
-import tensorflow_datasets as tfds
-from etils import epath
 
 from keras_attention.data.text_classification import (
     load_tfds_text_classification,
 )
-
-_FEATURES = dict(
-    text=tfds.features.Text(),
-    label=tfds.features.ClassLabel(names=["no", "yes"]),
-)
-
-
-class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    # Subclasses register under their snake_case names ("ka_test_...").
-    """Examples `'<split><i>'`, labels `i % 2` (or -1 when unlabelled)."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    code_path = epath.Path(__file__)
-    SPLITS = {}  # name -> (size, labelled)
-
-    def _info(self):
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(_FEATURES)
-        )
-
-    def _split_generators(self, dl_manager):
-        return {
-            name: self._generate_examples(name, size, labelled)
-            for name, (size, labelled) in self.SPLITS.items()
-        }
-
-    def _generate_examples(self, name, size, labelled):
-        for i in range(size):
-            label = i % 2 if labelled else -1
-            if labelled == "some" and i % 5 == 4:
-                label = -1  # as SNLI's few unlabelled examples
-            yield i, {"text": f"{name}{i}", "label": label}
-
-
-class KaTestGlueLike(_Builder):
-    SPLITS = {
-        "train": (40, True),
-        "validation": (10, True),
-        "test": (10, False),
-    }
-
-
-class KaTestTrainOnly(_Builder):
-    SPLITS = {"train": (50, True)}
-
-
-class KaTestNoTest(_Builder):
-    SPLITS = {"train": (30, True), "validation": (20, "some")}
+from keras_attention.data.translation import load_tfds_translation
+from tests.tfds_fakes import KaTestGlueLike
+from tests.tfds_fakes import KaTestNoTest
+from tests.tfds_fakes import KaTestTrainOnly
+from tests.tfds_fakes import KaTestWmtLike
+from tests.tfds_fakes import prepare
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tfds")
-    for builder in (KaTestGlueLike, KaTestTrainOnly, KaTestNoTest):
-        builder(data_dir=path).download_and_prepare()
-    return str(path)
+    return prepare(tmp_path_factory.mktemp("tfds"))
 
 
 def _load(builder, data_dir, **kwargs):
@@ -116,3 +67,40 @@ def test_unlabelled_splits_are_rejected(data_dir):
     assert len(pairs) == 10
     for text, label in pairs:  # "validation<i>" has label i % 2
         assert label == int(text.decode()[len("validation") :]) % 2
+
+
+def test_translation_keys_one_named_picks_the_other(data_dir):
+    def first_pair(**kwargs):
+        dataset, keys = load_tfds_translation(
+            KaTestWmtLike.name, data_dir=data_dir, **kwargs
+        )
+        source, target = next(dataset.as_numpy_iterator())
+        return keys, source.decode().split()[0], target.decode().split()[0]
+
+    assert first_pair() == (("de", "en"), "satz", "sentence")
+    assert first_pair(source_key="en") == (("en", "de"), "sentence", "satz")
+    assert first_pair(target_key="de") == (("en", "de"), "sentence", "satz")
+    with pytest.raises(ValueError, match="must differ.*'en' for both"):
+        first_pair(source_key="en", target_key="en")
+
+
+def test_translation_rejects_non_text_features_and_unknown_splits(data_dir):
+    with pytest.raises(
+        ValueError,
+        match="`target_key` must name a text.*target_key='label'",
+    ):
+        load_tfds_translation(
+            KaTestGlueLike.name,
+            data_dir=data_dir,
+            source_key="text",
+            target_key="label",
+        )
+    # Joined and sliced splits are checked part by part.
+    dataset, _ = load_tfds_translation(
+        KaTestWmtLike.name, split="train+validation[:2]", data_dir=data_dir
+    )
+    assert len(list(dataset)) == 42
+    with pytest.raises(ValueError, match="no split 'valid'.*'validation'"):
+        load_tfds_translation(
+            KaTestWmtLike.name, split="train+valid", data_dir=data_dir
+        )

@@ -11,6 +11,10 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.tfds_fakes import KaTestParaLike
+from tests.tfds_fakes import KaTestWmtLike
+from tests.tfds_fakes import prepare
+
 RECIPE = os.path.join(
     os.path.dirname(__file__), "..", "..", "recipes", "translate.py"
 )
@@ -267,3 +271,21 @@ def test_tfds_data_with_mock(recipe, tmp_path):
         train = list(train.as_numpy_iterator())
     assert len(train) == 5 and len(held_out) == 3
     assert all(isinstance(s, str) and isinstance(t, str) for s, t in held_out)
+
+
+def test_tfds_data_without_validation_split_holds_out_train(
+    recipe, tmp_path, capsys
+):
+    data_dir = prepare(tmp_path / "tfds")
+    argv = ["--data-dir", data_dir, "--held-out-fraction", "0.1"]
+    args = recipe.parse_args(["--dataset", KaTestParaLike.name, *argv])
+    train, held_out = recipe.load_data(args)
+    train = [source.decode() for source, _ in train.as_numpy_iterator()]
+    assert (len(train), len(held_out)) == (36, 4)  # 10% of 40
+    assert not set(train) & {source for source, _ in held_out}
+    assert "held out: the last 4 pairs of train" in capsys.readouterr().out
+    # A dataset with a validation split uses it.
+    args = recipe.parse_args(["--dataset", KaTestWmtLike.name, *argv])
+    _, held_out = recipe.load_data(args)
+    assert len(held_out) == 6
+    assert all(" validation " in source for source, _ in held_out)
