@@ -101,10 +101,14 @@ def build_parser():
         "(ignored with --data)",
     )
     data.add_argument(
-        "--text-key", default="text", help="the TFDS text feature"
+        "--text-key",
+        help="the TFDS text feature (default: the dataset's supervised "
+        "input when it is text, else 'text')",
     )
     data.add_argument(
-        "--label-key", default="label", help="the TFDS ClassLabel feature"
+        "--label-key",
+        help="the TFDS ClassLabel feature (default: the supervised label "
+        "when it is a ClassLabel, else 'label')",
     )
     data.add_argument(
         "--train-split", default="train", help="TFDS training split"

@@ -59,6 +59,38 @@ class KaTestNoTest(_Builder):
     SPLITS = {"train": (30, True), "validation": (20, "some")}
 
 
+class KaTestSupervised(tfds.core.GeneratorBasedBuilder):
+    """A title and a body, classified by topic; supervised (body, topic)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    code_path = epath.Path(__file__)
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "title": tfds.features.Text(),
+                    "body": tfds.features.Text(),
+                    "topic": tfds.features.ClassLabel(names=["a", "b"]),
+                }
+            ),
+            supervised_keys=("body", "topic"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {
+            "train": self._generate_examples(20),
+            "test": self._generate_examples(4),
+        }
+
+    def _generate_examples(self, size):
+        for i in range(size):
+            yield (
+                i,
+                {"title": f"title {i}", "body": f"body {i}", "topic": i % 2},
+            )
+
+
 class _TranslationBuilder(
     tfds.core.GeneratorBasedBuilder, skip_registration=True
 ):
@@ -97,6 +129,7 @@ BUILDERS = (
     KaTestGlueLike,
     KaTestTrainOnly,
     KaTestNoTest,
+    KaTestSupervised,
     KaTestWmtLike,
     KaTestParaLike,
 )

@@ -81,8 +81,8 @@ class TextClassificationData:
 
 def load_tfds_text_classification(
     name,
-    text_key="text",
-    label_key="label",
+    text_key=None,
+    label_key=None,
     train_split="train",
     test_split=DEFAULT_TEST_SPLIT,
     data_dir=None,
@@ -102,8 +102,12 @@ def load_tfds_text_classification(
     Args:
         name: the TFDS name, e.g. `"imdb_reviews"` or `"ag_news_subset"`
             (optionally with a config and version, `"name/config:1.0.0"`).
-        text_key: the name of the text feature. Defaults to `"text"`.
-        label_key: the name of the label feature. Defaults to `"label"`.
+        text_key: the name of the text feature. Defaults to `None`: the
+            first supervised key when the dataset's supervised keys are a
+            text and a class label (`"description"` for `ag_news_subset`),
+            else `"text"`.
+        label_key: the name of the label feature. Defaults to `None`: the
+            second supervised key in that case, else `"label"`.
         train_split: the training split (TFDS slicing works:
             `"train[:10%]"`, `"train+validation"`). Defaults to `"train"`.
         test_split: the held-out split, sliced or not. Defaults to
@@ -132,6 +136,7 @@ def load_tfds_text_classification(
     _check_fraction(test_fraction)
     builder = tfds_builder(name, data_dir=data_dir)
     features = builder.info.features
+    text_key, label_key = _default_keys(builder, text_key, label_key)
     check_feature(
         name, features, "text_key", text_key, tfds.features.Text, "a text"
     )
@@ -185,6 +190,26 @@ def load_tfds_text_classification(
         train=train.filter(labelled),
         test=test.filter(labelled),
         class_names=list(label_feature.names),
+    )
+
+
+def _default_keys(builder, text_key, label_key):
+    """The text and label keys, missing ones from the supervised keys."""
+    features = builder.info.features
+    supervised = builder.info.supervised_keys
+    if (
+        isinstance(supervised, (tuple, list))
+        and len(supervised) == 2
+        and all(isinstance(key, str) and key in features for key in supervised)
+        and isinstance(features[supervised[0]], tfds.features.Text)
+        and isinstance(features[supervised[1]], tfds.features.ClassLabel)
+    ):
+        defaults = tuple(supervised)
+    else:
+        defaults = ("text", "label")
+    return (
+        defaults[0] if text_key is None else text_key,
+        defaults[1] if label_key is None else label_key,
     )
 
 

@@ -12,6 +12,7 @@ from keras_attention.data.text_classification import (
 from keras_attention.data.translation import load_tfds_translation
 from tests.tfds_fakes import KaTestGlueLike
 from tests.tfds_fakes import KaTestNoTest
+from tests.tfds_fakes import KaTestSupervised
 from tests.tfds_fakes import KaTestTrainOnly
 from tests.tfds_fakes import KaTestWmtLike
 from tests.tfds_fakes import prepare
@@ -67,6 +68,16 @@ def test_unlabelled_splits_are_rejected(data_dir):
     assert len(pairs) == 10
     for text, label in pairs:  # "validation<i>" has label i % 2
         assert label == int(text.decode()[len("validation") :]) % 2
+
+
+def test_classification_keys_default_to_the_supervised_keys(data_dir):
+    data = _load(KaTestSupervised, data_dir)
+    assert all(text.startswith("body ") for text in _texts(data.train))
+    data = _load(KaTestSupervised, data_dir, text_key="title")
+    assert all(text.startswith("title ") for text in _texts(data.train))
+    # Without usable supervised keys: "text" and "label".
+    data = _load(KaTestNoTest, data_dir)
+    assert data.class_names == ["no", "yes"]
 
 
 def test_translation_keys_one_named_picks_the_other(data_dir):
