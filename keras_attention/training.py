@@ -10,6 +10,7 @@ TensorBoard logs under one output directory), and `start_run` and
 """
 
 import csv
+import glob
 import importlib.util
 import logging
 import os
@@ -53,8 +54,9 @@ def start_run(output_dir, restart=False):
     A run resumes when `<output_dir>/backup` holds the `BackupAndRestore`
     state of an interrupted `fit` (see `training_callbacks`). Otherwise it
     starts afresh, and the per-epoch files an earlier run left behind (the
-    history CSV, checkpoints and TensorBoard logs) are removed, so that they
-    never mix with this run's.
+    history CSV, `checkpoints/epoch_*.weights.h5` and the TensorBoard logs
+    `logs/train` and `logs/validation`) are removed, so that they never mix
+    with this run's; nothing else in the directory is touched.
 
     Args:
         output_dir: the run's directory (created if needed).
@@ -78,11 +80,20 @@ def start_run(output_dir, restart=False):
         shutil.rmtree(backup_dir, ignore_errors=True)
     if os.path.isdir(backup_dir):
         return True
-    history = os.path.join(output_dir, HISTORY_FILE)
-    if os.path.exists(history):
-        os.remove(history)
-    for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
-        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+    # Only the files `training_callbacks` and the recipes write: an output
+    # directory may hold other things (`--output-dir .`).
+    stale = [os.path.join(output_dir, HISTORY_FILE)]
+    stale += glob.glob(
+        os.path.join(output_dir, CHECKPOINT_DIR, "epoch_*.weights.h5")
+    )
+    for path in stale:
+        if os.path.isfile(path):
+            os.remove(path)
+    for subdir in ("train", "validation"):  # TensorBoard's event files
+        shutil.rmtree(
+            os.path.join(output_dir, TENSORBOARD_DIR, subdir),
+            ignore_errors=True,
+        )
     return False
 
 

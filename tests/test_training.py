@@ -360,20 +360,29 @@ def test_resuming_with_another_model_says_why(tmp_path):
 
 def test_start_run_clears_an_earlier_runs_files_unless_resuming(tmp_path):
     def leave_files():
-        for name in ("checkpoints", "logs"):
-            (tmp_path / name).mkdir(exist_ok=True)
-            (tmp_path / name / "old").write_text("x")
+        (tmp_path / "checkpoints").mkdir(exist_ok=True)
+        (tmp_path / "checkpoints" / "epoch_002.weights.h5").write_text("x")
+        (tmp_path / "logs" / "train").mkdir(parents=True, exist_ok=True)
         (tmp_path / HISTORY_FILE).write_text("epoch,loss\n0,1.0\n")
+        # A user's own files in the output directory are never touched.
+        (tmp_path / "checkpoints" / "mine.txt").write_text("keep")
+        (tmp_path / "logs" / "mine.txt").write_text("keep")
 
     leave_files()
     (tmp_path / "backup").mkdir()
     assert start_run(tmp_path)  # an interrupted run: keep everything
     assert (tmp_path / HISTORY_FILE).exists()
-    assert (tmp_path / "checkpoints" / "old").exists()
+    assert (tmp_path / "checkpoints" / "epoch_002.weights.h5").exists()
     assert not start_run(tmp_path, restart=True)
     assert not (tmp_path / "backup").exists()
-    for name in (HISTORY_FILE, "checkpoints", "logs"):
-        assert not (tmp_path / name).exists()
+    for name in (
+        HISTORY_FILE,
+        "checkpoints/epoch_002.weights.h5",
+        "logs/train",
+    ):
+        assert not (tmp_path / name).exists(), name
+    for name in ("checkpoints/mine.txt", "logs/mine.txt"):
+        assert (tmp_path / name).read_text() == "keep"
     leave_files()  # a completed run's files
     assert not start_run(tmp_path)
     assert not (tmp_path / HISTORY_FILE).exists()
