@@ -85,18 +85,20 @@ def _check_search_arguments(max_length, start_id, end_id, padding_id):
                 f"`{name}` must be {expected} integer. "
                 f"Received: {name}={value!r}"
             )
-    check_special_ids(start_id, end_id, padding_id)
+    # The start id may be the padding id here: a custom step function may
+    # not mask padding; no search emits it, so an end id must differ.
+    check_special_ids(None, end_id, padding_id)
 
 
 def check_special_ids(start_id, end_id, padding_id):
-    """Raise if the start or the end id is the padding id.
+    """Raise if the start or the end id is the padding id (`None`: unchecked).
 
     Models mask padding ids, so a start id equal to it would be ignored by
     teacher-forced training but attended by cached decoding; and searches
     never emit the padding id, so an end id equal to it could never end an
     output.
     """
-    if start_id == padding_id:
+    if start_id is not None and start_id == padding_id:
         raise ValueError(
             f"`start_id` must differ from the padding id ({padding_id}), "
             "which the model masks out. Received: "

@@ -129,8 +129,8 @@ class _BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         try:
             super().on_train_begin(logs)
-        except ValueError as error:
-            detail = str(error).strip().splitlines()[0][:300]
+        except (ValueError, OSError) as error:
+            detail = " ".join(str(error).strip().splitlines()[:3])[:500]
             raise ValueError(
                 f"The backup in {self.backup_dir!r} is from an interrupted "
                 "run whose model differs from this one (other settings or "

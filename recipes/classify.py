@@ -371,10 +371,9 @@ def main(argv=None, callbacks=()):
     args = parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
+    data = load_data(args)  # bad input stops here, before any cleanup
     start_run(args.output_dir, restart=args.restart)
     history_path = os.path.join(args.output_dir, HISTORY_FILE)
-
-    data = load_data(args)
     save_class_names(
         data.class_names, os.path.join(args.output_dir, "classes.json")
     )

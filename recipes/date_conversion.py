@@ -215,6 +215,7 @@ def load_pairs(args):
         and len(keys) == 2
         and all(
             isinstance(key, str)
+            and key in features
             and isinstance(features[key], tfds.features.Text)
             for key in keys
         )
@@ -338,8 +339,8 @@ def main(argv=None, callbacks=()):
     """
     args = parse_args(argv)
     started = time.perf_counter()
+    experiment = Experiment(args)  # bad input stops here, before cleanup
     start_run(args.output_dir, restart=args.restart)
-    experiment = Experiment(args)
     train_pairs, test_pairs = experiment.train_pairs, experiment.test_pairs
     print(
         f"Data: {len(train_pairs)} train and {len(test_pairs)} held-out "

@@ -384,15 +384,23 @@ def load_data(args):
         if eval_split == DEFAULT_EVAL_SPLIT and (
             splits and DEFAULT_EVAL_SPLIT not in splits
         ):
-            # No validation split (para_crawl, opus): hold out the end of
-            # the training split, as for local files.
+            # No validation split (para_crawl, opus): hold out the first
+            # pairs of the training split (read without a pass over all of
+            # it), a fraction of what trains, as for local files.
             size = int(train.cardinality())
             if size < 0:  # not known up front: count
                 size = int(train.reduce(0, lambda count, _: count + 1))
-            keep = size - max(1, round(size * args.held_out_fraction))
-            held_out_data = train.skip(keep)
-            train = train.take(keep)
-            eval_split = f"the last {size - keep} pairs of {args.train_split}"
+            used = min(size, args.max_examples or size)
+            held = max(1, round(used * args.held_out_fraction))
+            if size - held < 1:
+                raise ValueError(
+                    f"{args.train_split!r} of {args.dataset!r} has too few "
+                    "pairs to hold some out (there is no validation split). "
+                    f"Received: {size} pairs"
+                )
+            held_out_data = train.take(held)
+            train = train.skip(held)
+            eval_split = f"the first {held} pairs of {args.train_split}"
         else:
             held_out_data, _ = load_tfds_translation(
                 args.dataset,
@@ -493,10 +501,9 @@ def main(argv=None, callbacks=()):
     args = parse_args(argv)
     started = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
+    train, held_out = load_data(args)  # bad input stops here
     resuming = start_run(args.output_dir, restart=args.restart)
     history_path = os.path.join(args.output_dir, HISTORY_FILE)
-
-    train, held_out = load_data(args)
     source_tokenizer, target_tokenizer = make_tokenizers(args, train, resuming)
     print(
         f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "

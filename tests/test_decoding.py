@@ -209,7 +209,6 @@ def test_beam_width_one_is_greedy_search():
         (dict(length_penalty=-1.0), "length_penalty"),
         (dict(max_length=0), "max_length"),
         (dict(start_id=-1), "start_id"),
-        (dict(start_id=0, padding_id=0), "start_id.*padding id"),
         (dict(end_id=4, padding_id=4), "end_id.*padding id"),
     ],
 )

@@ -179,7 +179,11 @@ def load_tfds_text_classification(
         test = read(test_split)
     for argument, split, examples in (
         ("train_split", train_split, train),
-        ("test_split", test_split, test),
+        (
+            "test_split",
+            f"the held-out end of {train_split!r}" if hold_out else test_split,
+            test,
+        ),
     ):
         _check_labelled(name, argument, split, examples)
 
@@ -247,15 +251,20 @@ def _num_examples(dataset):
     return size
 
 
-def _check_labelled(name, argument, split, examples):
-    """Raise if the split's first example is unlabelled (label -1)."""
-    for _, label in examples.take(1):
-        if int(label) < 0:
-            raise ValueError(
-                f"The split {split!r} of {name!r} is unlabelled (label -1, "
-                "as in GLUE's test splits): pass a labelled split, e.g. "
-                f"validation. Received: {argument}={split!r}"
-            )
+def _check_labelled(name, argument, split, examples, sample=100):
+    """Raise if none of the split's first `sample` examples is labelled.
+
+    TFDS marks an unlabelled example with label -1; GLUE's test splits are
+    all unlabelled, while SNLI's splits have a few (left out elsewhere).
+    """
+    labels = [int(label) for _, label in examples.take(sample)]
+    if labels and max(labels) < 0:
+        hint = "" if split.startswith("validation") else " such as validation"
+        raise ValueError(
+            f"The split {split!r} of {name!r} is unlabelled (label -1, as in "
+            f"GLUE's test splits): pass a labelled split{hint}. Received: "
+            f"{argument}={split!r}"
+        )
 
 
 def _check_fraction(test_fraction):
@@ -350,7 +359,7 @@ def _check_label_column(path, rows, class_names):
     ):
         raise ValueError(
             f"{path}: {len(class_names)} distinct labels among {len(rows)} "
-            "examples; a class label repeats, so the columns may be swapped "
+            "examples, most of them used once: the columns may be swapped "
             "(expected `text<TAB>label`). Received: labels such as "
             f"{class_names[:3]}"
         )

@@ -73,9 +73,11 @@ def load_tfds_translation(
             `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
         source_key: the feature that holds the source sentence. Defaults to
             `None`: the first of the builder's supervised keys (`"pt"` for
-            the default dataset).
+            the default dataset), or the other one when `target_key` names
+            the first.
         target_key: the feature that holds the target sentence. Defaults to
-            `None`: the second supervised key (`"en"`).
+            `None`: the second supervised key (`"en"`), or the other one
+            when `source_key` names the second.
         download: bool, whether to download and prepare the data if needed.
             Defaults to `True`.
 

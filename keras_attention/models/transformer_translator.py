@@ -56,9 +56,10 @@ class Translator(tf.Module):
     otherwise, at most `max_output_length` target ids (end id included).
     The outputs are detokenised by `target_tokenizer`: the normalised words
     (lower-cased and without accents if the tokenizer does so) joined by
-    single spaces. An empty or blank source translates to `""` (no ids,
-    zero attention), not to what the model makes of the bare start and end
-    ids.
+    single spaces. A source with no token besides the start and end ids
+    (empty, blank, or only characters the normalisation drops) translates
+    to `""` (padding ids, zero attention and score), not to what the model
+    makes of the bare start and end ids.
 
     Args:
         model: a model built by `build_transformer` (or reloaded from its
@@ -182,13 +183,26 @@ class Translator(tf.Module):
                 length_penalty=self.length_penalty,
             )  # (batch, steps), (batch,)
             outputs[SERVING_SCORES] = scores
-        # A blank source has nothing to translate.
-        has_text = tf.strings.length(tf.strings.strip(texts)) > 0  # (batch,)
+        # A source with no token besides start/end (blank, or only
+        # characters the normalisation drops) has nothing to translate.
+        tokenizer = self.source_tokenizer
+        special = [tokenizer.padding_id]
+        if tokenizer.add_start_end:
+            special += [tokenizer.start_id, tokenizer.end_id]
+        has_text = tf.reduce_any(
+            tf.reduce_all(
+                tf.not_equal(source_ids[:, :, None], tf.constant(special)),
+                axis=-1,
+            ),
+            axis=1,
+        )  # (batch,)
         ids = tf.where(has_text[:, None], ids, tf.zeros_like(ids))
-        if SERVING_ATTENTION in outputs:
-            outputs[SERVING_ATTENTION] *= tf.cast(
-                has_text[:, None, None], outputs[SERVING_ATTENTION].dtype
-            )
+        for key in (SERVING_ATTENTION, SERVING_SCORES):
+            if key in outputs:
+                mask = tf.reshape(
+                    has_text, [-1] + [1] * (len(outputs[key].shape) - 1)
+                )
+                outputs[key] *= tf.cast(mask, outputs[key].dtype)
         outputs[SERVING_OUTPUT] = tf.where(
             has_text, self.target_tokenizer.detokenize(ids), ""
         )

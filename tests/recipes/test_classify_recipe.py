@@ -130,6 +130,11 @@ def test_interrupted_run_resumes_from_saved_epoch(recipe, tmp_path):
     assert not (output_dir / "backup").exists()
     checkpoints = sorted(os.listdir(output_dir / "checkpoints"))
     assert checkpoints == [f"epoch_00{i}.weights.h5" for i in (1, 2, 3)]
+    # A mistyped command stops before touching the completed run's files.
+    with pytest.raises(FileNotFoundError):
+        recipe.main([f"--data={tmp_path / 'typo.tsv'}", *args[1:]])
+    assert len(os.listdir(output_dir / "checkpoints")) == 3
+    assert (output_dir / "history.csv").exists()
     # --restart starts over: one epoch's files, none of the earlier run's.
     args[2] = "--epochs=1"
     summary = recipe.main([*args, "--restart"])

@@ -283,7 +283,13 @@ def test_tfds_data_without_validation_split_holds_out_train(
     train = [source.decode() for source, _ in train.as_numpy_iterator()]
     assert (len(train), len(held_out)) == (36, 4)  # 10% of 40
     assert not set(train) & {source for source, _ in held_out}
-    assert "held out: the last 4 pairs of train" in capsys.readouterr().out
+    assert "held out: the first 4 pairs of train" in capsys.readouterr().out
+    # The hold-out is a fraction of what trains, not of the whole split.
+    args = recipe.parse_args(
+        ["--dataset", KaTestParaLike.name, "--max-examples", "20", *argv]
+    )
+    train, held_out = recipe.load_data(args)
+    assert (len(list(train)), len(held_out)) == (20, 2)
     # A dataset with a validation split uses it.
     args = recipe.parse_args(["--dataset", KaTestWmtLike.name, *argv])
     _, held_out = recipe.load_data(args)
