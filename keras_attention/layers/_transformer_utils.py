@@ -98,10 +98,12 @@ class TransformerBlockBase(keras.layers.Layer):
         attention_implementation="auto",
         **kwargs,
     ):
-        check_positive_int("num_heads", num_heads)
-        check_positive_int("feed_forward_dim", feed_forward_dim)
-        check_positive_int("key_dim", key_dim, allow_none=True)
-        check_positive_int("value_dim", value_dim, allow_none=True)
+        num_heads = check_positive_int("num_heads", num_heads)
+        feed_forward_dim = check_positive_int(
+            "feed_forward_dim", feed_forward_dim
+        )
+        key_dim = check_positive_int("key_dim", key_dim, allow_none=True)
+        value_dim = check_positive_int("value_dim", value_dim, allow_none=True)
         check_rate("dropout", dropout)
         check_rate("attention_dropout", attention_dropout, allow_none=True)
         if not isinstance(layer_norm_epsilon, (int, float)) or (

@@ -1,15 +1,27 @@
 """Private argument checks and helpers shared by every layer module."""
 
+import numbers
+
 from keras_attention.ops.attention import IMPLEMENTATIONS
 
 
 def is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    """Whether `value` is a positive integer (NumPy integers included)."""
+    return (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and value > 0
+    )
 
 
 def check_positive_int(name, value, allow_none=False):
+    """`value` as a Python int (or `None` if allowed); raise otherwise.
+
+    NumPy integers (`np.int64(8)`, from a hyper-parameter grid) are
+    accepted, as Keras accepts them, and returned as Python ints.
+    """
     if allow_none and value is None:
-        return
+        return None
     if not is_positive_int(value):
         expected = "a positive integer"
         if allow_none:
@@ -17,6 +29,7 @@ def check_positive_int(name, value, allow_none=False):
         raise ValueError(
             f"`{name}` must be {expected}. Received: {name}={value!r}"
         )
+    return int(value)
 
 
 def check_rank_3(name, shape):

@@ -67,7 +67,7 @@ class AdditiveAttention(RNNAttention):
         bias_initializer="zeros",
         **kwargs,
     ):
-        check_positive_int("units", units)
+        units = check_positive_int("units", units)
         super().__init__(dropout=dropout, **kwargs)
         self.units = units
         self.use_bias = use_bias

@@ -112,11 +112,15 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        check_positive_int("num_heads", num_heads)
-        check_positive_int("key_dim", key_dim)
-        check_positive_int("value_dim", value_dim, allow_none=True)
-        check_positive_int("output_dim", output_dim, allow_none=True)
-        check_positive_int("chunk_size", chunk_size, allow_none=True)
+        num_heads = check_positive_int("num_heads", num_heads)
+        key_dim = check_positive_int("key_dim", key_dim)
+        value_dim = check_positive_int("value_dim", value_dim, allow_none=True)
+        output_dim = check_positive_int(
+            "output_dim", output_dim, allow_none=True
+        )
+        chunk_size = check_positive_int(
+            "chunk_size", chunk_size, allow_none=True
+        )
         check_rate("dropout", dropout)
         check_implementation(
             "attention_implementation", attention_implementation

@@ -58,7 +58,7 @@ class PositionEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, sequence_length, initializer="glorot_uniform", **kwargs):
-        check_positive_int("sequence_length", sequence_length)
+        sequence_length = check_positive_int("sequence_length", sequence_length)
         super().__init__(**kwargs)
         self.sequence_length = sequence_length
         self.initializer = keras.initializers.get(initializer)

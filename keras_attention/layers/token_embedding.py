@@ -87,8 +87,8 @@ class TokenEmbedding(keras.layers.Layer):
         embeddings_initializer=None,
         **kwargs,
     ):
-        check_positive_int("vocabulary_size", vocabulary_size)
-        check_positive_int("embedding_dim", embedding_dim)
+        vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+        embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         check_token_id("padding_id", padding_id, vocabulary_size)
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size

@@ -405,14 +405,18 @@ def build_transformer(
           embeddings)
         - [Xiong et al., 2020](https://arxiv.org/abs/2002.04745) (pre-LN)
     """
-    check_positive_int("source_vocabulary_size", source_vocabulary_size)
-    check_positive_int("target_vocabulary_size", target_vocabulary_size)
-    check_positive_int("num_layers", num_layers)
-    check_positive_int("d_model", d_model)
-    check_positive_int("num_heads", num_heads)
-    check_positive_int("feed_forward_dim", feed_forward_dim)
+    source_vocabulary_size = check_positive_int(
+        "source_vocabulary_size", source_vocabulary_size
+    )
+    target_vocabulary_size = check_positive_int(
+        "target_vocabulary_size", target_vocabulary_size
+    )
+    num_layers = check_positive_int("num_layers", num_layers)
+    d_model = check_positive_int("d_model", d_model)
+    num_heads = check_positive_int("num_heads", num_heads)
+    feed_forward_dim = check_positive_int("feed_forward_dim", feed_forward_dim)
     check_rate("dropout", dropout)
-    check_positive_int("max_length", max_length)
+    max_length = check_positive_int("max_length", max_length)
     if positional_encoding not in POSITIONAL_ENCODINGS:
         raise ValueError(
             f"`positional_encoding` must be one of {POSITIONAL_ENCODINGS}. "

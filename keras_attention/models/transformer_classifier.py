@@ -136,18 +136,20 @@ def build_transformer_classifier(
         - [Devlin et al., 2018](https://arxiv.org/abs/1810.04805) (the
           class token)
     """
-    check_positive_int("vocabulary_size", vocabulary_size)
+    vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
             "`num_classes` must be an integer >= 2 (use 2 for a binary "
             f"classifier). Received: num_classes={num_classes!r}"
         )
-    check_positive_int("num_layers", num_layers)
-    check_positive_int("num_heads", num_heads)
-    check_positive_int("embedding_dim", embedding_dim)
-    check_positive_int("feed_forward_dim", feed_forward_dim)
+    num_layers = check_positive_int("num_layers", num_layers)
+    num_heads = check_positive_int("num_heads", num_heads)
+    embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+    feed_forward_dim = check_positive_int("feed_forward_dim", feed_forward_dim)
     check_rate("dropout", dropout)
-    check_positive_int("max_sequence_length", max_sequence_length, True)
+    max_sequence_length = check_positive_int(
+        "max_sequence_length", max_sequence_length, True
+    )
     _check_choice(
         "positional_encoding", positional_encoding, POSITIONAL_ENCODINGS
     )

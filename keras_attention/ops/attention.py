@@ -27,6 +27,7 @@ zero weights and a zero output (never NaN).
 
 import functools
 import math
+import numbers
 
 import keras
 import tensorflow as tf
@@ -133,7 +134,9 @@ def _validate_inputs(
             f"Received: implementation={implementation!r}"
         )
     if chunk_size is not None and (
-        not isinstance(chunk_size, int) or chunk_size <= 0
+        not isinstance(chunk_size, numbers.Integral)
+        or isinstance(chunk_size, bool)
+        or chunk_size <= 0
     ):
         raise ValueError(
             "`chunk_size` must be a positive integer or None. "
@@ -640,6 +643,8 @@ def scaled_dot_product_attention(
     _validate_inputs(
         query, key, value, mask, implementation, chunk_size, dropout_rate
     )
+    if chunk_size is not None:
+        chunk_size = int(chunk_size)  # NumPy integers too
     if implementation == "chunked" and return_attention_scores:
         raise ValueError(
             "`return_attention_scores=True` needs the full weight matrix, "
