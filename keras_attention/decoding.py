@@ -134,14 +134,21 @@ def _initial_sequences(rows, max_length, start_id, padding_id):
     return ops.concatenate([start, rest], axis=1)
 
 
-def _next_log_probs(logits, padding_id):
-    """`(rows, vocab)` float32 log-softmax with `padding_id` ruled out."""
+def without_padding(logits, padding_id):
+    """`(rows, vocab)` float32 logits with `padding_id` ruled out.
+
+    No decoder predicts the padding id: it marks the steps after the end id.
+    """
     logits = ops.cast(logits, "float32")  # (rows, vocab)
     vocabulary = ops.arange(ops.shape(logits)[-1], dtype="int32")  # (vocab,)
-    logits = ops.where(
+    return ops.where(
         ops.equal(vocabulary, padding_id)[None, :], NEGATIVE_INFINITY, logits
     )  # (rows, vocab)
-    return ops.log_softmax(logits, axis=-1)
+
+
+def _next_log_probs(logits, padding_id):
+    """`(rows, vocab)` float32 log-softmax with `padding_id` ruled out."""
+    return ops.log_softmax(without_padding(logits, padding_id), axis=-1)
 
 
 def _write(sequences, index, ids):

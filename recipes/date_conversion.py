@@ -44,6 +44,7 @@ from keras_attention.data import load_parallel_text
 from keras_attention.data import make_seq2seq_dataset
 from keras_attention.data import split_pairs
 from keras_attention.data import tfds_builder
+from keras_attention.data.tfds_builder import supervised_pair
 from keras_attention.export import export_seq2seq
 from keras_attention.export import run_saved_model_in_fresh_process
 from keras_attention.models import ExactMatchCallback
@@ -208,22 +209,17 @@ def load_pairs(args):
         args.dataset, data_dir=args.data_dir, **builder_kwargs
     )
     # Checked before a download: the dataset must map text to text.
-    keys = builder.info.supervised_keys
+    keys = supervised_pair(builder)
     features = builder.info.features
-    if not (
-        isinstance(keys, (tuple, list))
-        and len(keys) == 2
-        and all(
-            isinstance(key, str)
-            and key in features
-            and isinstance(features[key], tfds.features.Text)
-            for key in keys
-        )
+    if keys is None or not all(
+        key in features and isinstance(features[key], tfds.features.Text)
+        for key in keys
     ):
         raise ValueError(
             f"Dataset {args.dataset!r} has no (source, target) supervised "
-            f"keys naming two text features. Received: supervised_keys="
-            f"{keys}, features {list(features.keys())}"
+            "keys naming two text features. Received: supervised_keys="
+            f"{builder.info.supervised_keys}, features "
+            f"{list(features.keys())}"
         )
     if args.dataset != DEFAULT_DATASET and (
         args.num_train,
@@ -272,13 +268,13 @@ class Experiment:
         self.longest_target = max(
             len(t) for _, t in train_pairs + self.test_pairs
         )
+        longest_source = max(len(s) for s, _ in train_pairs)
         # Both checked now: the held-out inputs are only decoded after
         # training, by a model that rejects longer ones.
-        for name, pairs in (
-            ("training", train_pairs),
-            ("held-out", self.test_pairs),
+        for name, longest in (
+            ("training", longest_source),
+            ("held-out", max(len(s) for s, _ in self.test_pairs)),
         ):
-            longest = max(len(s) for s, _ in pairs)
             if longest > args.max_source_length:
                 raise ValueError(
                     f"A {name} input has {longest} characters, more than "
@@ -292,7 +288,7 @@ class Experiment:
             args.batch_size,
             shuffle=True,
             seed=args.seed,
-            source_length=_round_up(max(len(s) for s, _ in train_pairs)),
+            source_length=_round_up(longest_source),
             target_length=self.longest_target + 1,
             drop_remainder=len(train_pairs) >= args.batch_size,
         )

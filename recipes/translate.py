@@ -49,6 +49,7 @@ from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
+from keras_attention.data.tfds_builder import count_examples
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import LENGTH_POLICIES
 from keras_attention.data.translation import learn_translation_tokenizers
@@ -387,9 +388,7 @@ def load_data(args):
             # No validation split (para_crawl, opus): hold out the first
             # pairs of the training split (read without a pass over all of
             # it), a fraction of what trains, as for local files.
-            size = int(train.cardinality())
-            if size < 0:  # not known up front: count
-                size = int(train.reduce(0, lambda count, _: count + 1))
+            size = count_examples(train)
             used = min(size, args.max_examples or size)
             held = max(1, round(used * args.held_out_fraction))
             if size - held < 1:

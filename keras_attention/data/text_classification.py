@@ -29,7 +29,9 @@ import tensorflow_datasets as tfds
 
 from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds_builder import check_feature
-from keras_attention.data.tfds_builder import split_names
+from keras_attention.data.tfds_builder import count_examples
+from keras_attention.data.tfds_builder import missing_split
+from keras_attention.data.tfds_builder import supervised_pair
 from keras_attention.data.tfds_builder import tfds_builder
 
 __all__ = [
@@ -51,12 +53,12 @@ DEFAULT_TEST_SPLIT = "test"
 # Past this many classes, a label column where most labels are distinct is
 # taken for a text column (swapped columns).
 _MIN_CLASSES_TO_CHECK = 20
-
-_logger = logging.getLogger(__name__)
 DEFAULT_BUCKET_BOUNDARIES = (16, 32, 64, 128, 256, 512, 1024)
 TOKENIZE_CHUNK = 1024
 DEFAULT_SHUFFLE_BUFFER = 16_384
 PADDING_ID = 0
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -96,8 +98,8 @@ def load_tfds_text_classification(
     names). When the dataset has no `"test"` split and `test_split` is left
     at `"test"`, the last `test_fraction` of `train_split` (whatever its
     slicing or `+` parts) is held out instead. Examples labelled `-1`
-    (TFDS's "unlabelled", e.g. in SNLI) are left out; a split that starts
-    with one (GLUE's test splits are all unlabelled) is an error.
+    (TFDS's "unlabelled", e.g. in SNLI) are left out; a split whose first
+    100 examples are all unlabelled (GLUE's test splits) is an error.
 
     Args:
         name: the TFDS name, e.g. `"imdb_reviews"` or `"ag_news_subset"`
@@ -167,7 +169,7 @@ def load_tfds_text_classification(
     if hold_out:
         # The end of the training examples, however the split was sliced or
         # joined ("train+validation[90%:]" would slice only "validation").
-        size = _num_examples(train)
+        size = count_examples(train)
         keep = size - max(1, round(size * test_fraction))
         if keep < 1:
             raise ValueError(
@@ -200,11 +202,10 @@ def load_tfds_text_classification(
 def _default_keys(builder, text_key, label_key):
     """The text and label keys, missing ones from the supervised keys."""
     features = builder.info.features
-    supervised = builder.info.supervised_keys
+    supervised = supervised_pair(builder)
     if (
-        isinstance(supervised, (tuple, list))
-        and len(supervised) == 2
-        and all(isinstance(key, str) and key in features for key in supervised)
+        supervised is not None
+        and all(key in features for key in supervised)
         and isinstance(features[supervised[0]], tfds.features.Text)
         and isinstance(features[supervised[1]], tfds.features.ClassLabel)
     ):
@@ -223,32 +224,23 @@ def _check_splits(name, builder, train_split, test_split):
     Only the default `test_split` falls back to a hold-out: a test split the
     user named, sliced or misspelled is never silently replaced.
     """
-    known = set(builder.info.splits.keys())
-    if not known:  # e.g. TFDS's mock data: any split name is served
-        return False
     hold_out = False
     for argument, split in (
         ("train_split", train_split),
         ("test_split", test_split),
     ):
-        missing = [part for part in split_names(split) if part not in known]
-        if not missing:
+        missing = missing_split(builder, split)
+        if missing is None:
             continue
         if argument == "test_split" and split == DEFAULT_TEST_SPLIT:
             hold_out = True
             continue
         raise ValueError(
-            f"{name!r} has no split {missing[0]!r}; its splits are "
-            f"{sorted(known)}. Received: {argument}={split!r}"
+            f"{name!r} has no split {missing!r}; its splits are "
+            f"{sorted(builder.info.splits.keys())}. "
+            f"Received: {argument}={split!r}"
         )
     return hold_out
-
-
-def _num_examples(dataset):
-    size = int(dataset.cardinality())
-    if size < 0:  # unknown: count
-        size = int(dataset.reduce(0, lambda count, _: count + 1))
-    return size
 
 
 def _check_labelled(name, argument, split, examples, sample=100):
@@ -644,7 +636,7 @@ def make_text_classification_dataset(
             batch_size, padding_values=(PADDING_ID, 0)
         )
     if count_batches:
-        num_batches = int(dataset.reduce(0, lambda count, _: count + 1))
+        num_batches = count_examples(dataset)  # counted: buckets hide it
         dataset = dataset.apply(
             tf.data.experimental.assert_cardinality(num_batches)
         )

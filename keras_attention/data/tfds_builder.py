@@ -1,10 +1,21 @@
-"""Look up a TensorFlow Datasets builder by name, with clear errors."""
+"""TensorFlow Datasets helpers shared by the data loaders.
+
+`tfds_builder` looks a builder up by name with clear errors; the others
+check a dataset's keys and splits and count a dataset's examples.
+"""
 
 import logging
 
 import tensorflow_datasets as tfds
 
-__all__ = ["check_feature", "split_names", "tfds_builder"]
+__all__ = [
+    "check_feature",
+    "count_examples",
+    "missing_split",
+    "split_names",
+    "supervised_pair",
+    "tfds_builder",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -91,6 +102,45 @@ def check_feature(name, features, argument, key, kind, description):
             f"(features: {summary}). Received: {argument}={key!r}, a "
             f"{type(features[key]).__name__}"
         )
+
+
+def supervised_pair(builder):
+    """The builder's two supervised keys as a tuple of str, else `None`."""
+    keys = builder.info.supervised_keys
+    if (
+        isinstance(keys, (tuple, list))
+        and len(keys) == 2
+        and all(isinstance(key, str) for key in keys)
+    ):
+        return tuple(keys)
+    return None
+
+
+def missing_split(builder, split):
+    """The first split named in `split` that `builder` lacks, else `None`.
+
+    `None` too when the split names are not known (a dataset not prepared
+    yet, or TFDS's mock data, which serves any split).
+    """
+    known = set(builder.info.splits.keys())
+    if not known:
+        return None
+    for part in split_names(split):
+        if part not in known:
+            return part
+    return None
+
+
+def count_examples(dataset):
+    """The number of elements of a `tf.data.Dataset`.
+
+    Its cardinality when known (as for a TFDS split), else counted with one
+    pass over it.
+    """
+    size = int(dataset.cardinality())
+    if size < 0:
+        size = int(dataset.reduce(0, lambda count, _: count + 1))
+    return size
 
 
 def split_names(spec):

@@ -26,7 +26,8 @@ import tensorflow_datasets as tfds
 
 from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds_builder import check_feature
-from keras_attention.data.tfds_builder import split_names
+from keras_attention.data.tfds_builder import missing_split
+from keras_attention.data.tfds_builder import supervised_pair
 from keras_attention.data.tfds_builder import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
@@ -123,13 +124,7 @@ def _language_keys(name, builder, source_key, target_key):
     """
     features = builder.info.features
     names = list(features.keys())
-    supervised = builder.info.supervised_keys
-    if not (
-        isinstance(supervised, (tuple, list))
-        and len(supervised) == 2
-        and all(isinstance(key, str) for key in supervised)
-    ):
-        supervised = None
+    supervised = supervised_pair(builder)
     if source_key is None or target_key is None:
         given = source_key if target_key is None else target_key
         if supervised is None or (
@@ -168,13 +163,12 @@ def _language_keys(name, builder, source_key, target_key):
 
 def _check_split(name, builder, split):
     """Raise if `split` names a split `builder` is known not to have."""
-    known = list(builder.info.splits.keys())
-    for part in split_names(split):
-        if known and part not in known:
-            raise ValueError(
-                f"Dataset {name!r} has no split {part!r}. "
-                f"Received: split={split!r}, splits {sorted(known)}"
-            )
+    missing = missing_split(builder, split)
+    if missing is not None:
+        raise ValueError(
+            f"Dataset {name!r} has no split {missing!r}. Received: "
+            f"split={split!r}, splits {sorted(builder.info.splits.keys())}"
+        )
 
 
 def _read_lines(path):

@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_attention.decoding import NEGATIVE_INFINITY
 from keras_attention.decoding import check_special_ids
+from keras_attention.decoding import without_padding
 from keras_attention.models import seq2seq
 
 __all__ = [
@@ -105,13 +105,7 @@ class Seq2SeqGreedyDecoder(tf.Module):
                 return_attention_scores=True,
             )
             logits = self.output_head([output, context])  # (batch, 1, vocab)
-            # The padding id is never a prediction: it marks the steps after
-            # the end id.
-            logits = tf.cast(logits[:, 0], tf.float32)  # (batch, vocab)
-            is_padding = tf.equal(
-                tf.range(tf.shape(logits)[-1]), seq2seq.PADDING_ID
-            )
-            logits = tf.where(is_padding[None, :], NEGATIVE_INFINITY, logits)
+            logits = without_padding(logits[:, 0], seq2seq.PADDING_ID)
             next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
             next_token = tf.where(finished, seq2seq.PADDING_ID, next_token)
             # (batch, 1, src_len), zero for finished sequences.
