@@ -32,7 +32,6 @@ import shutil
 import time
 
 import keras
-import tensorflow_datasets as tfds
 
 import keras_attention.data  # noqa: F401 (registers `date_conversion`)
 from keras_attention.cli import HelpFormatter
@@ -41,15 +40,15 @@ from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data import DateConversionConfig
 from keras_attention.data import load_parallel_text
+from keras_attention.data import load_tfds_translation_data
 from keras_attention.data import make_seq2seq_dataset
 from keras_attention.data import split_pairs
-from keras_attention.data import tfds_builder
-from keras_attention.data.tfds_builder import supervised_pair
-from keras_attention.export import export_seq2seq
-from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.data import text_pairs
 from keras_attention.models import ExactMatchCallback
 from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
+from keras_attention.serving import export_seq2seq
+from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text import CharacterTokenizer
 from keras_attention.training import HISTORY_FILE
 from keras_attention.training import read_history
@@ -184,10 +183,6 @@ def parse_args(argv=None):
     return args
 
 
-def _as_text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def load_pairs(args):
     """`(train_pairs, test_pairs)` of Python strings from the arguments."""
     if args.data:
@@ -205,22 +200,6 @@ def load_pairs(args):
             num_train=args.num_train,
             num_test=args.num_test,
         )
-    builder = tfds_builder(
-        args.dataset, data_dir=args.data_dir, **builder_kwargs
-    )
-    # Checked before a download: the dataset must map text to text.
-    keys = supervised_pair(builder)
-    features = builder.info.features
-    if keys is None or not all(
-        key in features and isinstance(features[key], tfds.features.Text)
-        for key in keys
-    ):
-        raise ValueError(
-            f"Dataset {args.dataset!r} has no (source, target) supervised "
-            "keys naming two text features. Received: supervised_keys="
-            f"{builder.info.supervised_keys}, features "
-            f"{list(features.keys())}"
-        )
     if args.dataset != DEFAULT_DATASET and (
         args.num_train,
         args.num_test,
@@ -229,18 +208,14 @@ def load_pairs(args):
             "Note: --num-train and --num-test size the generated "
             f"date_conversion dataset only; {args.dataset} is used whole."
         )
-    builder.download_and_prepare()
-
-    def read(split):
-        dataset = builder.as_dataset(split=split, as_supervised=True)
-        return [(_as_text(s), _as_text(t)) for s, t in tfds.as_numpy(dataset)]
-
-    # (Mocked datasets in tests list no splits but serve any of them.)
-    available = set(builder.info.splits.keys()) or {"train", "test"}
-    held_out = [name for name in ("test", "validation") if name in available]
-    if not held_out:
-        return split_pairs(read("train"), HELD_OUT_FRACTION, seed=args.seed)
-    return read("train"), read(held_out[0])
+    # The supervised keys name the (source, target) text features.
+    data = load_tfds_translation_data(
+        args.dataset,
+        held_out_split="test",
+        data_dir=args.data_dir,
+        builder_kwargs=builder_kwargs,
+    )
+    return text_pairs(data.train), text_pairs(data.held_out)
 
 
 def _round_up(value, multiple=8):

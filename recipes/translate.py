@@ -49,22 +49,22 @@ from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
-from keras_attention.data.tfds_builder import count_examples
 from keras_attention.data.translation import DEFAULT_DATASET
+from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
 from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
-from keras_attention.data.translation import load_tfds_translation
+from keras_attention.data.translation import load_tfds_translation_data
 from keras_attention.data.translation import make_translation_dataset
-from keras_attention.data.translation import tfds_split_names
-from keras_attention.export import SERVING_ATTENTION
-from keras_attention.export import export_translator
-from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.data.translation import text_pairs
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.metrics import corpus_bleu
 from keras_attention.models.transformer import build_transformer
-from keras_attention.models.transformer_translator import Translator
+from keras_attention.serving import SERVING_ATTENTION
+from keras_attention.serving import Translator
+from keras_attention.serving import export_translator
+from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
@@ -109,7 +109,6 @@ PRESETS = {
     ),
 }
 HELD_OUT_FRACTION = 0.05
-DEFAULT_EVAL_SPLIT = "validation"
 
 
 def _by_preset(name):
@@ -157,7 +156,7 @@ def parse_args(argv=None):
     )
     data.add_argument(
         "--eval-split",
-        default=DEFAULT_EVAL_SPLIT,
+        default=DEFAULT_HELD_OUT_SPLIT,
         help="TFDS split for validation loss and BLEU (a dataset without a "
         "validation split holds out --held-out-fraction of --train-split)",
     )
@@ -350,10 +349,6 @@ def parse_args(argv=None):
     return args
 
 
-def _as_text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def load_data(args):
     """`(train, held_out_pairs)`: training pairs or dataset, held-out list.
 
@@ -371,57 +366,26 @@ def load_data(args):
         if args.max_examples:
             train = train[: args.max_examples]
     else:
-        train, (source_key, target_key) = load_tfds_translation(
+        data = load_tfds_translation_data(
             args.dataset,
-            split=args.train_split,
+            train_split=args.train_split,
+            held_out_split=args.eval_split,
             data_dir=args.data_dir,
             source_key=args.source_key,
             target_key=args.target_key,
+            held_out_fraction=args.held_out_fraction,
+            max_train_examples=args.max_examples,
         )
-        eval_split = args.eval_split
-        # Split names are known once the data is prepared (mock data in
-        # tests has none and serves any split).
-        splits = tfds_split_names(args.dataset, args.data_dir)
-        if eval_split == DEFAULT_EVAL_SPLIT and (
-            splits and DEFAULT_EVAL_SPLIT not in splits
-        ):
-            # No validation split (para_crawl, opus): hold out the first
-            # pairs of the training split (read without a pass over all of
-            # it), a fraction of what trains, as for local files.
-            size = count_examples(train)
-            used = min(size, args.max_examples or size)
-            held = max(1, round(used * args.held_out_fraction))
-            if size - held < 1:
-                raise ValueError(
-                    f"{args.train_split!r} of {args.dataset!r} has too few "
-                    "pairs to hold some out (there is no validation split). "
-                    f"Received: {size} pairs"
-                )
-            held_out_data = train.take(held)
-            train = train.skip(held)
-            eval_split = f"the first {held} pairs of {args.train_split}"
-        else:
-            held_out_data, _ = load_tfds_translation(
-                args.dataset,
-                split=eval_split,
-                data_dir=args.data_dir,
-                source_key=source_key,
-                target_key=target_key,
-                download=False,
-            )
-        if args.max_examples:
-            train = train.take(args.max_examples)
+        train, held_out_data = data.train, data.held_out
         if args.max_eval_examples:
             held_out_data = held_out_data.take(args.max_eval_examples)
-        held_out = [
-            (_as_text(s), _as_text(t))
-            for s, t in held_out_data.as_numpy_iterator()
-        ]
+        held_out = text_pairs(held_out_data)
         if not held_out:
             raise ValueError(f"The split {args.eval_split!r} is empty.")
+        source_key, target_key = data.keys
         print(
             f"TFDS {args.dataset}: {source_key} -> {target_key}, training "
-            f"on {args.train_split}, held out: {eval_split}"
+            f"on {args.train_split}, held out: {data.held_out_split}"
         )
     if args.max_eval_examples:
         held_out = held_out[: args.max_eval_examples]

@@ -1,5 +1,17 @@
 """Datasets: the package's TFDS builders, local parallel text, pipelines.
 
+Where things live:
+
+- `pipeline`: the one `tf.data` pipeline (tokenize in chunks, cache,
+  seeded shuffle, length buckets or padded batches, prefetch) and its
+  defaults; the tasks below supply its hooks.
+- `tfds`: TFDS builders by name, supervised keys, split checks and the
+  hold-out policy.
+- `text_classification`, `translation`, `parallel_text`: each task's
+  loaders and `make_*_dataset`.
+- `text_files`: reading users' text files; `date_conversion`: the
+  package's own TFDS dataset.
+
 Importing this package registers the `date_conversion` TFDS builder.
 """
 
@@ -24,11 +36,14 @@ from keras_attention.data.text_classification import (
 from keras_attention.data.text_classification import read_labeled_tsv
 from keras_attention.data.text_classification import save_class_names
 from keras_attention.data.text_files import read_text_lines
-from keras_attention.data.tfds_builder import tfds_builder
+from keras_attention.data.tfds import tfds_builder
+from keras_attention.data.translation import TranslationData
 from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
 from keras_attention.data.translation import load_tfds_translation
+from keras_attention.data.translation import load_tfds_translation_data
 from keras_attention.data.translation import make_translation_dataset
+from keras_attention.data.translation import text_pairs
 
 __all__ = [
     "DateConversion",
@@ -45,10 +60,13 @@ __all__ = [
     "make_text_classification_dataset",
     "read_labeled_tsv",
     "save_class_names",
+    "TranslationData",
     "learn_translation_tokenizers",
     "load_parallel_files",
     "load_tfds_translation",
+    "load_tfds_translation_data",
     "make_translation_dataset",
     "read_text_lines",
+    "text_pairs",
     "tfds_builder",
 ]

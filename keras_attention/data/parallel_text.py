@@ -13,7 +13,8 @@ Lines that hold only whitespace are ignored. Any other line that does not
 parse raises a `ValueError` naming the file and the line number.
 
 `make_seq2seq_dataset` turns string pairs into the batches that a
-teacher-forced encoder-decoder trains on.
+teacher-forced encoder-decoder trains on (the pipeline of
+`keras_attention.data.pipeline`).
 """
 
 import os
@@ -21,6 +22,9 @@ import random
 
 import tensorflow as tf
 
+from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
+from keras_attention.data.pipeline import batch_examples
+from keras_attention.data.pipeline import check_batch_size
 from keras_attention.data.text_files import read_text_lines
 
 __all__ = [
@@ -31,8 +35,6 @@ __all__ = [
 ]
 
 FILE_FORMATS = ("tsv", "underscore")
-DEFAULT_SHUFFLE_BUFFER = 65_536
-TOKENIZE_CHUNK = 4096
 
 
 def _detect_format(lines):
@@ -146,17 +148,16 @@ def split_pairs(pairs, test_fraction=0.1, seed=0):
     return pairs[num_test:], pairs[:num_test]
 
 
-def _pad_or_fail(ids, length, what):
-    """Pads ragged `(batch, None)` ids to `(batch, length)`, or fails."""
+def _check_length(ids, length, what):
+    """Fails when a row of ragged `(batch, None)` ids exceeds `length`."""
     if length is None:
-        return ids.to_tensor()
+        return
     longest = tf.reduce_max(ids.row_lengths())
     tf.debugging.assert_less_equal(
         longest,
         tf.cast(length, longest.dtype),
         message=f"A {what} is longer than its fixed length {length}.",
     )
-    return ids.to_tensor(shape=[None, length])
 
 
 def make_seq2seq_dataset(
@@ -173,7 +174,8 @@ def make_seq2seq_dataset(
     """Batches of `(source, target)` pairs for teacher-forced training.
 
     The strings are tokenized once, cached (in memory), optionally
-    reshuffled every epoch, padded (with id `0`) and prefetched.
+    reshuffled every epoch, padded (with id `0`) and prefetched (see
+    `keras_attention.data.pipeline.batch_examples`).
 
     Args:
         pairs: a list of `(source, target)` string pairs or a `tf.data`
@@ -201,10 +203,7 @@ def make_seq2seq_dataset(
         tgt_len)}, target_out_ids (batch, tgt_len))`, where `target_in_ids`
         is `[start] + target` and `target_out_ids` is `target + [end]`.
     """
-    if batch_size <= 0:
-        raise ValueError(
-            f"`batch_size` must be positive. Received: batch_size={batch_size}"
-        )
+    check_batch_size(batch_size)
     shuffle_buffer = DEFAULT_SHUFFLE_BUFFER
     num_examples = None
     if isinstance(pairs, tf.data.Dataset):
@@ -219,45 +218,33 @@ def make_seq2seq_dataset(
             (list(sources), list(targets))
         )
 
-    def tokenize(sources, targets):
-        source_ids = source_tokenizer.tokenize(sources)  # (batch, None)
-        target_ids = target_tokenizer.tokenize(targets)  # (batch, None)
-        batch = tf.shape(target_ids.row_lengths())[0]
+    def encode(sources, targets):
+        source_ids = source_tokenizer.tokenize(sources)  # (chunk, None)
+        target_ids = target_tokenizer.tokenize(targets)  # (chunk, None)
+        chunk = tf.shape(target_ids.row_lengths())[0]
         start = tf.fill(
-            [batch, 1], tf.cast(target_tokenizer.start_id, tf.int32)
+            [chunk, 1], tf.cast(target_tokenizer.start_id, tf.int32)
         )
-        end = tf.fill([batch, 1], tf.cast(target_tokenizer.end_id, tf.int32))
-        target_in = tf.concat([start, target_ids], axis=1)  # (batch, None)
-        target_out = tf.concat([target_ids, end], axis=1)  # (batch, None)
+        end = tf.fill([chunk, 1], tf.cast(target_tokenizer.end_id, tf.int32))
+        target_in = tf.concat([start, target_ids], axis=1)  # (chunk, None)
+        target_out = tf.concat([target_ids, end], axis=1)  # (chunk, None)
+        _check_length(source_ids, source_length, "source")
+        _check_length(target_in, target_length, "target")
         return source_ids, target_in, target_out
 
-    def pad(source_ids, target_in, target_out):
-        inputs = {
-            "source_ids": _pad_or_fail(source_ids, source_length, "source"),
-            "target_in_ids": _pad_or_fail(target_in, target_length, "target"),
-        }
-        return inputs, _pad_or_fail(target_out, target_length, "target")
+    def as_inputs(source_ids, target_in, target_out):
+        inputs = {"source_ids": source_ids, "target_in_ids": target_in}
+        return inputs, target_out
 
-    # Tokenize in large vectorised chunks, then cache per example.
-    dataset = (
-        dataset.batch(TOKENIZE_CHUNK)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-        .cache()
-    )
-    if shuffle:
-        dataset = dataset.shuffle(
-            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
-    dataset = dataset.ragged_batch(batch_size, drop_remainder=drop_remainder)
-    if num_examples is not None:
-        # Known up front, so progress bars show it from the first epoch.
-        num_batches = num_examples // batch_size
-        if not drop_remainder and num_examples % batch_size:
-            num_batches += 1
-        dataset = dataset.apply(
-            tf.data.experimental.assert_cardinality(num_batches)
-        )
-    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE
+    return batch_examples(
+        dataset,
+        encode,
+        batch_size,
+        padded_shapes=([source_length], [target_length], [target_length]),
+        drop_remainder=drop_remainder,
+        shuffle=shuffle,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        finish=as_inputs,
+        num_examples=num_examples,
     )

@@ -14,7 +14,9 @@ names (the index is the label id):
   `ValueError` naming the file and the line number.
 
 `make_text_classification_dataset` tokenizes the texts in the TensorFlow
-graph and batches them, grouping examples of similar length.
+graph and batches them, grouping examples of similar length (the pipeline
+of `keras_attention.data.pipeline`). The TFDS splits and the hold-out
+follow `keras_attention.data.tfds`.
 """
 
 import collections
@@ -27,12 +29,18 @@ import random
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
+from keras_attention.data.pipeline import PADDING_ID
+from keras_attention.data.pipeline import batch_examples
+from keras_attention.data.pipeline import check_batch_size
 from keras_attention.data.text_files import read_text_lines
-from keras_attention.data.tfds_builder import check_feature
-from keras_attention.data.tfds_builder import count_examples
-from keras_attention.data.tfds_builder import missing_split
-from keras_attention.data.tfds_builder import supervised_pair
-from keras_attention.data.tfds_builder import tfds_builder
+from keras_attention.data.tfds import HELD_OUT_FRACTION
+from keras_attention.data.tfds import check_feature
+from keras_attention.data.tfds import check_split
+from keras_attention.data.tfds import choose_held_out_split
+from keras_attention.data.tfds import hold_out
+from keras_attention.data.tfds import supervised_pair
+from keras_attention.data.tfds import tfds_builder
 
 __all__ = [
     "TextClassificationData",
@@ -45,7 +53,7 @@ __all__ = [
     "save_class_names",
 ]
 
-DEFAULT_TEST_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = HELD_OUT_FRACTION
 # More distinct labels than this means the label column holds no classes
 # (for example, the text and label columns are swapped).
 DEFAULT_MAX_CLASSES = 1000
@@ -54,9 +62,6 @@ DEFAULT_TEST_SPLIT = "test"
 # taken for a text column (swapped columns).
 _MIN_CLASSES_TO_CHECK = 20
 DEFAULT_BUCKET_BOUNDARIES = (16, 32, 64, 128, 256, 512, 1024)
-TOKENIZE_CHUNK = 1024
-DEFAULT_SHUFFLE_BUFFER = 16_384
-PADDING_ID = 0
 
 _logger = logging.getLogger(__name__)
 
@@ -153,7 +158,10 @@ def load_tfds_text_classification(
     label_feature = features[label_key]
     if download:
         builder.download_and_prepare()
-    hold_out = _check_splits(name, builder, train_split, test_split)
+    check_split(name, builder, train_split, "train_split")
+    split = choose_held_out_split(
+        name, builder, test_split, DEFAULT_TEST_SPLIT, "test_split"
+    )
 
     def read(split):
         examples = builder.as_dataset(split=split, shuffle_files=False)
@@ -166,28 +174,23 @@ def load_tfds_text_classification(
         )
 
     train = read(train_split)
-    if hold_out:
+    if split is None:
         # The end of the training examples, however the split was sliced or
         # joined ("train+validation[90%:]" would slice only "validation").
-        size = count_examples(train)
-        keep = size - max(1, round(size * test_fraction))
-        if keep < 1:
-            raise ValueError(
-                f"{name!r} has no 'test' split and {train_split!r} has too "
-                f"few examples to hold some out. Received: {size} examples"
-            )
-        train, test = train.take(keep), train.skip(keep)
+        train, test, _ = hold_out(
+            train, test_fraction, name=name, split=train_split, position="end"
+        )
     else:
         test = read(test_split)
-    for argument, split, examples in (
+    for argument, description, examples in (
         ("train_split", train_split, train),
         (
             "test_split",
-            f"the held-out end of {train_split!r}" if hold_out else test_split,
+            test_split if split else f"the held-out end of {train_split!r}",
             test,
         ),
     ):
-        _check_labelled(name, argument, split, examples)
+        _check_labelled(name, argument, description, examples)
 
     def labelled(text, label):
         return label >= 0
@@ -216,31 +219,6 @@ def _default_keys(builder, text_key, label_key):
         defaults[0] if text_key is None else text_key,
         defaults[1] if label_key is None else label_key,
     )
-
-
-def _check_splits(name, builder, train_split, test_split):
-    """Raise for an unknown split; return whether to hold out of train.
-
-    Only the default `test_split` falls back to a hold-out: a test split the
-    user named, sliced or misspelled is never silently replaced.
-    """
-    hold_out = False
-    for argument, split in (
-        ("train_split", train_split),
-        ("test_split", test_split),
-    ):
-        missing = missing_split(builder, split)
-        if missing is None:
-            continue
-        if argument == "test_split" and split == DEFAULT_TEST_SPLIT:
-            hold_out = True
-            continue
-        raise ValueError(
-            f"{name!r} has no split {missing!r}; its splits are "
-            f"{sorted(builder.info.splits.keys())}. "
-            f"Received: {argument}={split!r}"
-        )
-    return hold_out
 
 
 def _check_labelled(name, argument, split, examples, sample=100):
@@ -552,10 +530,7 @@ def make_text_classification_dataset(
     ...     (["a good film", "bad"], [1, 0]), tokenizer, batch_size=2
     ... )  # doctest: +SKIP
     """
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(
-            f"`batch_size` must be positive. Received: batch_size={batch_size}"
-        )
+    check_batch_size(batch_size)
     if max_sequence_length is not None and (
         not isinstance(max_sequence_length, int) or max_sequence_length <= 0
     ):
@@ -594,53 +569,34 @@ def make_text_classification_dataset(
             f"Received: element_spec={spec}"
         )
 
-    def tokenize(texts, labels):
+    def encode(texts, labels):
         ids = tokenizer(texts)  # (chunk, None), ragged or padded
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids, padding=PADDING_ID)
         if max_sequence_length is not None:
             ids = ids[:, :max_sequence_length]  # (chunk, None)
-        ids = tf.cast(ids, tf.int32)
-        # Dense rows and their lengths: `padded_batch` takes no ragged rows.
-        return ids.to_tensor(), ids.row_lengths(), tf.cast(labels, tf.int32)
+        return tf.cast(ids, tf.int32), tf.cast(labels, tf.int32)
 
-    def unpad(ids, length, label):
-        return ids[:length], label  # (length,), ()
+    def length(ids, label):
+        return tf.shape(ids)[0]
 
-    dataset = (
-        data.batch(TOKENIZE_CHUNK)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-        .map(unpad, num_parallel_calls=tf.data.AUTOTUNE)
+    return batch_examples(
+        data,
+        encode,
+        batch_size,
+        length=length,
+        bucket_boundaries=[
+            boundary
+            for boundary in (bucket_boundaries or ())
+            if max_sequence_length is None or boundary < max_sequence_length
+        ],
+        padding_values=(PADDING_ID, 0),
+        cache=cache,
+        shuffle=shuffle,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        count_batches=count_batches,
     )
-    if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(
-            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
-    boundaries = [
-        length
-        for length in (bucket_boundaries or ())
-        if max_sequence_length is None or length < max_sequence_length
-    ]
-    if boundaries:
-        dataset = dataset.bucket_by_sequence_length(
-            lambda ids, label: tf.shape(ids)[0],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=(PADDING_ID, 0),
-        )
-    else:
-        dataset = dataset.padded_batch(
-            batch_size, padding_values=(PADDING_ID, 0)
-        )
-    if count_batches:
-        num_batches = count_examples(dataset)  # counted: buckets hide it
-        dataset = dataset.apply(
-            tf.data.experimental.assert_cardinality(num_batches)
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def label_counts(dataset, num_classes):

@@ -2,10 +2,13 @@
 
 Three sources give `(source, target)` sentence pairs:
 
-- `load_tfds_translation`: a TFDS translation dataset by name (default
-  `ted_hrlr_translate/pt_to_en`, Portuguese to English TED talks), with the
-  languages taken from the builder's supervised keys or named explicitly.
-  It downloads and prepares the data on first use (internet needed once).
+- `load_tfds_translation`: a split of a TFDS translation dataset by name
+  (default `ted_hrlr_translate/pt_to_en`, Portuguese to English TED
+  talks), with the languages taken from the builder's supervised keys or
+  named explicitly. It downloads and prepares the data on first use
+  (internet needed once). `load_tfds_translation_data` gives the training
+  and held-out pairs together, holding part of the training split out when
+  the dataset has no validation split (`keras_attention.data.tfds`).
 - `load_parallel_files`: two line-aligned UTF-8 files, the i-th source line
   translated by the i-th target line.
 - `keras_attention.data.load_parallel_text(path, "tsv")`: one
@@ -15,41 +18,49 @@ Three sources give `(source, target)` sentence pairs:
 from the training pairs, and `make_translation_dataset` turns pairs into
 the batches a Transformer trains on: tokenised in the graph, filtered or
 truncated by length, bucketed by length to cut padding, cached and
-prefetched.
+prefetched (the pipeline of `keras_attention.data.pipeline`).
 """
 
+import dataclasses
 import logging
 import os
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention.data.pipeline import BUCKET_GROWTH
+from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
+from keras_attention.data.pipeline import PADDING_ID
+from keras_attention.data.pipeline import batch_examples
+from keras_attention.data.pipeline import check_batch_size
+from keras_attention.data.pipeline import geometric_boundaries
 from keras_attention.data.text_files import read_text_lines
-from keras_attention.data.tfds_builder import check_feature
-from keras_attention.data.tfds_builder import missing_split
-from keras_attention.data.tfds_builder import supervised_pair
-from keras_attention.data.tfds_builder import tfds_builder
+from keras_attention.data.tfds import HELD_OUT_FRACTION
+from keras_attention.data.tfds import check_feature
+from keras_attention.data.tfds import check_split
+from keras_attention.data.tfds import choose_held_out_split
+from keras_attention.data.tfds import hold_out
+from keras_attention.data.tfds import supervised_pair
+from keras_attention.data.tfds import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 
 __all__ = [
     "DEFAULT_DATASET",
+    "DEFAULT_HELD_OUT_SPLIT",
     "LENGTH_POLICIES",
+    "TranslationData",
     "learn_translation_tokenizers",
     "load_parallel_files",
     "load_tfds_translation",
+    "load_tfds_translation_data",
     "make_translation_dataset",
-    "tfds_split_names",
+    "text_pairs",
 ]
 
 DEFAULT_DATASET = "ted_hrlr_translate/pt_to_en"
+DEFAULT_HELD_OUT_SPLIT = "validation"
 LENGTH_POLICIES = ("filter", "truncate")
-# Strings tokenised per vectorised call of the tokenizers.
-TOKENIZE_CHUNK = 1024
-DEFAULT_SHUFFLE_BUFFER = 20_000
-# Length buckets grow by this factor, from the smallest one up.
-_SMALLEST_BUCKET = 8
-_BUCKET_GROWTH = 2
 
 _logger = logging.getLogger(__name__)
 
@@ -91,29 +102,106 @@ def load_tfds_translation(
             keys cannot be found.
     """
     builder = tfds_builder(name, data_dir=data_dir)
-    source_key, target_key = _language_keys(
-        name, builder, source_key, target_key
-    )
-    _check_split(name, builder, split)  # before a download, when known
-    if download:
-        builder.download_and_prepare()
-        _check_split(name, builder, split)  # known once prepared
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
-    dataset = dataset.map(
-        lambda example: (example[source_key], example[target_key]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return dataset, (source_key, target_key)
+    keys = _language_keys(name, builder, source_key, target_key)
+    return _read_pairs(name, builder, split, keys, download), keys
 
 
-def tfds_split_names(name, data_dir=None):
-    """The split names of a TFDS dataset (`[]` until it is prepared).
+@dataclasses.dataclass
+class TranslationData:
+    """Training and held-out pairs of a TFDS translation dataset.
+
+    Attributes:
+        train: a `tf.data.Dataset` of `(source, target)` scalar strings.
+        held_out: the held-out pairs, in the same format.
+        keys: `(source_key, target_key)`, the features read.
+        held_out_split: str, where `held_out` comes from: a split name or
+            `"the first N pairs of <train split>"`.
+    """
+
+    train: tf.data.Dataset
+    held_out: tf.data.Dataset
+    keys: tuple
+    held_out_split: str
+
+
+def load_tfds_translation_data(
+    name=DEFAULT_DATASET,
+    train_split="train",
+    held_out_split=DEFAULT_HELD_OUT_SPLIT,
+    data_dir=None,
+    source_key=None,
+    target_key=None,
+    held_out_fraction=HELD_OUT_FRACTION,
+    max_train_examples=None,
+    download=True,
+    builder_kwargs=None,
+):
+    """The training and held-out pairs of a TFDS translation dataset.
+
+    The keys are found as in `load_tfds_translation`. When the dataset has
+    no validation split (para_crawl, opus) and `held_out_split` is left at
+    `"validation"`, the first `held_out_fraction` of the pairs that train
+    are held out from `train_split` (see `keras_attention.data.tfds.
+    hold_out`); a held-out split that was named is never replaced.
 
     Args:
-        name: the TFDS name (with its config).
+        name: the TFDS name with its config. Defaults to
+            `"ted_hrlr_translate/pt_to_en"`.
+        train_split: the training split. Defaults to `"train"`.
+        held_out_split: the held-out split. Defaults to `"validation"`.
         data_dir: the TFDS data directory. Defaults to `None`.
+        source_key: the source feature. Defaults to `None` (see
+            `load_tfds_translation`).
+        target_key: the target feature. Defaults to `None`.
+        held_out_fraction: float in `(0, 1)`, the part held out of the
+            pairs that train when there is no validation split. Defaults to
+            `0.1`.
+        max_train_examples: optional int, the most training pairs kept.
+            Defaults to `None` (all).
+        download: bool, whether to download and prepare the data if
+            needed. Defaults to `True`.
+        builder_kwargs: optional dict passed to `tfds.builder` (e.g. a
+            `config`). Defaults to `None`.
+
+    Returns:
+        A `TranslationData`.
+
+    Raises:
+        ValueError: for an unknown dataset or split, keys that cannot be
+            found, or a training split too small to hold some out.
+
+    Example:
+
+    >>> data = load_tfds_translation_data(
+    ...     "date_conversion", held_out_split="test")  # doctest: +SKIP
+    >>> data.keys, data.held_out_split  # doctest: +SKIP
+    (('source', 'target'), 'test')
     """
-    return sorted(tfds.builder(name, data_dir=data_dir).info.splits.keys())
+    builder = tfds_builder(name, data_dir=data_dir, **(builder_kwargs or {}))
+    keys = _language_keys(name, builder, source_key, target_key)
+    train = _read_pairs(name, builder, train_split, keys, download)
+    split = choose_held_out_split(
+        name,
+        builder,
+        held_out_split,
+        DEFAULT_HELD_OUT_SPLIT,
+        "held_out_split",
+    )
+    if split is None:
+        train, held_out, count = hold_out(
+            train,
+            held_out_fraction,
+            name=name,
+            split=train_split,
+            num_train=max_train_examples,
+            position="start",
+        )
+        split = f"the first {count} pairs of {train_split}"
+    else:
+        held_out = _read_pairs(name, builder, split, keys, download=False)
+    if max_train_examples:
+        train = train.take(max_train_examples)
+    return TranslationData(train, held_out, keys, split)
 
 
 def _language_keys(name, builder, source_key, target_key):
@@ -161,14 +249,27 @@ def _language_keys(name, builder, source_key, target_key):
     return source_key, target_key
 
 
-def _check_split(name, builder, split):
-    """Raise if `split` names a split `builder` is known not to have."""
-    missing = missing_split(builder, split)
-    if missing is not None:
-        raise ValueError(
-            f"Dataset {name!r} has no split {missing!r}. Received: "
-            f"split={split!r}, splits {sorted(builder.info.splits.keys())}"
-        )
+def _read_pairs(name, builder, split, keys, download):
+    """`(source, target)` strings of one split, checked before and after a
+    download (the split names are known once the data is prepared)."""
+    check_split(name, builder, split)
+    if download:
+        builder.download_and_prepare()
+        check_split(name, builder, split)
+    source_key, target_key = keys
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    return dataset.map(
+        lambda example: (example[source_key], example[target_key]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def text_pairs(dataset):
+    """The `(source, target)` pairs of a dataset as a list of `str` pairs."""
+    return [
+        (source.decode("utf-8"), target.decode("utf-8"))
+        for source, target in dataset.as_numpy_iterator()
+    ]
 
 
 def _read_lines(path):
@@ -337,17 +438,6 @@ def learn_translation_tokenizers(
     return tuple(tokenizers)
 
 
-def _default_boundaries(max_length):
-    """Bucket boundaries 8, 16, 32, ... below `max_length` (or to 256)."""
-    limit = max_length if max_length is not None else 256
-    boundaries = []
-    boundary = _SMALLEST_BUCKET
-    while boundary <= limit:
-        boundaries.append(boundary)
-        boundary *= _BUCKET_GROWTH
-    return boundaries or [limit]
-
-
 def _truncate(ids, max_length, end_id):
     """Cuts ragged `(batch, None)` ids to `max_length`, keeping `end_id`."""
     if end_id is None:
@@ -375,14 +465,15 @@ def make_translation_dataset(
 ):
     """Batches of tokenised sentence pairs for teacher-forced training.
 
-    The pipeline: tokenise both sides in the graph (chunks of strings at a
-    time), drop or truncate pairs longer than `max_length`, cache, shuffle,
-    group pairs of similar length into the same batch
-    (`tf.data.Dataset.bucket_by_sequence_length`, so a batch is padded only
-    to its own longest sequence and little compute goes to padding), split
+    The pipeline (`keras_attention.data.pipeline.batch_examples`):
+    tokenise both sides in the graph (chunks of strings at a time), split
     each target `[START] w1 ... wn [END]` into the decoder inputs
     `[START] w1 ... wn` and the labels `w1 ... wn [END]` (shifted by one),
-    and prefetch.
+    drop or truncate pairs longer than `max_length`, cache, shuffle, group
+    pairs of similar length into the same batch
+    (`tf.data.Dataset.bucket_by_sequence_length`, so a batch is padded only
+    to its own longest sequence and little compute goes to padding), and
+    prefetch.
 
     Lengths count ids, start and end included: a pair fits when its source
     has at most `max_length` ids and its decoder input (the target without
@@ -472,18 +563,14 @@ def make_translation_dataset(
             f"Received: max_length={max_length!r}"
         )
     if batch_tokens is None:
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(
-                "`batch_size` must be a positive int. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        check_batch_size(batch_size)
     elif not isinstance(batch_tokens, int) or batch_tokens <= 0:
         raise ValueError(
             "`batch_tokens` must be None or a positive int. "
             f"Received: batch_tokens={batch_tokens!r}"
         )
     if bucket_boundaries is None:
-        bucket_boundaries = _default_boundaries(max_length)
+        bucket_boundaries = geometric_boundaries(max_length)
     bucket_boundaries = [int(b) for b in bucket_boundaries]
     if not bucket_boundaries or any(
         b <= a for a, b in zip([0] + bucket_boundaries, bucket_boundaries)
@@ -497,7 +584,7 @@ def make_translation_dataset(
         source_tokenizer.end_id if source_tokenizer.add_start_end else None
     )
 
-    def tokenize(sources, targets):
+    def encode(sources, targets):
         source_ids = tf.cast(source_tokenizer.tokenize(sources), tf.int32)
         target_ids = tf.cast(target_tokenizer.tokenize(targets), tf.int32)
         if max_length is not None and length_policy == "truncate":
@@ -506,15 +593,13 @@ def make_translation_dataset(
             target_ids = _truncate(
                 target_ids, max_length + 1, target_tokenizer.end_id
             )
-        return source_ids, target_ids
+        # Decoder inputs `[START] w1 ... wn`, labels `w1 ... wn [END]`.
+        return source_ids, target_ids[:, :-1], target_ids[:, 1:]
 
-    def fits(source_ids, target_ids):
+    def fits(source_ids, target_inputs, labels):
         return (tf.shape(source_ids)[0] <= max_length) & (
-            tf.shape(target_ids)[0] <= max_length + 1
+            tf.shape(target_inputs)[0] <= max_length
         )
-
-    def shift(source_ids, target_ids):
-        return source_ids, target_ids[:-1], target_ids[1:]
 
     def length(source_ids, target_inputs, labels):
         return tf.maximum(tf.shape(source_ids)[0], tf.shape(target_inputs)[0])
@@ -522,53 +607,36 @@ def make_translation_dataset(
     def as_inputs(source_ids, target_inputs, labels):
         return {"source_ids": source_ids, "target_ids": target_inputs}, labels
 
-    dataset = _pair_dataset(data)
-    dataset = (
-        dataset.batch(TOKENIZE_CHUNK)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-    )
-    if max_length is not None and length_policy == "filter":
-        dataset = dataset.filter(fits)
-    if cache:
-        dataset = dataset.cache("" if cache is True else os.fspath(cache))
-    if shuffle:
-        dataset = dataset.shuffle(
-            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
-    dataset = dataset.map(shift, num_parallel_calls=tf.data.AUTOTUNE)
     # Bucket `i` holds lengths in [boundaries[i - 1], boundaries[i]).
     if batch_tokens is None:
         batch_sizes = [batch_size] * (len(bucket_boundaries) + 1)
     else:
         longest = [b - 1 for b in bucket_boundaries]
-        longest.append(max_length or _BUCKET_GROWTH * bucket_boundaries[-1])
+        longest.append(max_length or BUCKET_GROWTH * bucket_boundaries[-1])
         batch_sizes = [max(1, batch_tokens // max(1, n)) for n in longest]
-    dataset = dataset.bucket_by_sequence_length(
-        length,
-        bucket_boundaries,
-        batch_sizes,
-        padding_values=(0, 0, 0),
-    )
-    dataset = dataset.map(as_inputs)
-    if count_batches:
-        num_batches, num_pairs = _count_batches_and_pairs(dataset)
+
+    def check_counts(num_batches, num_pairs):
         _check_kept_pairs(data, num_pairs, max_length, length_policy)
-        dataset = dataset.apply(
-            tf.data.experimental.assert_cardinality(num_batches)
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
-
-def _count_batches_and_pairs(dataset):
-    """`(batches, pairs)` of a batched dataset, in one pass."""
-
-    def count(totals, batch):
-        _, labels = batch
-        return totals[0] + 1, totals[1] + tf.shape(labels)[0]
-
-    batches, pairs = dataset.reduce((0, 0), count)
-    return int(batches), int(pairs)
+    return batch_examples(
+        _pair_dataset(data),
+        encode,
+        batch_size=max(batch_sizes),
+        keep=fits
+        if max_length is not None and length_policy == "filter"
+        else None,
+        length=length,
+        bucket_boundaries=bucket_boundaries,
+        bucket_batch_sizes=batch_sizes,
+        padding_values=(PADDING_ID, PADDING_ID, PADDING_ID),
+        cache=cache,
+        shuffle=shuffle,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        finish=as_inputs,
+        count_batches=count_batches,
+        check_counts=check_counts,
+    )
 
 
 def _check_kept_pairs(data, kept, max_length, length_policy):

@@ -9,7 +9,7 @@ without declaring it (tensorflow/datasets#11212).
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_attention.data.tfds_builder import tfds_builder
+from keras_attention.data.tfds import tfds_builder
 from keras_attention.data.translation import DEFAULT_DATASET
 
 

@@ -5,13 +5,19 @@ so only prepared builders show how the loaders treat a dataset's splits.
 """
 
 import pytest
+import tensorflow as tf
 
 from keras_attention.data.text_classification import (
     load_tfds_text_classification,
 )
+from keras_attention.data.tfds import choose_held_out_split
+from keras_attention.data.tfds import hold_out
 from keras_attention.data.translation import load_tfds_translation
+from keras_attention.data.translation import load_tfds_translation_data
+from keras_attention.data.translation import text_pairs
 from tests.tfds_fakes import KaTestGlueLike
 from tests.tfds_fakes import KaTestNoTest
+from tests.tfds_fakes import KaTestParaLike
 from tests.tfds_fakes import KaTestSupervised
 from tests.tfds_fakes import KaTestTrainOnly
 from tests.tfds_fakes import KaTestWmtLike
@@ -114,4 +120,67 @@ def test_translation_rejects_non_text_features_and_unknown_splits(data_dir):
     with pytest.raises(ValueError, match="no split 'valid'.*'validation'"):
         load_tfds_translation(
             KaTestWmtLike.name, split="train+valid", data_dir=data_dir
+        )
+
+
+# The hold-out policy itself (`keras_attention.data.tfds`).
+
+
+def test_choose_held_out_split(data_dir):
+    builder = KaTestParaLike(data_dir=data_dir)
+    name = KaTestParaLike.name
+    assert choose_held_out_split(name, builder, "validation", "validation") is (
+        None
+    )
+    assert choose_held_out_split(name, builder, "train[:5]", "validation") == (
+        "train[:5]"
+    )
+    with pytest.raises(ValueError, match="no split 'test'.*Received: eval="):
+        choose_held_out_split(name, builder, "test", "validation", "eval")
+
+
+@pytest.mark.parametrize(
+    "position, num_train, expected",
+    [("end", None, [8, 9]), ("start", None, [0, 1]), ("start", 5, [0])],
+)
+def test_hold_out_positions(position, num_train, expected):
+    train, held_out, count = hold_out(
+        tf.data.Dataset.range(10),
+        0.2,
+        num_train=num_train,
+        position=position,
+    )
+    assert [int(i) for i in held_out] == expected and count == len(expected)
+    assert sorted(int(i) for i in train.concatenate(held_out)) == list(
+        range(10)
+    )
+
+
+def test_hold_out_errors():
+    with pytest.raises(ValueError, match="too few examples.*Received: 1 ex"):
+        hold_out(tf.data.Dataset.range(1), 0.5, name="tiny")
+    with pytest.raises(ValueError, match="Received: position='middle'"):
+        hold_out(tf.data.Dataset.range(4), 0.5, position="middle")
+    with pytest.raises(ValueError, match="fraction must be in"):
+        hold_out(tf.data.Dataset.range(4), 1.0)
+
+
+def test_translation_data_holds_out_without_a_validation_split(data_dir):
+    data = load_tfds_translation_data(
+        KaTestParaLike.name, data_dir=data_dir, max_train_examples=20
+    )
+    train = text_pairs(data.train)
+    held_out = text_pairs(data.held_out)
+    assert (len(train), len(held_out)) == (20, 2)  # 10% of what trains
+    assert data.held_out_split == "the first 2 pairs of train"
+    assert data.keys == ("de", "en")
+    assert not set(train) & set(held_out)
+    data = load_tfds_translation_data(KaTestWmtLike.name, data_dir=data_dir)
+    assert data.held_out_split == "validation"
+    assert len(text_pairs(data.held_out)) == 6
+    with pytest.raises(ValueError, match="no split 'validation'.*held_out_"):
+        load_tfds_translation_data(
+            KaTestParaLike.name,
+            held_out_split="validation[:2]",
+            data_dir=data_dir,
         )
