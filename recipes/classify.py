@@ -54,8 +54,6 @@ from keras_attention.data.text_classification import (
     make_text_classification_dataset,
 )
 from keras_attention.data.text_classification import save_class_names
-from keras_attention.export import export_text_classifier
-from keras_attention.export import run_saved_model_in_fresh_process
 from keras_attention.models.transformer_classifier import CLS_TOKEN
 from keras_attention.models.transformer_classifier import POOLINGS
 from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
@@ -65,6 +63,8 @@ from keras_attention.models.transformer_classifier import (
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving import export_text_classifier
+from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
@@ -328,9 +328,9 @@ def check_export(model, tokenizer, data, args, export_dir):
     """Exports, reloads in a fresh process, compares with `model`."""
     shutil.rmtree(export_dir, ignore_errors=True)
     export_text_classifier(
+        export_dir,
         model,
         tokenizer,
-        export_dir,
         data.class_names,
         max_sequence_length=args.max_sequence_length,
     )

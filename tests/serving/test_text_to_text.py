@@ -2,20 +2,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.export import export_seq2seq
-from keras_attention.export import run_saved_model_in_fresh_process
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
+from keras_attention.serving import export_seq2seq
+from keras_attention.serving import export_text_to_text
+from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.character_tokenizer import CharacterTokenizer
+from tests.serving.snapshots import state_of
 
 MAX_SOURCE_LENGTH = 12
 MAX_OUTPUT_LENGTH = 6
 TEXTS = ["Aug 19, 03", "2/10/93", "x"]
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """An untrained (random) model: the export must reproduce it exactly."""
+def seq2seq_parts():
+    """An untrained (random) model and its two tokenizers."""
     source = CharacterTokenizer.from_texts(["aug 19, 2003/"], lowercase=True)
     target = CharacterTokenizer.from_texts(["0123456789-"])
     model = build_attention_seq2seq(
@@ -26,6 +27,13 @@ def exported(tmp_path_factory):
         rnn_type="lstm",
         attention="additive",
     )
+    return model, source, target
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """An untrained (random) model: the export must reproduce it exactly."""
+    model, source, target = seq2seq_parts()
     path = str(tmp_path_factory.mktemp("export") / "saved_model")
     export_seq2seq(
         path,
@@ -92,3 +100,19 @@ def test_export_validates_arguments(exported, tmp_path):
     model = translator.decoder.encoder
     with pytest.raises(ValueError, match="CharacterTokenizer"):
         export_seq2seq(tmp_path / "a", model, object(), None, 5, 5)
+
+
+def test_export_leaves_the_model_and_tokenizers_unchanged(tmp_path):
+    parts = seq2seq_parts()
+    before = state_of(*parts)
+    model, source, target = parts
+    export_seq2seq(tmp_path / "saved_model", model, source, target, 12, 6)
+    assert state_of(*parts) == before
+
+
+def test_text_to_text_takes_the_decoder_after_the_path(exported, tmp_path):
+    _, translator = exported
+    source, target = translator.source_tokenizer, translator.target_tokenizer
+    # The order of earlier versions (tokenizers, then the decoder).
+    with pytest.raises(ValueError, match="`target_tokenizer`.*detokenize"):
+        export_text_to_text(tmp_path, source, target, translator.decoder, 5)

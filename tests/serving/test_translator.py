@@ -5,10 +5,11 @@ import pytest
 import tensorflow as tf
 
 from keras_attention.data.translation import learn_translation_tokenizers
-from keras_attention.export import export_translator
 from keras_attention.models.transformer import build_transformer
-from keras_attention.models.transformer_translator import Translator
+from keras_attention.serving import Translator
+from keras_attention.serving import export_translator
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+from tests.serving.snapshots import state_of
 
 MAX_OUTPUT_LENGTH = 5
 
@@ -28,9 +29,7 @@ def parts():
     return model, source_tokenizer, target_tokenizer
 
 
-@pytest.fixture(scope="module")
-def greedy_translator(parts):
-    """One greedy `Translator` (traced once) for several tests."""
+def make_greedy_translator(parts):
     model, source_tokenizer, target_tokenizer = parts
     return Translator(
         model,
@@ -38,6 +37,12 @@ def greedy_translator(parts):
         target_tokenizer,
         max_output_length=MAX_OUTPUT_LENGTH,
     )
+
+
+@pytest.fixture(scope="module")
+def greedy_translator(parts):
+    """One greedy `Translator` (traced once) for several tests."""
+    return make_greedy_translator(parts)
 
 
 def test_encode_truncates_long_sources_keeping_the_end_id(parts):
@@ -139,3 +144,11 @@ def test_bad_arguments(parts):
         translator([["a"]])
     with pytest.raises(ValueError, match="must be a `Translator`"):
         export_translator("/tmp/unused", model)
+
+
+def test_export_leaves_the_translator_and_its_parts_unchanged(parts, tmp_path):
+    translator = make_greedy_translator(parts)  # a fresh one, never exported
+    objects = (translator, *parts)
+    before = state_of(*objects)
+    export_translator(tmp_path / "translator", translator)
+    assert state_of(*objects) == before

@@ -1,0 +1,63 @@
+"""Serving: SavedModels that take raw strings and answer strings.
+
+Every export is `export_*(path, <the thing exported>, ...options)` and
+writes a SavedModel with one `serving_default` signature, `texts: (batch,)
+tf.string` in, a dict with at least `"outputs": (batch,) tf.string` out. It
+loads with plain TensorFlow (plus tensorflow-text for WordPiece models) in
+a process that never imports `keras_attention`, and it never modifies the
+model, tokenizer or translator it is given.
+
+Layout (imports flow down this list only):
+
+- `constants`: the signature name, its input and output keys, the asset
+  file names; imports nothing.
+- `_archive`: private helpers of the exports (input spec, tokenizer copy,
+  writing an `ExportArchive`).
+- `translator`: `Translator`, a Transformer and its tokenizers as one
+  `tf.Module` that translates in-process and is what gets exported.
+- `text_to_text`: `export_text_to_text` (tokenize, decode, detokenize) and
+  `export_seq2seq` (the greedy decoder of `build_attention_seq2seq`).
+- `classifier`: `export_text_classifier`.
+- `translator_export`: `export_translator`, a `Translator` with its
+  vocabularies as assets.
+- `fresh_process`: `run_saved_model_in_fresh_process`, which checks that a
+  SavedModel answers the same without `keras_attention`.
+"""
+
+from keras_attention.serving.classifier import export_text_classifier
+from keras_attention.serving.constants import SERVING_ATTENTION
+from keras_attention.serving.constants import SERVING_CLASS_IDS
+from keras_attention.serving.constants import SERVING_IDS
+from keras_attention.serving.constants import SERVING_INPUT
+from keras_attention.serving.constants import SERVING_OUTPUT
+from keras_attention.serving.constants import SERVING_PROBABILITIES
+from keras_attention.serving.constants import SERVING_SCORES
+from keras_attention.serving.constants import SERVING_SIGNATURE
+from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
+from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
+from keras_attention.serving.fresh_process import (
+    run_saved_model_in_fresh_process,
+)
+from keras_attention.serving.text_to_text import export_seq2seq
+from keras_attention.serving.text_to_text import export_text_to_text
+from keras_attention.serving.translator import Translator
+from keras_attention.serving.translator_export import export_translator
+
+__all__ = [
+    "SERVING_ATTENTION",
+    "SERVING_CLASS_IDS",
+    "SERVING_IDS",
+    "SERVING_INPUT",
+    "SERVING_OUTPUT",
+    "SERVING_PROBABILITIES",
+    "SERVING_SCORES",
+    "SERVING_SIGNATURE",
+    "SOURCE_VOCABULARY_ASSET",
+    "TARGET_VOCABULARY_ASSET",
+    "Translator",
+    "export_seq2seq",
+    "export_text_classifier",
+    "export_text_to_text",
+    "export_translator",
+    "run_saved_model_in_fresh_process",
+]

@@ -1,0 +1,58 @@
+"""Private helpers shared by the export modules.
+
+The `(batch,)` string input spec of every signature, a fresh copy of a
+tokenizer (so an export never holds, or changes, the caller's), and the
+writing of a `keras.export.ExportArchive` with one `serving_default`
+endpoint.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_attention.serving.constants import SERVING_INPUT
+from keras_attention.serving.constants import SERVING_SIGNATURE
+
+
+def texts_spec():
+    """The input spec of every serving signature: `(batch,)` strings."""
+    return tf.TensorSpec([None], tf.string, name=SERVING_INPUT)
+
+
+def copy_tokenizer(tokenizer):
+    """A fresh tokenizer (new tables) with the same vocabulary."""
+    return tokenizer.__class__.from_config(tokenizer.get_config())
+
+
+def check_tokenizer(name, tokenizer, methods):
+    """Raise unless `tokenizer` has every method named in `methods`."""
+    for method in methods:
+        if not callable(getattr(tokenizer, method, None)):
+            raise ValueError(
+                f"`{name}` must have a `{method}` method. "
+                f"Received: {type(tokenizer).__name__}"
+            )
+
+
+def write_archive(path, module, models=()):
+    """Writes `module.serve` as the `serving_default` signature of `path`.
+
+    Args:
+        path: the SavedModel directory to write.
+        module: a `tf.Module` with a `serve(texts)` method; it and
+            everything it tracks are saved.
+        models: Keras models whose variables `module.serve` uses.
+
+    Returns:
+        `path`.
+    """
+    archive = keras.export.ExportArchive()
+    for model in models:
+        archive.track(model)
+    archive.track(module)
+    archive.add_endpoint(
+        SERVING_SIGNATURE, module.serve, input_signature=[texts_spec()]
+    )
+    archive.write_out(os.fspath(path), verbose=False)
+    return path

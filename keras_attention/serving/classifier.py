@@ -1,0 +1,132 @@
+"""SavedModel export of a text classifier: raw strings in, class names out.
+
+`export_text_classifier` writes a SavedModel whose `serving_default`
+signature tokenizes a `(batch,)` `tf.string` tensor in the graph (with a
+fresh copy of the training tokenizer, truncating as in training), runs the
+model and returns the probabilities, the class ids and the class names. It
+loads with `tf.saved_model.load` in a process that imports only TensorFlow
+and tensorflow-text (for the tokenizer's ops), never Keras or
+`keras_attention`.
+"""
+
+import os
+import warnings
+
+import tensorflow as tf
+
+from keras_attention.layers._utils import check_positive_int
+from keras_attention.serving._archive import check_tokenizer
+from keras_attention.serving._archive import copy_tokenizer
+from keras_attention.serving._archive import write_archive
+from keras_attention.serving.constants import SERVING_CLASS_IDS
+from keras_attention.serving.constants import SERVING_OUTPUT
+from keras_attention.serving.constants import SERVING_PROBABILITIES
+
+__all__ = ["export_text_classifier"]
+
+
+class _TextClassifierModule(tf.Module):
+    """Holds the tokenizer, the model and the class names; `serve` runs."""
+
+    def __init__(self, model, tokenizer, class_names, max_sequence_length):
+        super().__init__(name="text_classifier")
+        self.model = model
+        # A fresh copy: its WordPiece model is a constant built from the
+        # vocabulary, so the SavedModel needs no tokenizer files.
+        self.tokenizer = copy_tokenizer(tokenizer)
+        self.class_names = list(class_names)
+        self.max_sequence_length = max_sequence_length
+
+    def serve(self, texts):
+        ids = self.tokenizer.tokenize(texts)  # (batch, None), maybe padded
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=0)
+        if self.max_sequence_length is not None:
+            ids = ids[:, : self.max_sequence_length]  # (batch, None)
+        token_ids = tf.cast(ids.to_tensor(), tf.int32)  # (batch, len)
+        # At least one (padding) position, so a batch of empty texts runs.
+        missing = tf.maximum(1 - tf.shape(token_ids)[1], 0)
+        token_ids = tf.pad(token_ids, [[0, 0], [0, missing]])  # (batch, len)
+        probabilities = tf.cast(
+            self.model(token_ids, training=False), tf.float32
+        )  # (batch, classes)
+        class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        names = tf.constant(self.class_names, tf.string)  # (classes,)
+        return {
+            SERVING_OUTPUT: tf.gather(names, class_ids),  # (batch,)
+            SERVING_PROBABILITIES: probabilities,
+            SERVING_CLASS_IDS: class_ids,  # (batch,)
+        }
+
+
+def _is_path(value):
+    return isinstance(value, (str, bytes, os.PathLike))
+
+
+def export_text_classifier(
+    path, model, tokenizer, class_names, max_sequence_length=None
+):
+    """Exports a text classifier as a SavedModel: raw strings in.
+
+    The `serving_default` signature takes `texts`, a `(batch,)` `tf.string`
+    tensor; tokenizes it in the graph (truncating to `max_sequence_length`
+    ids, as in training), runs `model` and returns a dict with
+    `"probabilities"` `(batch, num_classes)` float32, `"class_ids"`
+    `(batch,)` int32 and `"outputs"` `(batch,)` `tf.string`, the name of the
+    most probable class. The tokenizer (a constant WordPiece model), the
+    class names and the model's variables are all inside the SavedModel.
+
+    The order `(model, tokenizer, path, ...)` of earlier versions still
+    works, with a `DeprecationWarning`, for one release.
+
+    Args:
+        path: the SavedModel directory to write.
+        model: a Keras model mapping `(batch, len)` int32 ids (`0` =
+            padding) to `(batch, num_classes)` probabilities, e.g. from
+            `build_transformer_classifier`.
+        tokenizer: the tokenizer the model was trained with, e.g. a
+            `WordPieceTokenizer`: a layer with `tokenize`, `get_config` and
+            `from_config`.
+        class_names: the name of each class id, `num_classes` strings.
+        max_sequence_length: optional int, the most ids kept per text.
+            Defaults to `None` (keep all).
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> export_text_classifier("/tmp/classifier", model, tokenizer,
+    ...                        ["neg", "pos"])  # doctest: +SKIP
+    >>> serve = tf.saved_model.load("/tmp/classifier").signatures[
+    ...     "serving_default"]  # doctest: +SKIP
+    >>> serve(tf.constant(["a wonderful film"]))["outputs"]  # doctest: +SKIP
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'pos'], ...)>
+    """
+    # A model or a tokenizer is never a path: the old order is unambiguous.
+    if _is_path(tokenizer) and not _is_path(path):
+        warnings.warn(
+            "`export_text_classifier(model, tokenizer, path, ...)` is "
+            "deprecated and accepted for one release only; call "
+            "`export_text_classifier(path, model, tokenizer, ...)`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        path, model, tokenizer = tokenizer, path, model
+    check_tokenizer(
+        "tokenizer", tokenizer, ("tokenize", "get_config", "from_config")
+    )
+    class_names = [str(name) for name in class_names]
+    num_classes = model.outputs[0].shape[-1] if model.outputs else None
+    if num_classes is not None and len(class_names) != num_classes:
+        raise ValueError(
+            f"`class_names` must name the model's {num_classes} classes. "
+            f"Received: {len(class_names)} names {class_names[:10]}"
+        )
+    max_sequence_length = check_positive_int(
+        "max_sequence_length", max_sequence_length, allow_none=True
+    )
+    module = _TextClassifierModule(
+        model, tokenizer, class_names, max_sequence_length
+    )
+    return write_archive(path, module, models=(model,))

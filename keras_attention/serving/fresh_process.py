@@ -1,0 +1,108 @@
+"""Checks that a SavedModel stands on its own, in a new Python process.
+
+`run_saved_model_in_fresh_process` answers strings with an exported
+SavedModel in a child process that imports TensorFlow (and tensorflow-text
+when installed) but never `keras_attention`, and compares the answers with
+the in-process ones.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from keras_attention.serving.constants import SERVING_OUTPUT
+from keras_attention.serving.constants import SERVING_SIGNATURE
+
+__all__ = ["run_saved_model_in_fresh_process"]
+
+# Run with `python -c`: plain TensorFlow only (plus tensorflow-text when
+# installed, for models that use its ops); it fails if anything imported
+# `keras_attention`. Arguments: the path, the signature, the output key.
+_FRESH_PROCESS_SCRIPT = """
+import json, sys
+import tensorflow as tf
+try:
+    import tensorflow_text  # noqa: F401, registers its ops if used.
+except ImportError:
+    pass
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.stdin.read())
+outputs = model.signatures[sys.argv[2]](tf.constant(texts, tf.string))
+strings = [s.decode("utf-8") for s in outputs[sys.argv[3]].numpy()]
+if "keras_attention" in sys.modules:
+    raise SystemExit("keras_attention was imported")
+print(json.dumps(strings))
+"""
+
+# The most characters of the child's stderr quoted in an error.
+_STDERR_TAIL = 4000
+
+
+def run_saved_model_in_fresh_process(path, texts, expected=None, timeout=300):
+    """Answers `texts` with an exported SavedModel in a new Python process.
+
+    The child process imports TensorFlow (and tensorflow-text if present)
+    but never `keras_attention`; it fails if anything imports it. This
+    checks that the SavedModel stands on its own.
+
+    Args:
+        path: a SavedModel written by one of the `export_*` functions.
+        texts: a list of input strings.
+        expected: optional list of the answers the in-process model gave
+            for `texts`; when given, any disagreement raises. Defaults to
+            `None`.
+        timeout: seconds to wait for the child. Defaults to `300`.
+
+    Returns:
+        The list of output strings (the signature's `"outputs"`).
+
+    Raises:
+        RuntimeError: if the child process fails (its stderr is included),
+            or if its answers differ from `expected`.
+
+    Example:
+
+    >>> run_saved_model_in_fresh_process(
+    ...     "/tmp/dates", ["aug 19, 2003"])  # doctest: +SKIP
+    ['2003-08-19']
+    """
+    environment = dict(os.environ)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FRESH_PROCESS_SCRIPT,
+            os.fspath(path),
+            SERVING_SIGNATURE,
+            SERVING_OUTPUT,
+        ],
+        input=json.dumps(list(texts)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Loading the SavedModel {path!r} in a fresh process failed "
+            f"(exit code {result.returncode}):\n"
+            f"{result.stderr[-_STDERR_TAIL:]}"
+        )
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    if expected is not None:
+        differ = [
+            (text, want, got)
+            for text, want, got in zip(texts, expected, served)
+            if want != got
+        ]
+        if differ or len(served) != len(expected):
+            raise RuntimeError(
+                f"The SavedModel {path!r} reloaded in a fresh process "
+                f"disagrees with the in-process model on {len(differ)} of "
+                f"{len(expected)} inputs, e.g. (input, expected, served): "
+                f"{differ[:3]}"
+            )
+    return served

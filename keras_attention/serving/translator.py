@@ -1,0 +1,232 @@
+"""Strings in, strings out: a Transformer translator and its SavedModel.
+
+`Translator` wraps a `build_transformer` model and its two
+`WordPieceTokenizer`s in one `tf.Module`: the source sentences are
+normalised and tokenised in the graph, encoded once, decoded with the
+cached greedy or beam search of `TransformerDecoder`, and detokenised. The
+very same module serves in-process translation (evaluation, BLEU) and is
+what `export_translator` writes as a SavedModel, so served answers are
+in-process answers.
+
+Everything the SavedModel needs is tracked by the module: the model's
+variables, and the tokenizers, whose WordPiece models are constant tensors
+(no lookup-table resource that could be left untracked). The vocabularies
+are also written as SavedModel assets (`assets/source_vocabulary.txt`,
+`assets/target_vocabulary.txt`). The export loads with
+`tf.saved_model.load` after `import tensorflow_text` (which registers the
+tokenizer ops), in a process that never imports `keras_attention`.
+
+`keras_attention.serving.export_translator` writes it as a SavedModel.
+"""
+
+import tensorflow as tf
+
+from keras_attention.layers._utils import check_positive_int
+from keras_attention.models.transformer_decoding import TransformerDecoder
+from keras_attention.serving._archive import copy_tokenizer
+from keras_attention.serving._archive import texts_spec
+from keras_attention.serving.constants import SERVING_ATTENTION
+from keras_attention.serving.constants import SERVING_IDS
+from keras_attention.serving.constants import SERVING_OUTPUT
+from keras_attention.serving.constants import SERVING_SCORES
+from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
+
+__all__ = ["Translator"]
+
+
+def _check_tokenizer(name, tokenizer):
+    if not isinstance(tokenizer, WordPieceTokenizer):
+        raise ValueError(
+            f"`{name}` must be a `WordPieceTokenizer`. "
+            f"Received: {type(tokenizer).__name__}"
+        )
+    if tokenizer.sequence_length is not None:
+        raise ValueError(
+            f"`{name}` must return ragged ids (`sequence_length=None`). "
+            f"Received: sequence_length={tokenizer.sequence_length}"
+        )
+
+
+class Translator(tf.Module):
+    """Translates a batch of raw sentences with a Transformer, in the graph.
+
+    Call it with a `(batch,)` string tensor (or a list of Python strings).
+    Sources are tokenised with `source_tokenizer` exactly as in training
+    (with `[START]`/`[END]` if it adds them) and padded with id `0`;
+    sources longer than `max_source_length` ids are truncated, keeping the
+    end id. Decoding is greedy for `beam_width=1` and beam search
+    otherwise, at most `max_output_length` target ids (end id included).
+    The outputs are detokenised by `target_tokenizer`: the normalised words
+    (lower-cased and without accents if the tokenizer does so) joined by
+    single spaces. A source with no token besides the start and end ids
+    (empty, blank, or only characters the normalisation drops) translates
+    to `""` (padding ids, zero attention and score), not to what the model
+    makes of the bare start and end ids.
+
+    Args:
+        model: a model built by `build_transformer` (or reloaded from its
+            `.keras` file).
+        source_tokenizer: the source `WordPieceTokenizer` of training.
+        target_tokenizer: the target `WordPieceTokenizer` of training; its
+            start and end ids start and end the outputs.
+        max_output_length: int, the most target ids to generate. Defaults to
+            `64`.
+        beam_width: int, `1` for greedy decoding, more for beam search.
+            Defaults to `1`.
+        length_penalty: float, the GNMT length penalty of beam search.
+            Defaults to `0.6`.
+        max_source_length: optional int, the most source ids kept (see
+            above). Defaults to `None` (no limit; with learned position
+            embeddings use the model's `max_length`).
+
+    Call arguments:
+        texts: `(batch,)` strings.
+
+    Returns:
+        A dict: `"outputs"`, `(batch,)` translated strings; `"output_ids"`,
+        `(batch, max_output_length)` int32 ids (end id included, `0` after
+        it); with greedy decoding `"attention_weights"`, `(batch,
+        max_output_length, src_len)` float32 cross-attention of the last
+        decoder block averaged over its heads (zero after the end id); with
+        beam search `"scores"`, `(batch,)` float32 length-normalised log
+        probabilities.
+
+    Example:
+
+    >>> translator = Translator(model, source_tokenizer, target_tokenizer,
+    ...                         max_output_length=32)  # doctest: +SKIP
+    >>> translator(["obrigado ."])["outputs"]  # doctest: +SKIP
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'thank you .'])>
+    """
+
+    def __init__(
+        self,
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length=64,
+        beam_width=1,
+        length_penalty=0.6,
+        max_source_length=None,
+    ):
+        _check_tokenizer("source_tokenizer", source_tokenizer)
+        _check_tokenizer("target_tokenizer", target_tokenizer)
+        max_output_length = check_positive_int(
+            "max_output_length", max_output_length
+        )
+        beam_width = check_positive_int("beam_width", beam_width)
+        minimum = 2 if source_tokenizer.add_start_end else 1
+        if max_source_length is not None and (
+            not isinstance(max_source_length, int)
+            or max_source_length < minimum
+        ):
+            raise ValueError(
+                f"`max_source_length` must be None or an int >= {minimum}. "
+                f"Received: max_source_length={max_source_length!r}"
+            )
+        super().__init__(name="translator")
+        self.model = model
+        # Fresh copies: the export never depends on training-time objects.
+        self.source_tokenizer = copy_tokenizer(source_tokenizer)
+        self.target_tokenizer = copy_tokenizer(target_tokenizer)
+        self.decoder = TransformerDecoder(
+            model,
+            start_id=target_tokenizer.start_id,
+            end_id=target_tokenizer.end_id,
+            max_length=max_output_length,
+        )
+        self.max_output_length = max_output_length
+        self.beam_width = beam_width
+        self.length_penalty = float(length_penalty)
+        self.max_source_length = max_source_length
+        self._translate = tf.function(
+            self.serve, input_signature=[texts_spec()]
+        )
+
+    def encode(self, texts):
+        """`(batch, src_len)` int32 source ids, `0`-padded (graph-safe)."""
+        ids = tf.cast(self.source_tokenizer.tokenize(texts), tf.int32)
+        if self.max_source_length is not None:
+            if self.source_tokenizer.add_start_end:
+                body = ids[:, :-1][:, : self.max_source_length - 1]
+                end = tf.fill(
+                    [body.nrows(), 1], self.source_tokenizer.end_id
+                )  # (batch, 1)
+                ids = tf.concat([body, end], axis=1)  # (batch, None)
+            else:
+                ids = ids[:, : self.max_source_length]
+        return ids.to_tensor(default_value=self.source_tokenizer.padding_id)
+
+    def serve(self, texts):
+        """The serving function: see the class docstring."""
+        source_ids = self.encode(texts)  # (batch, src_len)
+        outputs = {}
+        if self.beam_width == 1:
+            ids, attention = self.decoder.greedy(
+                source_ids, return_attention_scores=True
+            )  # (batch, steps), (batch, steps, layers, heads, src_len)
+            outputs[SERVING_ATTENTION] = tf.reduce_mean(
+                attention[:, :, -1], axis=2
+            )  # (batch, steps, src_len)
+        else:
+            ids, scores = self.decoder.beam(
+                source_ids,
+                beam_width=self.beam_width,
+                length_penalty=self.length_penalty,
+            )  # (batch, steps), (batch,)
+            outputs[SERVING_SCORES] = scores
+        # A source with no token besides start/end (blank, or only
+        # characters the normalisation drops) has nothing to translate.
+        tokenizer = self.source_tokenizer
+        special = [tokenizer.padding_id]
+        if tokenizer.add_start_end:
+            special += [tokenizer.start_id, tokenizer.end_id]
+        has_text = tf.reduce_any(
+            tf.reduce_all(
+                tf.not_equal(source_ids[:, :, None], tf.constant(special)),
+                axis=-1,
+            ),
+            axis=1,
+        )  # (batch,)
+        ids = tf.where(has_text[:, None], ids, tf.zeros_like(ids))
+        for key in (SERVING_ATTENTION, SERVING_SCORES):
+            if key in outputs:
+                mask = tf.reshape(
+                    has_text, [-1] + [1] * (len(outputs[key].shape) - 1)
+                )
+                outputs[key] *= tf.cast(mask, outputs[key].dtype)
+        outputs[SERVING_OUTPUT] = tf.where(
+            has_text, self.target_tokenizer.detokenize(ids), ""
+        )
+        outputs[SERVING_IDS] = ids
+        return outputs
+
+    def serving_function(self):
+        """The concrete serving function: `(batch,)` strings to a dict."""
+        return self._translate.get_concrete_function()
+
+    def __call__(self, texts):
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank != 1:
+            raise ValueError(
+                "`texts` must be a (batch,) batch of strings. "
+                f"Received: shape={texts.shape}"
+            )
+        return self._translate(texts)
+
+    def translate(self, texts, batch_size=64):
+        """Translates a list of Python strings, `batch_size` at a time.
+
+        Args:
+            texts: a list of source sentences.
+            batch_size: int, sentences per call. Defaults to `64`.
+
+        Returns:
+            A list of translated strings.
+        """
+        texts = list(texts)
+        translations = []
+        for start in range(0, len(texts), batch_size):
+            outputs = self(texts[start : start + batch_size])[SERVING_OUTPUT]
+            translations.extend(t.decode("utf-8") for t in outputs.numpy())
+        return translations

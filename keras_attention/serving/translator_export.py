@@ -1,0 +1,84 @@
+"""SavedModel export of a `Translator`, with its vocabularies as assets.
+
+`export_translator` saves a small `tf.Module` that holds the caller's
+`Translator` (never modified) and the two vocabulary files as
+`tf.saved_model.Asset`s; the signature is the `Translator`'s own serving
+function, so served answers are in-process answers.
+"""
+
+import os
+import tempfile
+
+import tensorflow as tf
+
+from keras_attention.serving.constants import SERVING_SIGNATURE
+from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
+from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
+from keras_attention.serving.translator import Translator
+from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+
+__all__ = ["export_translator"]
+
+
+class _TranslatorArchive(tf.Module):
+    """What the SavedModel tracks: the translator and the vocabularies."""
+
+    def __init__(self, translator, source_vocabulary, target_vocabulary):
+        super().__init__(name="translator_archive")
+        # The model's variables and the tokenizers (constant WordPiece
+        # models) are tracked through the translator.
+        self.translator = translator
+        self.source_vocabulary = tf.saved_model.Asset(source_vocabulary)
+        self.target_vocabulary = tf.saved_model.Asset(target_vocabulary)
+
+
+def export_translator(path, translator):
+    """Writes a string-to-string SavedModel of a `Translator`.
+
+    The SavedModel's `serving_default` signature takes
+    `texts: (batch,) tf.string` and returns the `Translator`'s outputs
+    (`"outputs"`, `(batch,)` `tf.string`, and the others). It holds the
+    model's variables and the tokenizers (their vocabularies also as the
+    assets `source_vocabulary.txt` and `target_vocabulary.txt`). Load it
+    with `import tensorflow_text` then `tf.saved_model.load(path)`; no
+    `keras_attention` needed.
+
+    Args:
+        path: the SavedModel directory to write.
+        translator: a `Translator`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> translator = Translator(model, source_tokenizer,
+    ...                         target_tokenizer)  # doctest: +SKIP
+    >>> export_translator("/tmp/translator", translator)  # doctest: +SKIP
+    >>> import tensorflow_text  # doctest: +SKIP
+    >>> serving = tf.saved_model.load("/tmp/translator").signatures[
+    ...     "serving_default"]  # doctest: +SKIP
+    >>> serving(tf.constant(["obrigado ."]))["outputs"]  # doctest: +SKIP
+    """
+    if not isinstance(translator, Translator):
+        raise ValueError(
+            "`translator` must be a `Translator`. "
+            f"Received: {type(translator).__name__}"
+        )
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory() as vocabulary_dir:
+        vocabularies = []
+        for name, tokenizer in (
+            (SOURCE_VOCABULARY_ASSET, translator.source_tokenizer),
+            (TARGET_VOCABULARY_ASSET, translator.target_tokenizer),
+        ):
+            vocabulary_path = os.path.join(vocabulary_dir, name)
+            save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
+            vocabularies.append(vocabulary_path)
+        # `tf.saved_model.save` copies the assets into `path/assets/`.
+        tf.saved_model.save(
+            _TranslatorArchive(translator, *vocabularies),
+            path,
+            signatures={SERVING_SIGNATURE: translator.serving_function()},
+        )
+    return path
