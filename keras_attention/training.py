@@ -5,8 +5,9 @@ The loss, metric and schedule live in `keras_attention.losses`,
 them to use: `transformer_adam` is the paper's optimizer,
 `make_distribution_strategy` picks a `tf.distribute` strategy by name,
 `training_callbacks` makes a run resumable (checkpoints, backup and
-TensorBoard logs under one output directory), and `start_run` and
-`read_history` prepare that directory and read its per-epoch log.
+TensorBoard logs under one output directory), `start_run` and
+`read_history` prepare that directory and read its per-epoch log, and
+`fit_run` is the recipes' one `model.fit` with all of them.
 """
 
 import csv
@@ -27,6 +28,7 @@ __all__ = [
     "HISTORY_FILE",
     "STRATEGIES",
     "TENSORBOARD_DIR",
+    "fit_run",
     "make_distribution_strategy",
     "read_history",
     "start_run",
@@ -101,7 +103,8 @@ def read_history(path):
     """Per-epoch metrics from a `CSVLogger` file, `{}` if there is none.
 
     A resumed run appends to the file and may repeat an epoch that was cut
-    short; the last row of each epoch wins.
+    short; the last row of each epoch wins. Missing values (`"NA"`) are left
+    out.
 
     Args:
         path: the CSV file.
@@ -118,7 +121,9 @@ def read_history(path):
     history = {}
     for epoch in sorted(rows):
         for name, value in rows[epoch].items():
-            if name != "epoch" and value not in ("", None):
+            # `CSVLogger` writes "NA" for the `val_` columns of a fit
+            # without validation data.
+            if name != "epoch" and value not in ("", "NA", None):
                 history.setdefault(name, []).append(float(value))
     return history
 
@@ -270,3 +275,43 @@ def training_callbacks(
             )
         )
     return callbacks
+
+
+def fit_run(model, data, output_dir, epochs, callbacks=(), **fit_kwargs):
+    """`model.fit` in a run directory; returns the whole run's history.
+
+    The callbacks are `callbacks` (first, so that metrics they add reach
+    the log), a `keras.callbacks.CSVLogger` appending to
+    `<output_dir>/history.csv`, then `training_callbacks(output_dir)`: an
+    interrupted run resumes when called again. Progress is printed once per
+    epoch when the `CI` environment variable is set.
+
+    Args:
+        model: a compiled `keras.Model`.
+        data: the training data, e.g. a `tf.data.Dataset` that reshuffles
+            itself every epoch (`fit` does not shuffle it again).
+        output_dir: the run's directory (see `start_run`).
+        epochs: int, the number of epochs of the whole run.
+        callbacks: extra Keras callbacks. Defaults to `()`.
+        **fit_kwargs: further `model.fit` arguments (`validation_data`,
+            `steps_per_epoch`, ...).
+
+    Returns:
+        A dict of metric name to its per-epoch values (see
+        `read_history`), including the epochs of an interrupted run that
+        this call resumed.
+    """
+    history_path = os.path.join(os.fspath(output_dir), HISTORY_FILE)
+    fit_kwargs.setdefault("verbose", 2 if os.environ.get("CI") else "auto")
+    model.fit(
+        data,
+        epochs=epochs,
+        shuffle=False,
+        callbacks=[
+            *callbacks,
+            keras.callbacks.CSVLogger(history_path, append=True),
+            *training_callbacks(output_dir),
+        ],
+        **fit_kwargs,
+    )
+    return read_history(history_path)

@@ -13,11 +13,13 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics.masked_token_accuracy import MaskedTokenAccuracy
 from keras_attention.schedules import TransformerSchedule
 from keras_attention.training import HISTORY_FILE
+from keras_attention.training import fit_run
 from keras_attention.training import make_distribution_strategy
 from keras_attention.training import read_history
 from keras_attention.training import start_run
@@ -329,6 +331,25 @@ def test_interrupted_fit_resumes_from_the_saved_epoch(tmp_path):
     assert not all(
         np.allclose(a, b) for a, b in zip(saved, resumed_model.get_weights())
     )
+
+
+def test_fit_run_logs_and_resumes_the_whole_run(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.integers(1, 9, size=(8, 5))
+    data = tf.data.Dataset.from_tensor_slices(
+        (features, np.roll(features, -1, axis=1))
+    ).batch(4)
+    first = EpochRecorder(fail_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(_tiny_model(), data, tmp_path, epochs=3, callbacks=[first])
+    resumed = EpochRecorder()
+    history = fit_run(
+        _tiny_model(), data, tmp_path, epochs=3, callbacks=[resumed]
+    )
+    assert (first.epochs, resumed.epochs) == ([0], [1, 2])
+    assert len(history["loss"]) == 3  # the interrupted epoch 0 included
+    assert history == read_history(tmp_path / HISTORY_FILE)
+    assert len(os.listdir(tmp_path / "checkpoints")) == 3
 
 
 def test_resuming_with_another_model_says_why(tmp_path):
