@@ -31,29 +31,23 @@ with one `text<TAB>label` line per example (`--data`), with or without
     python recipes/classify.py --data reviews.tsv --epochs 5
 """
 
-import argparse
 import os
-import shutil
 import time
 
 import keras
 import numpy as np
 
-from keras_attention.cli import HelpFormatter
-from keras_attention.cli import add_restart_argument
+from keras_attention.cli import Run
+from keras_attention.cli import add_argument
+from keras_attention.cli import add_arguments
+from keras_attention.cli import check_arguments
+from keras_attention.cli import make_parser
 from keras_attention.cli import run_recipe
-from keras_attention.cli import write_summary
-from keras_attention.data.text_classification import label_counts
-from keras_attention.data.text_classification import (
-    load_tfds_text_classification,
-)
-from keras_attention.data.text_classification import (
-    load_tsv_text_classification,
-)
-from keras_attention.data.text_classification import (
-    make_text_classification_dataset,
-)
-from keras_attention.data.text_classification import save_class_names
+from keras_attention.data import label_counts
+from keras_attention.data import load_tfds_text_classification
+from keras_attention.data import load_tsv_text_classification
+from keras_attention.data import make_text_classification_dataset
+from keras_attention.data import save_class_names
 from keras_attention.models.transformer_classifier import CLS_TOKEN
 from keras_attention.models.transformer_classifier import POOLINGS
 from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
@@ -64,14 +58,9 @@ from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
 from keras_attention.serving import export_text_classifier
-from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
-from keras_attention.training import HISTORY_FILE
-from keras_attention.training import read_history
-from keras_attention.training import start_run
-from keras_attention.training import training_callbacks
 from keras_attention.viz import plot_attention_heads
 from keras_attention.viz import plot_training_curves
 
@@ -89,10 +78,7 @@ CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 def build_parser():
     """The command-line parser (every option has a help text)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=HelpFormatter,
-    )
+    parser = make_parser(__doc__)
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -121,11 +107,7 @@ def build_parser():
         "is held out (an unlabelled split, as GLUE's test splits, is an "
         "error: use validation)",
     )
-    data.add_argument(
-        "--data-dir",
-        help="TFDS data directory (default: $TFDS_DATA_DIR or "
-        "~/tensorflow_datasets)",
-    )
+    add_argument(data, "data_dir")
     data.add_argument(
         "--data",
         metavar="PATH",
@@ -139,19 +121,9 @@ def build_parser():
         help="local test file in the same format (default: hold out "
         f"{HELD_OUT_FRACTION:.0%}% of --data)",
     )
-    data.add_argument(
-        "--max-train-examples",
-        type=int,
-        help="use only the first N training examples (default: all)",
-    )
+    add_argument(data, "max_train_examples")
     text = parser.add_argument_group("tokenizer")
-    text.add_argument(
-        "--vocabulary-size",
-        type=int,
-        default=8000,
-        help="the largest WordPiece vocabulary, learned from the training "
-        "texts",
-    )
+    add_argument(text, "vocabulary_size", default=8000)
     text.add_argument(
         "--max-sequence-length",
         type=int,
@@ -159,32 +131,20 @@ def build_parser():
         help="the most subword tokens kept per text (the rest is cut, in "
         "training and in the exported model alike)",
     )
-    text.add_argument(
-        "--case-sensitive",
-        action="store_true",
-        help="keep the case of the texts (by default they are lowercased)",
-    )
+    add_argument(text, "case_sensitive")
     model = parser.add_argument_group("model")
-    model.add_argument(
-        "--num-layers", type=int, default=2, help="Transformer blocks"
-    )
-    model.add_argument(
-        "--num-heads", type=int, default=4, help="attention heads per block"
-    )
-    model.add_argument(
-        "--embedding-dim",
-        type=int,
-        default=64,
-        help="model width (divisible by --num-heads)",
-    )
-    model.add_argument(
-        "--feed-forward-dim",
-        type=int,
-        default=128,
-        help="hidden width of each block's feed-forward network",
-    )
-    model.add_argument(
-        "--dropout", type=float, default=0.1, help="dropout rate"
+    add_arguments(
+        model,
+        "num_layers",
+        "num_heads",
+        "d_model",
+        "feed_forward_dim",
+        "dropout",
+        num_layers=2,
+        num_heads=4,
+        d_model=64,
+        feed_forward_dim=128,
+        dropout=0.1,
     )
     model.add_argument(
         "--positional-encoding",
@@ -204,52 +164,29 @@ def build_parser():
         help="pre-LN blocks instead of post-LN",
     )
     training = parser.add_argument_group("training")
-    training.add_argument(
-        "--epochs", type=int, default=3, help="training epochs"
+    add_arguments(
+        training,
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "seed",
+        "restart",
+        epochs=3,
+        batch_size=32,
+        learning_rate=1e-3,
     )
-    training.add_argument(
-        "--batch-size", type=int, default=32, help="examples per batch"
-    )
-    training.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="Adam step size"
-    )
-    training.add_argument("--seed", type=int, default=0, help="random seed")
-    add_restart_argument(training)
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--output-dir",
-        default=os.path.join("outputs", "classify"),
-        help="where to write the model, plots and summary",
+    add_argument(
+        output, "output_dir", default=os.path.join("outputs", "classify")
     )
-    output.add_argument(
-        "--no-export",
-        action="store_true",
-        help="skip the SavedModel export and its fresh-process check",
-    )
+    add_argument(output, "no_export")
     return parser
 
 
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in (
-        "epochs",
-        "batch_size",
-        "vocabulary_size",
-        "max_sequence_length",
-        "num_layers",
-        "num_heads",
-        "embedding_dim",
-        "feed_forward_dim",
-        "max_train_examples",
-    ):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.embedding_dim % args.num_heads:
-        parser.error("--embedding-dim must be divisible by --num-heads")
-    if not 0.0 <= args.dropout < 1.0:
-        parser.error("--dropout must be in [0, 1)")
+    check_arguments(parser, args, positive=("max_sequence_length",))
     if args.test_data and not args.data:
         parser.error("--test-data needs --data")
     return args
@@ -285,14 +222,6 @@ def _texts(dataset, count=None):
     return [text.decode("utf-8") for text, _ in dataset.as_numpy_iterator()]
 
 
-def _ids_only(ids, labels):
-    return ids
-
-
-def _text_only(text, label):
-    return text
-
-
 def _predict_in_order(model, tokenizer, texts, args):
     """In-process probabilities of `texts`, in order (no length buckets)."""
     dataset = make_text_classification_dataset(
@@ -303,7 +232,7 @@ def _predict_in_order(model, tokenizer, texts, args):
         bucket_boundaries=(),
         cache=False,
     )
-    return model.predict(dataset.map(_ids_only), verbose=0)
+    return model.predict(dataset.map(lambda ids, labels: ids), verbose=0)
 
 
 def plot_heatmap_example(model, tokenizer, texts, class_names, args, path):
@@ -324,9 +253,8 @@ def plot_heatmap_example(model, tokenizer, texts, class_names, args, path):
     return texts[index]
 
 
-def check_export(model, tokenizer, data, args, export_dir):
-    """Exports, reloads in a fresh process, compares with `model`."""
-    shutil.rmtree(export_dir, ignore_errors=True)
+def export_model(export_dir, model, tokenizer, data, args):
+    """Writes the SavedModel: raw strings in, class names out."""
     export_text_classifier(
         export_dir,
         model,
@@ -334,31 +262,36 @@ def check_export(model, tokenizer, data, args, export_dir):
         data.class_names,
         max_sequence_length=args.max_sequence_length,
     )
+
+
+def check_export(run, model, tokenizer, data, args):
+    """Exports, reloads in a fresh process, compares with `model`."""
     texts = _texts(data.test, NUM_EXPORT_CHECKS)
     probabilities = _predict_in_order(model, tokenizer, texts, args)
     expected = [data.class_names[i] for i in probabilities.argmax(-1)]
-    served = run_saved_model_in_fresh_process(export_dir, texts)
     top_two = np.sort(probabilities, axis=-1)[:, -2:]
     near_tie = (top_two[:, 1] - top_two[:, 0]) < TIE_MARGIN
-    disagree = [
-        i
-        for i, (a, b) in enumerate(zip(served, expected))
-        if a != b and not near_tie[i]
-    ]
-    if disagree:
-        raise RuntimeError(
-            f"The reloaded SavedModel disagrees with the in-process model on "
-            f"{len(disagree)} of {len(texts)} texts, e.g. "
-            f"{texts[disagree[0]]!r}: {served[disagree[0]]!r} != "
-            f"{expected[disagree[0]]!r}"
-        )
-    agree = sum(a == b for a, b in zip(served, expected))
-    print(
-        "SavedModel reloaded in a fresh process (without keras_attention): "
-        f"{agree}/{len(texts)} predicted classes agree, e.g. "
-        f"{texts[0][:50]!r} -> {served[0]!r}"
+
+    def compare(served):
+        pairs = list(zip(served, expected))
+        disagree = [
+            i for i, (a, b) in enumerate(pairs) if a != b and not near_tie[i]
+        ]
+        if disagree:
+            raise RuntimeError(
+                "The reloaded SavedModel disagrees with the in-process model "
+                f"on {len(disagree)} of {len(texts)} texts, e.g. "
+                f"{texts[disagree[0]]!r}: {served[disagree[0]]!r} != "
+                f"{expected[disagree[0]]!r}"
+            )
+        return sum(a == b for a, b in pairs)
+
+    return run.export_and_verify(
+        lambda path: export_model(path, model, tokenizer, data, args),
+        texts,
+        compare=compare,
+        noun="predicted classes",
     )
-    return agree / len(texts)
 
 
 def main(argv=None, callbacks=()):
@@ -369,39 +302,29 @@ def main(argv=None, callbacks=()):
         callbacks: extra Keras callbacks for `model.fit`.
     """
     args = parse_args(argv)
-    started = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
+    run = Run(args)
     data = load_data(args)  # bad input stops here, before any cleanup
-    start_run(args.output_dir, restart=args.restart)
-    history_path = os.path.join(args.output_dir, HISTORY_FILE)
-    save_class_names(
-        data.class_names, os.path.join(args.output_dir, "classes.json")
-    )
+    run.start()
+    save_class_names(data.class_names, run.path("classes.json"))
+    lowercase = not args.case_sensitive
     vocabulary = learn_wordpiece_vocabulary(
-        data.train.map(_text_only),
+        data.train.map(lambda text, label: text),
         args.vocabulary_size,
-        lowercase=not args.case_sensitive,
+        lowercase=lowercase,
     )
-    save_vocabulary(vocabulary, os.path.join(args.output_dir, "vocabulary.txt"))
-    tokenizer = WordPieceTokenizer(
-        vocabulary, lowercase=not args.case_sensitive
-    )
-
-    train = make_text_classification_dataset(
-        data.train,
-        tokenizer,
-        args.batch_size,
-        max_sequence_length=args.max_sequence_length,
-        shuffle=True,
-        seed=args.seed,
-        count_batches=True,
-    )
-    test = make_text_classification_dataset(
-        data.test,
-        tokenizer,
-        args.batch_size,
-        max_sequence_length=args.max_sequence_length,
-        count_batches=True,
+    save_vocabulary(vocabulary, run.path("vocabulary.txt"))
+    tokenizer = WordPieceTokenizer(vocabulary, lowercase=lowercase)
+    train, test = (
+        make_text_classification_dataset(
+            examples,
+            tokenizer,
+            args.batch_size,
+            max_sequence_length=args.max_sequence_length,
+            shuffle=shuffle,
+            seed=args.seed,
+            count_batches=True,
+        )
+        for examples, shuffle in ((data.train, True), (data.test, False))
     )
     counts = label_counts(data.test, data.num_classes)
     num_test = sum(counts)
@@ -409,13 +332,12 @@ def main(argv=None, callbacks=()):
         f"Data: {data.num_classes} classes {data.class_names[:10]}, "
         f"{num_test} test examples, vocabulary of {len(vocabulary)} subwords"
     )
-
     model = build_transformer_classifier(
         tokenizer.vocabulary_size,
         data.num_classes,
         num_layers=args.num_layers,
         num_heads=args.num_heads,
-        embedding_dim=args.embedding_dim,
+        embedding_dim=args.d_model,
         feed_forward_dim=args.feed_forward_dim,
         dropout=args.dropout,
         max_sequence_length=args.max_sequence_length,
@@ -430,41 +352,25 @@ def main(argv=None, callbacks=()):
         # Length buckets give many shapes: XLA would compile each one.
         jit_compile=False,
     )
-    model.fit(
-        train,
-        validation_data=test,
-        epochs=args.epochs,
-        shuffle=False,  # `train` reshuffles itself every epoch.
-        callbacks=[
-            *callbacks,
-            keras.callbacks.CSVLogger(history_path, append=True),
-            *training_callbacks(args.output_dir),
-        ],
-        verbose=2 if os.environ.get("CI") else "auto",
-    )
-    # The whole run's epochs, also when this call resumed an interrupted one.
-    history = read_history(history_path)
+    history = run.fit(model, train, callbacks, validation_data=test)
     _, accuracy = model.evaluate(test, verbose=0)
     majority = max(counts) / max(num_test, 1)
     print(
         f"Test accuracy: {accuracy:.4f} (majority class: {majority:.4f}, "
         f"{num_test} examples)"
     )
-
     example = plot_heatmap_example(
         model,
         tokenizer,
         _texts(data.test, HEATMAP_CANDIDATES),
         data.class_names,
         args,
-        os.path.join(args.output_dir, "attention_heads.png"),
+        run.path("attention_heads.png"),
     )
     plot_training_curves(
-        history,
-        os.path.join(args.output_dir, "training_curves.png"),
-        metrics=CURVES,
+        history, run.path("training_curves.png"), metrics=CURVES
     )
-    model.save(os.path.join(args.output_dir, "model.keras"))
+    model.save(run.path("model.keras"))
     summary = {
         "test_accuracy": accuracy,
         "majority_class_accuracy": majority,
@@ -474,20 +380,13 @@ def main(argv=None, callbacks=()):
         "epochs": len(history.get("loss", [])),
         "history": history,
         "heatmap_example": example,
-        "training_and_evaluation_seconds": time.perf_counter() - started,
+        "training_and_evaluation_seconds": time.perf_counter() - run.started,
     }
     if not args.no_export:
         summary["export_agreement"] = check_export(
-            model,
-            tokenizer,
-            data,
-            args,
-            os.path.join(args.output_dir, "saved_model"),
+            run, model, tokenizer, data, args
         )
-    write_summary(args.output_dir, summary, started)
-    seconds = summary["total_seconds"]
-    print(f"Wrote results to {args.output_dir} in {seconds:.0f} s")
-    return summary
+    return run.finish(summary)
 
 
 if __name__ == "__main__":

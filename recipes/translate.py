@@ -36,27 +36,26 @@ discards it).
         train.en --epochs 10
 """
 
-import argparse
 import os
-import shutil
 import time
 
-import keras
-
-from keras_attention.cli import HelpFormatter
-from keras_attention.cli import add_restart_argument
+from keras_attention.cli import Run
+from keras_attention.cli import add_argument
+from keras_attention.cli import add_arguments
+from keras_attention.cli import check_arguments
+from keras_attention.cli import make_parser
 from keras_attention.cli import run_recipe
-from keras_attention.cli import write_summary
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
-from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.data.translation import load_parallel_files
 from keras_attention.data.translation import load_tfds_translation_data
 from keras_attention.data.translation import make_translation_dataset
+from keras_attention.data.translation import normalized_references
 from keras_attention.data.translation import text_pairs
+from keras_attention.data.translation import translation_tokenizers
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.metrics import corpus_bleu
@@ -64,18 +63,8 @@ from keras_attention.models.transformer import build_transformer
 from keras_attention.serving import SERVING_ATTENTION
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
-from keras_attention.serving import run_saved_model_in_fresh_process
-from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
-from keras_attention.text.wordpiece_vocabulary import load_vocabulary
-from keras_attention.text.wordpiece_vocabulary import save_vocabulary
-from keras_attention.text.wordpiece_vocabulary import split_words
-from keras_attention.training import HISTORY_FILE
-from keras_attention.training import STRATEGIES
 from keras_attention.training import make_distribution_strategy
-from keras_attention.training import read_history
-from keras_attention.training import start_run
-from keras_attention.training import training_callbacks
 from keras_attention.training import transformer_adam
 from keras_attention.viz import plot_attention
 
@@ -88,7 +77,7 @@ PRESETS = {
         num_heads=4,
         feed_forward_dim=512,
         dropout=0.1,
-        vocab_size=4000,
+        vocabulary_size=4000,
         max_length=64,
         batch_tokens=4096,
         warmup_steps=1000,
@@ -101,7 +90,7 @@ PRESETS = {
         num_heads=8,
         feed_forward_dim=2048,
         dropout=0.1,
-        vocab_size=8000,
+        vocabulary_size=8000,
         max_length=128,
         batch_tokens=16384,
         warmup_steps=4000,
@@ -127,10 +116,7 @@ TARGET_VOCABULARY = "target_vocabulary.txt"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=HelpFormatter,
-    )
+    parser = make_parser(__doc__)
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -138,9 +124,7 @@ def parse_args(argv=None):
         help="TFDS translation dataset (name/config); ignored with "
         "--source-file or --data",
     )
-    data.add_argument(
-        "--data-dir", help="TFDS data directory (default: TFDS's own)"
-    )
+    add_argument(data, "data_dir")
     data.add_argument(
         "--source-key",
         help="TFDS feature of the source language (default: the dataset's "
@@ -183,11 +167,7 @@ def parse_args(argv=None):
         "the dataset has no validation split) held out for validation and "
         "BLEU",
     )
-    data.add_argument(
-        "--max-examples",
-        type=int,
-        help="use at most this many training pairs (default: all)",
-    )
+    add_argument(data, "max_train_examples")
     data.add_argument(
         "--max-eval-examples",
         type=int,
@@ -195,17 +175,13 @@ def parse_args(argv=None):
         "BLEU (default: all)",
     )
     text = parser.add_argument_group("tokenizer")
-    text.add_argument(
-        "--vocab-size",
-        type=int,
+    add_argument(
+        text,
+        "vocabulary_size",
         help="WordPiece vocabulary size per language "
-        f"{_by_preset('vocab_size')}",
+        f"{_by_preset('vocabulary_size')}",
     )
-    text.add_argument(
-        "--case-sensitive",
-        action="store_true",
-        help="keep case (by default the text is lower-cased)",
-    )
+    add_argument(text, "case_sensitive")
     text.add_argument(
         "--normalization",
         choices=[str(n) for n in NORMALIZATIONS],
@@ -220,32 +196,27 @@ def parse_args(argv=None):
         help="model and training sizes: cpu-small (2 layers, d_model 128) "
         "for a CPU, base (the paper's base model) for a GPU",
     )
-    for option, kind, meaning in (
-        ("num_layers", int, "encoder and decoder blocks"),
-        ("d_model", int, "model width"),
-        ("num_heads", int, "attention heads"),
-        ("feed_forward_dim", int, "feed-forward width"),
-        ("dropout", float, "dropout rate"),
+    for name, meaning in (
+        ("num_layers", "encoder and decoder blocks"),
+        ("d_model", "model width"),
+        ("num_heads", "attention heads"),
+        ("feed_forward_dim", "feed-forward width"),
+        ("dropout", "dropout rate"),
     ):
-        model.add_argument(
-            "--" + option.replace("_", "-"),
-            type=kind,
-            help=f"{meaning} {_by_preset(option)}",
-        )
+        add_argument(model, name, help=f"{meaning} {_by_preset(name)}")
     training = parser.add_argument_group("training")
-    training.add_argument(
-        "--epochs", type=int, help=f"training epochs {_by_preset('epochs')}"
+    add_argument(
+        training, "epochs", help=f"training epochs {_by_preset('epochs')}"
     )
     training.add_argument(
         "--batch-tokens",
         type=int,
         help=f"token budget per batch {_by_preset('batch_tokens')}; "
-        "batches group "
-        "sentences of similar length",
+        "batches group sentences of similar length",
     )
-    training.add_argument(
-        "--batch-size",
-        type=int,
+    add_argument(
+        training,
+        "batch_size",
         help="sentence pairs per batch instead of --batch-tokens",
     )
     training.add_argument(
@@ -272,15 +243,7 @@ def parse_args(argv=None):
         type=int,
         help="updates per epoch (default: one pass over the data)",
     )
-    training.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="default",
-        help="tf.distribute strategy: mirrored = all local GPUs, "
-        "multi_worker = the cluster in $TF_CONFIG",
-    )
-    add_restart_argument(training)
-    training.add_argument("--seed", type=int, default=0, help="random seed")
+    add_arguments(training, "strategy", "restart", "seed")
     decoding = parser.add_argument_group("decoding")
     decoding.add_argument(
         "--beam-width",
@@ -300,16 +263,10 @@ def parse_args(argv=None):
         help="most target tokens generated (default: --max-length)",
     )
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--output-dir",
-        default=os.path.join("outputs", "translate"),
-        help="where to write models, plots and logs",
+    add_argument(
+        output, "output_dir", default=os.path.join("outputs", "translate")
     )
-    output.add_argument(
-        "--no-export",
-        action="store_true",
-        help="skip the SavedModel export and its fresh-process check",
-    )
+    add_argument(output, "no_export")
     args = parser.parse_args(argv)
     for name, value in PRESETS[args.preset].items():
         if getattr(args, name) is None:
@@ -320,26 +277,19 @@ def parse_args(argv=None):
     args.normalization = (
         None if args.normalization == "None" else args.normalization
     )
-    for name in (
-        "epochs",
-        "vocab_size",
-        "num_layers",
-        "d_model",
-        "num_heads",
-        "feed_forward_dim",
-        "max_length",
-        "warmup_steps",
-        "beam_width",
-        "max_output_length",
-        "batch_size",
-        "batch_tokens",
-        "steps_per_epoch",
-        "max_examples",
-        "max_eval_examples",
-    ):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    check_arguments(
+        parser,
+        args,
+        positive=(
+            "max_length",
+            "warmup_steps",
+            "beam_width",
+            "max_output_length",
+            "batch_tokens",
+            "steps_per_epoch",
+            "max_eval_examples",
+        ),
+    )
     if bool(args.source_file) != bool(args.target_file):
         parser.error("--source-file and --target-file go together")
     if args.source_file and args.data:
@@ -363,8 +313,8 @@ def load_data(args):
         train, held_out = split_pairs(
             pairs, args.held_out_fraction, seed=args.seed
         )
-        if args.max_examples:
-            train = train[: args.max_examples]
+        if args.max_train_examples:
+            train = train[: args.max_train_examples]
     else:
         data = load_tfds_translation_data(
             args.dataset,
@@ -374,7 +324,7 @@ def load_data(args):
             source_key=args.source_key,
             target_key=args.target_key,
             held_out_fraction=args.held_out_fraction,
-            max_train_examples=args.max_examples,
+            max_train_examples=args.max_train_examples,
         )
         train, held_out_data = data.train, data.held_out
         if args.max_eval_examples:
@@ -390,43 +340,6 @@ def load_data(args):
     if args.max_eval_examples:
         held_out = held_out[: args.max_eval_examples]
     return train, held_out
-
-
-def make_tokenizers(args, train, resuming):
-    """Learns the vocabularies, or reloads them when a run resumes."""
-    paths = [
-        os.path.join(args.output_dir, name)
-        for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY)
-    ]
-    options = dict(
-        lowercase=not args.case_sensitive,
-        normalization=args.normalization,
-        add_start_end=True,
-    )
-    if resuming and all(os.path.isfile(path) for path in paths):
-        return tuple(
-            WordPieceTokenizer(load_vocabulary(path), **options)
-            for path in paths
-        )
-    tokenizers = learn_translation_tokenizers(
-        train,
-        args.vocab_size,
-        lowercase=options["lowercase"],
-        normalization=args.normalization,
-    )
-    for tokenizer, path in zip(tokenizers, paths):
-        save_vocabulary(tokenizer.get_vocabulary(), path)
-    return tokenizers
-
-
-def _normalized(texts, args):
-    """The references as the tokenizer normalises its outputs."""
-    words = split_words(
-        list(texts),
-        lowercase=not args.case_sensitive,
-        normalization=args.normalization,
-    )
-    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
 
 
 def _heatmaps(translator, sources, path):
@@ -462,12 +375,17 @@ def main(argv=None, callbacks=()):
         callbacks: extra Keras callbacks for `model.fit`.
     """
     args = parse_args(argv)
-    started = time.perf_counter()
-    keras.utils.set_random_seed(args.seed)
+    run = Run(args)
     train, held_out = load_data(args)  # bad input stops here
-    resuming = start_run(args.output_dir, restart=args.restart)
-    history_path = os.path.join(args.output_dir, HISTORY_FILE)
-    source_tokenizer, target_tokenizer = make_tokenizers(args, train, resuming)
+    resuming = run.start()
+    source_tokenizer, target_tokenizer = translation_tokenizers(
+        train,
+        args.vocabulary_size,
+        [run.path(name) for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY)],
+        reuse=resuming,
+        lowercase=not args.case_sensitive,
+        normalization=args.normalization,
+    )
     print(
         f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "
         f"{held_out[0][1]!r}; vocabularies of "
@@ -525,22 +443,15 @@ def main(argv=None, callbacks=()):
         f"layers, d_model {args.d_model}, on {strategy.num_replicas_in_sync} "
         "replica(s)"
     )
-    model.fit(
+    history = run.fit(
+        model,
         train_data,
+        callbacks,
         validation_data=validation_data,
-        epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
-        shuffle=False,  # `train_data` reshuffles itself every epoch.
-        callbacks=[
-            *callbacks,
-            keras.callbacks.CSVLogger(history_path, append=True),
-            *training_callbacks(args.output_dir),
-        ],
-        verbose=2 if os.environ.get("CI") else "auto",
     )
-    history = read_history(history_path)
     training_done = time.perf_counter()
-    model.save(os.path.join(args.output_dir, "model.keras"))
+    model.save(run.path("model.keras"))
 
     translator = Translator(
         model,
@@ -553,7 +464,11 @@ def main(argv=None, callbacks=()):
     )
     sources = [s for s, _ in held_out]
     hypotheses = translator.translate(sources)
-    references = _normalized([t for _, t in held_out], args)
+    references = normalized_references(
+        [t for _, t in held_out],
+        lowercase=not args.case_sensitive,
+        normalization=args.normalization,
+    )
     bleu = corpus_bleu(hypotheses, references)
     search = "greedy" if args.beam_width == 1 else f"beam {args.beam_width}"
     print(f"Held-out {search} {bleu} on {len(held_out)} sentences")
@@ -576,7 +491,7 @@ def main(argv=None, callbacks=()):
     _heatmaps(
         greedy,
         sources[:NUM_HEATMAPS],
-        os.path.join(args.output_dir, "attention.png"),
+        run.path("attention.png"),
     )
 
     summary = {
@@ -587,26 +502,18 @@ def main(argv=None, callbacks=()):
         "history": history,
         "num_held_out": len(held_out),
         "parameters": model.count_params(),
-        "training_seconds": training_done - started,
+        "training_seconds": training_done - run.started,
     }
-    if not args.no_export:
-        export_dir = os.path.join(args.output_dir, "saved_model")
-        shutil.rmtree(export_dir, ignore_errors=True)
+
+    def export(export_dir):
         export_translator(export_dir, translator)
+
+    if not args.no_export:
         check = sources[:NUM_EXPORT_CHECKS]
-        served = run_saved_model_in_fresh_process(
-            export_dir, check, hypotheses[: len(check)]
+        summary["export_agreement"] = run.export_and_verify(
+            export, check, hypotheses[: len(check)], noun="translations"
         )
-        print(
-            f"SavedModel reloaded in a fresh process (without "
-            f"keras_attention): all {len(check)} translations agree, "
-            f"e.g. {check[0]!r} -> {served[0]!r}"
-        )
-        summary["export_agreement"] = 1.0
-    write_summary(args.output_dir, summary, started)
-    seconds = summary["total_seconds"]
-    print(f"Wrote results to {args.output_dir} in {seconds:.0f} s")
-    return summary
+    return run.finish(summary)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ from keras_attention.data.translation import load_parallel_files
 from keras_attention.data.translation import load_tfds_translation
 from keras_attention.data.translation import load_tfds_translation_data
 from keras_attention.data.translation import make_translation_dataset
+from keras_attention.data.translation import normalized_references
 from keras_attention.data.translation import text_pairs
+from keras_attention.data.translation import translation_tokenizers
 
 __all__ = [
     "DateConversion",
@@ -66,7 +68,9 @@ __all__ = [
     "load_tfds_translation",
     "load_tfds_translation_data",
     "make_translation_dataset",
+    "normalized_references",
     "read_text_lines",
     "text_pairs",
     "tfds_builder",
+    "translation_tokenizers",
 ]

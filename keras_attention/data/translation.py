@@ -44,6 +44,9 @@ from keras_attention.data.tfds import supervised_pair
 from keras_attention.data.tfds import tfds_builder
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
+from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+from keras_attention.text.wordpiece_vocabulary import split_words
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -55,7 +58,9 @@ __all__ = [
     "load_tfds_translation",
     "load_tfds_translation_data",
     "make_translation_dataset",
+    "normalized_references",
     "text_pairs",
+    "translation_tokenizers",
 ]
 
 DEFAULT_DATASET = "ted_hrlr_translate/pt_to_en"
@@ -436,6 +441,70 @@ def learn_translation_tokenizers(
             )
         )
     return tuple(tokenizers)
+
+
+def translation_tokenizers(
+    data,
+    vocabulary_size,
+    vocabulary_paths,
+    reuse=False,
+    lowercase=True,
+    normalization="nfd_strip_accents",
+):
+    """The source and target tokenizers of a run, saved or reloaded.
+
+    A resumed run must use the vocabularies it trained with: with `reuse`
+    and both files present they are reloaded; otherwise they are learned
+    from `data` (`learn_translation_tokenizers`) and saved there.
+
+    Args:
+        data: the training pairs (a list or a `tf.data.Dataset`).
+        vocabulary_size: int, the largest vocabulary per language.
+        vocabulary_paths: `(source_path, target_path)`, one token a line.
+        reuse: bool, whether to reload existing files. Defaults to `False`.
+        lowercase: bool. Defaults to `True`.
+        normalization: see `learn_translation_tokenizers`. Defaults to
+            `"nfd_strip_accents"`.
+
+    Returns:
+        `(source_tokenizer, target_tokenizer)`, with `add_start_end=True`.
+    """
+    if reuse and all(os.path.isfile(path) for path in vocabulary_paths):
+        return tuple(
+            WordPieceTokenizer(
+                load_vocabulary(path),
+                lowercase=lowercase,
+                normalization=normalization,
+                add_start_end=True,
+            )
+            for path in vocabulary_paths
+        )
+    tokenizers = learn_translation_tokenizers(
+        data, vocabulary_size, lowercase=lowercase, normalization=normalization
+    )
+    for tokenizer, path in zip(tokenizers, vocabulary_paths):
+        save_vocabulary(tokenizer.get_vocabulary(), path)
+    return tokenizers
+
+
+def normalized_references(
+    texts, lowercase=True, normalization="nfd_strip_accents"
+):
+    """Reference sentences in the normalised form the tokenizers output.
+
+    `WordPieceTokenizer.detokenize` gives normalised text (see
+    `split_words`), so BLEU compares translations with references
+    normalised the same way.
+
+    Example:
+
+    >>> normalized_references(["Olá, Mundo!"])
+    ['ola , mundo !']
+    """
+    words = split_words(
+        list(texts), lowercase=lowercase, normalization=normalization
+    )
+    return [" ".join(w.decode("utf-8") for w in row) for row in words.to_list()]
 
 
 def _truncate(ids, max_length, end_id):

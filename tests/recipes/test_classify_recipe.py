@@ -190,3 +190,12 @@ def test_bad_arguments_exit(recipe, argv):
     with pytest.raises(SystemExit) as exit_info:
         recipe.parse_args(argv)
     assert exit_info.value.code == 2
+
+
+def test_old_flag_spellings_still_work(recipe, capsys):
+    args = recipe.parse_args(["--embedding-dim=32", "--num-heads=2"])
+    assert args.d_model == 32
+    err = capsys.readouterr().err
+    assert "warning: --embedding-dim is deprecated, use --d-model" in err
+    assert recipe.parse_args(["--d-model=48"]).d_model == 48
+    assert capsys.readouterr().err == ""

@@ -174,3 +174,22 @@ def test_command_line_error_message(tmp_path):
     )
     assert result.returncode == 2
     assert "error: No such data file" in result.stderr
+
+
+def test_make_demo_defaults(recipe, capsys):
+    args = recipe.parse_args([])
+    assert args.output_dir == os.path.join("outputs", "date_conversion")
+    assert (args.dataset, args.num_train, args.num_test) == (
+        "date_conversion",
+        50_000,
+        10_000,
+    )
+    assert (args.epochs, args.batch_size, args.learning_rate) == (3, 128, 1e-2)
+    assert (args.units, args.embedding_dim, args.rnn) == (64, 32, "gru")
+    assert (args.attention, args.seed, args.max_source_length) == (
+        "general",
+        0,
+        64,
+    )
+    assert not (args.no_jit or args.no_export or args.restart)
+    assert capsys.readouterr().err == ""  # --embedding-dim is its own here

@@ -295,3 +295,14 @@ def test_tfds_data_without_validation_split_holds_out_train(
     _, held_out = recipe.load_data(args)
     assert len(held_out) == 6
     assert all(" validation " in source for source, _ in held_out)
+
+
+def test_old_flag_spellings_still_work(recipe, capsys):
+    args = recipe.parse_args(["--vocab-size", "60", "--max-examples", "5"])
+    assert (args.vocabulary_size, args.max_train_examples) == (60, 5)
+    err = capsys.readouterr().err
+    assert "warning: --vocab-size is deprecated, use --vocabulary-size" in err
+    assert "warning: --max-examples is deprecated, use --max-train-" in err
+    args = recipe.parse_args(["--vocabulary-size", "60"])
+    assert args.vocabulary_size == 60 and capsys.readouterr().err == ""
+    assert recipe.parse_args([]).vocabulary_size == 4000  # the preset's
