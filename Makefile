@@ -4,11 +4,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export KERAS_BACKEND := tensorflow
+# The tests other backends run: the modelling half of the package (tests of
+# data, text, serving and recipes are marked `tf_only`, slow end-to-end ones
+# `large`). JAX compiles every new shape, seconds a test on 2 CPUs, so
+# within `make test`'s 10-minute budget it runs the ops and the cross-backend
+# round trip; `make test-backends` runs the whole backend-neutral suite on
+# both (about 15 minutes).
+BACKEND_TESTS := tests/ops tests/layers tests/models tests/test_decoding.py
+TORCH_TESTS := $(BACKEND_TESTS)
+JAX_TESTS := tests/ops tests/models/test_cross_backend.py
+# Tests compile many small XLA programs: optimizing them costs more than
+# running them.
+JAX_TEST_FLAGS := --xla_backend_optimization_level=0 \
+	--xla_llvm_disable_expensive_passes=true
 # Tests and demo must never reach the network for data.
 export TFDS_DATA_DIR ?= $(CURDIR)/.venv/tensorflow_datasets
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install test test-jax test-torch test-backends test-fast demo bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,14 +30,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The whole suite on TensorFlow, then the backend-neutral tests on JAX and
+# on PyTorch (as KerasHub's CI runs them).
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 --doctest-modules keras_attention tests
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 --durations=15 \
+		--doctest-modules keras_attention tests
+	$(MAKE) --no-print-directory test-jax test-torch
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_FLAGS)" $(PY) -m pytest -n 2 \
+		--durations=5 -m "not tf_only and not large" $(JAX_TESTS)
+
+test-torch: $(STAMP)
+	KERAS_BACKEND=torch $(PY) -m pytest -n 2 --durations=5 \
+		-m "not tf_only and not large" $(TORCH_TESTS)
+
+test-backends:
+	$(MAKE) --no-print-directory test-jax test-torch \
+		JAX_TESTS="$(BACKEND_TESTS)" TORCH_TESTS="$(BACKEND_TESTS)"
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not large" --doctest-modules keras_attention tests
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 -m "not large" \
+		--doctest-modules keras_attention tests
 
 demo: $(STAMP)
-	$(PY) recipes/date_conversion.py --output-dir outputs/date_conversion
+	KERAS_BACKEND=tensorflow $(PY) recipes/date_conversion.py \
+		--output-dir outputs/date_conversion
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

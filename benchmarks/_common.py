@@ -13,7 +13,7 @@ def machine_description():
     """A short description of the machine the numbers come from."""
     import tensorflow as tf
 
-    from keras_attention.ops.attention import _onednn_enabled
+    from keras_attention.ops.attention.tensorflow_kernels import _onednn_enabled
 
     gpus = tf.config.list_physical_devices("GPU")
     return {

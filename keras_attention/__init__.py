@@ -1,33 +1,46 @@
-"""keras_attention: attention mechanisms as Keras 3 layers on TensorFlow."""
+"""keras_attention: attention mechanisms as Keras 3 layers.
 
-import os
+The modelling half (`ops`, `layers`, `models`' builders, `decoding`,
+`losses`, `metrics`, `schedules`) runs on every Keras backend: TensorFlow,
+JAX and PyTorch. The text-and-serving half (`data`, `text`, `serving`,
+`export`, `training`, `viz`) is TensorFlow's and loads lazily, on first
+use, so importing the package imports neither TensorFlow Datasets nor
+tensorflow-text, and it never changes the environment (pick a backend
+with `KERAS_BACKEND` before importing Keras, as usual).
+"""
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import importlib
 
-from keras_attention import data  # noqa: E402  (registers TFDS builders)
-from keras_attention import decoding  # noqa: E402
-from keras_attention import export  # noqa: E402
-from keras_attention import layers  # noqa: E402
-from keras_attention import losses  # noqa: E402
-from keras_attention import metrics  # noqa: E402
-from keras_attention import models  # noqa: E402
-from keras_attention import ops  # noqa: E402
-from keras_attention import schedules  # noqa: E402
-from keras_attention import text  # noqa: E402
-from keras_attention import training  # noqa: E402
-from keras_attention.layers import AdditiveAttention  # noqa: E402
-from keras_attention.layers import DotProductAttention  # noqa: E402
-from keras_attention.layers import Dropout  # noqa: E402
-from keras_attention.layers import LayerNormalization  # noqa: E402
-from keras_attention.layers import MultiHeadAttention  # noqa: E402
-from keras_attention.layers import MultiHeadSelfAttention  # noqa: E402
-from keras_attention.layers import PositionEmbedding  # noqa: E402
-from keras_attention.layers import SinusoidalPositionalEncoding  # noqa: E402
-from keras_attention.layers import TokenEmbedding  # noqa: E402
-from keras_attention.layers import TransformerBlock  # noqa: E402
-from keras_attention.layers import TransformerDecoderBlock  # noqa: E402
+from keras_attention import decoding
+from keras_attention import layers
+from keras_attention import losses
+from keras_attention import metrics
+from keras_attention import models
+from keras_attention import ops
+from keras_attention import schedules
+from keras_attention.layers import AdditiveAttention
+from keras_attention.layers import DotProductAttention
+from keras_attention.layers import Dropout
+from keras_attention.layers import LayerNormalization
+from keras_attention.layers import MultiHeadAttention
+from keras_attention.layers import MultiHeadSelfAttention
+from keras_attention.layers import PositionEmbedding
+from keras_attention.layers import SinusoidalPositionalEncoding
+from keras_attention.layers import TokenEmbedding
+from keras_attention.layers import TransformerBlock
+from keras_attention.layers import TransformerDecoderBlock
 
 __version__ = "0.1.0"
+
+# Sub-packages imported on first attribute access (PEP 562).
+_LAZY_SUBMODULES = (
+    "data",
+    "export",
+    "serving",
+    "text",
+    "training",
+    "viz",
+)
 
 __all__ = [
     "data",
@@ -39,8 +52,10 @@ __all__ = [
     "models",
     "ops",
     "schedules",
+    "serving",
     "text",
     "training",
+    "viz",
     "AdditiveAttention",
     "DotProductAttention",
     "Dropout",
@@ -54,3 +69,15 @@ __all__ = [
     "TransformerDecoderBlock",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"keras_attention.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'keras_attention' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

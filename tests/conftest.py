@@ -1,3 +1,13 @@
+"""Test set-up: the backend, a fixed seed, and TensorFlow-only tests.
+
+`KERAS_BACKEND` picks the backend (TensorFlow by default); `make test` runs
+the whole suite on TensorFlow, then every test not marked `tf_only` on JAX
+and on PyTorch, as KerasHub's CI does. Tests of the TensorFlow-only half of
+the package (data, text, serving, recipes, training utilities) are marked
+`tf_only` by their location; a TensorFlow-specific test elsewhere carries
+the mark itself.
+"""
+
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -5,6 +15,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+# Test paths (relative to tests/) that exercise TensorFlow-only code.
+_TF_ONLY_PATHS = (
+    "data/",
+    "text/",
+    "recipes/",
+    "serving/",
+    "test_benchmark_helpers.py",
+    "test_bleu.py",
+    "test_cli.py",
+    "test_import_cycles.py",
+    "test_readme.py",
+    "test_training.py",
+    "test_viz.py",
+)
+_TESTS_DIR = os.path.dirname(__file__)
+
+
+def pytest_collection_modifyitems(config, items):
+    tensorflow = keras.backend.backend() == "tensorflow"
+    skip = pytest.mark.skip(reason="needs the TensorFlow backend")
+    for item in items:
+        path = os.path.relpath(str(item.fspath), _TESTS_DIR)
+        if path.replace(os.sep, "/").startswith(_TF_ONLY_PATHS):
+            item.add_marker(pytest.mark.tf_only)
+        if not tensorflow and item.get_closest_marker("tf_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +51,17 @@ def _reset_keras_state():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+if keras.backend.backend() == "torch":
+    import torch
+
+    _tensor_to_array = torch.Tensor.__array__
+
+    def _detached_array(self, *args, **kwargs):
+        # NumPy conversions in the tests (`np.testing.assert_allclose(
+        # layer(x), ...)`) read values; a layer output that requires grad
+        # would refuse. Reading never feeds a gradient, so detach first.
+        return _tensor_to_array(self.detach().cpu(), *args, **kwargs)
+
+    torch.Tensor.__array__ = _detached_array

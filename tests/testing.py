@@ -5,7 +5,9 @@ config round trip, `compute_output_shape` against an eager call, the number
 of weights, a symbolic call with a `None` sequence length, saving a model that
 holds the layer to `.keras` and reloading it, one `fit` step, and a
 mixed-precision call. `EpochRecorder` records the epochs a `fit` runs and
-can stop it as an interruption would.
+can stop it as an interruption would. `value_and_gradients` differentiates
+a function on whichever backend Keras runs, so one test body serves
+TensorFlow, JAX and PyTorch.
 """
 
 import os
@@ -13,7 +15,6 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def _as_tuple(shape):
@@ -120,7 +121,7 @@ def run_layer_test(
     assert (
         len(layer.non_trainable_weights) == expected_num_non_trainable_weights
     )
-    for output in tf.nest.flatten(outputs):
+    for output in keras.tree.flatten(outputs):
         assert not np.isnan(keras.ops.convert_to_numpy(output)).any()
 
     # Symbolic call with a dynamic sequence length, in a Functional model.
@@ -128,7 +129,7 @@ def run_layer_test(
     sym_layer = layer_cls(**init_kwargs)
     sym_outputs = call(sym_layer, symbolic)
     for sym, eager in zip(
-        tf.nest.flatten(sym_outputs), tf.nest.flatten(outputs)
+        keras.tree.flatten(sym_outputs), keras.tree.flatten(outputs)
     ):
         assert len(sym.shape) == len(eager.shape)
         for s, e in zip(sym.shape, eager.shape):
@@ -144,8 +145,8 @@ def run_layer_test(
             model.save(path)
             reloaded = keras.saving.load_model(path)
         for a, b in zip(
-            tf.nest.flatten(reference),
-            tf.nest.flatten(reloaded.predict(model_inputs, verbose=0)),
+            keras.tree.flatten(reference),
+            keras.tree.flatten(reloaded.predict(model_inputs, verbose=0)),
         ):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -169,7 +170,7 @@ def run_layer_test(
         assert keras.backend.standardize_dtype(main_output.dtype) == (
             "float16"
         ), main_output.dtype
-        for output in tf.nest.flatten(mp_outputs):
+        for output in keras.tree.flatten(mp_outputs):
             assert not np.isnan(
                 keras.ops.convert_to_numpy(output).astype("float32")
             ).any()
@@ -193,3 +194,52 @@ class EpochRecorder(keras.callbacks.Callback):
         if epoch == self.fail_at:
             raise KeyboardInterrupt("simulated interruption")
         self.epochs.append(epoch)
+
+
+def value_and_gradients(fn, *arrays):
+    """`fn(*tensors)` and the gradients of its scalar loss, on any backend.
+
+    Args:
+        fn: a function of tensors returning `(output, loss)`, `loss` a
+            scalar.
+        *arrays: NumPy arrays, the inputs to differentiate.
+
+    Returns:
+        `[output, d_loss/d_array_1, ...]` as NumPy arrays.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(a) for a in arrays]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            output, loss = fn(*tensors)
+        grads = tape.gradient(loss, tensors)
+    elif backend == "jax":
+        import jax
+
+        def loss_fn(*tensors):
+            output, loss = fn(*tensors)
+            return loss, output
+
+        (_, output), grads = jax.value_and_grad(
+            loss_fn, argnums=tuple(range(len(arrays))), has_aux=True
+        )(*[jax.numpy.asarray(a) for a in arrays])
+    elif backend == "torch":
+        import torch
+
+        tensors = [
+            keras.ops.convert_to_tensor(a).detach().requires_grad_(True)
+            for a in arrays
+        ]
+        output, loss = fn(*tensors)
+        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        grads = [
+            torch.zeros_like(t) if g is None else g
+            for g, t in zip(grads, tensors)
+        ]
+        output = output.detach()
+    else:  # pragma: no cover - a backend the suite does not run
+        raise NotImplementedError(backend)
+    return [keras.ops.convert_to_numpy(x) for x in [output, *grads]]

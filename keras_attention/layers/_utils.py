@@ -2,7 +2,7 @@
 
 import numbers
 
-from keras_attention.ops.attention import IMPLEMENTATIONS
+from keras_attention.ops.attention.dispatch import IMPLEMENTATIONS
 
 
 def is_positive_int(value):

@@ -9,7 +9,6 @@ dropout and the output projection live there once.
 import numbers
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._matmul_einsum_dense import MatMulEinsumDense
@@ -21,6 +20,7 @@ from keras_attention.layers._utils import clone_initializer
 from keras_attention.ops.attention import scaled_dot_product_attention
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
+from keras_attention.ops.runtime_checks import check_then
 
 __all__ = ["MultiHeadAttention"]
 
@@ -33,14 +33,11 @@ _CACHE_KV_AXIS = 1
 
 
 def _check_cache_update(cache, new_entries, index):
-    """Raise now if the new entries are known not to fit in the cache.
+    """`cache`, once the new entries are checked to fit in it.
 
     `slice_update` would clamp an out-of-range index and overwrite the last
-    entries silently.
-
-    Returns:
-        `None`, or a run-time assertion when the index or lengths are only
-        known at run time (XLA compiles and skips it).
+    entries silently. Known sizes raise a `ValueError` now; an index or
+    lengths known only at run time are checked by `check_then`.
     """
     head = (
         "The new keys and values do not fit in the cache: "
@@ -59,13 +56,14 @@ def _check_cache_update(cache, new_entries, index):
                 f"{head}cache_update_index={static_index}, "
                 f"new_len={new_len}, max_len={max_len}"
             )
-        return None
+        return cache
     index = ops.cast(index, "int32")
     new_len, max_len = ops.shape(new_entries)[2], ops.shape(cache)[2]
     fits = ops.logical_and(index >= 0, index + new_len <= max_len)
     # The tensors themselves, not a formatted string: string formatting ops
     # would stop `jit_compile=True` decoding.
-    return tf.debugging.Assert(
+    return check_then(
+        cache,
         fits,
         [
             head + "cache_update_index=",
@@ -496,13 +494,12 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                     ],
                     axis=_CACHE_KV_AXIS,
                 )  # (batch, 2, new_len, heads, key_dim)
-                check = _check_cache_update(
+                cache = _check_cache_update(
                     cache, new_entries, cache_update_index
                 )
-                with tf.control_dependencies([] if check is None else [check]):
-                    cache = ops.slice_update(
-                        cache, [0, 0, cache_update_index, 0, 0], new_entries
-                    )
+                cache = ops.slice_update(
+                    cache, [0, 0, cache_update_index, 0, 0], new_entries
+                )
                 # The new tokens' masks do not cover the whole cache.
                 value_mask = key_mask = None
                 causal_offset = cache_update_index

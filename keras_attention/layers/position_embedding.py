@@ -1,11 +1,11 @@
 """Learned position embeddings."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import clone_initializer
+from keras_attention.ops.runtime_checks import check_then
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -85,13 +85,13 @@ class PositionEmbedding(keras.layers.Layer):
             f"sequence_length={self.sequence_length}"
         )
 
-    def _check_positions(self, static_length, length, start_index):
-        """Raise now if the positions are known to overflow the table.
+    def _checked_table(self, static_length, length, start_index):
+        """The position table, once the positions are checked to fit in it.
 
-        Returns:
-            `None`, or a run-time assertion when the positions are only known
-            at run time.
+        Positions known from static shapes and Python ints raise a
+        `ValueError` now; the others are checked by `check_then`.
         """
+        table = ops.cast(self.embeddings, self.compute_dtype)
         static_start = start_index if isinstance(start_index, int) else "?"
         if static_length is not None and static_length > self.sequence_length:
             raise ValueError(
@@ -104,7 +104,7 @@ class PositionEmbedding(keras.layers.Layer):
                 raise ValueError(
                     self._too_long_message(static_length, start_index)
                 )
-            return None
+            return table
         start_index = ops.cast(start_index, "int32")
         length = ops.cast(length, "int32")
         fits = ops.logical_and(
@@ -114,7 +114,8 @@ class PositionEmbedding(keras.layers.Layer):
         # string: XLA compiles (and skips) such an assertion, while string
         # formatting ops would stop `jit_compile=True` decoding.
         head, _, _ = self._too_long_message("", "").partition("Received:")
-        return tf.debugging.Assert(
+        return check_then(
+            table,
             fits,
             [
                 head + "Received: seq_len=",
@@ -128,11 +129,9 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)
         length, depth = shape[-2], shape[-1]
-        check = self._check_positions(inputs.shape[-2], length, start_index)
-        with tf.control_dependencies([] if check is None else [check]):
-            table = ops.cast(self.embeddings, self.compute_dtype)
-            # (seq_len, d)
-            embeddings = ops.slice(table, (start_index, 0), (length, depth))
+        table = self._checked_table(inputs.shape[-2], length, start_index)
+        # (seq_len, d)
+        embeddings = ops.slice(table, (start_index, 0), (length, depth))
         return ops.broadcast_to(embeddings, shape)  # (..., seq_len, d)
 
     def compute_output_shape(self, input_shape):

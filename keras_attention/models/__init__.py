@@ -1,4 +1,10 @@
-"""Functional-API model builders and their inference helpers."""
+"""Functional-API model builders and their inference helpers.
+
+`Translator` moved to `keras_attention.serving`; `models.Translator` is a
+deprecated alias, loaded on first use (it needs tensorflow-text).
+"""
+
+import importlib
 
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import ExactMatchCallback
@@ -12,7 +18,6 @@ from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
 from keras_attention.models.transformer_decoding import TransformerDecoder
-from keras_attention.models.transformer_translator import Translator
 
 __all__ = [
     "ExactMatchCallback",
@@ -25,3 +30,11 @@ __all__ = [
     "build_transformer",
     "build_transformer_classifier",
 ]
+
+
+def __getattr__(name):
+    if name == "Translator":
+        return importlib.import_module("keras_attention.serving").Translator
+    raise AttributeError(
+        f"module 'keras_attention.models' has no attribute {name!r}"
+    )

@@ -1,9 +1,11 @@
 """Greedy decoding, translation and evaluation for `build_attention_seq2seq`.
 
 The greedy decoder runs the layers of a trained model one target step at a
-time inside a `tf.while_loop` (it is meant to run inside a `tf.function`,
-optionally XLA-compiled) and stops when every sequence has produced the end
-id or after `max_length` steps.
+time inside a `keras.ops.while_loop`, on every backend (wrap it in a
+`tf.function`, optionally XLA-compiled, or `jax.jit`), and stops when every
+sequence has produced the end id or after `max_length` steps. The
+`Seq2SeqTranslator` around it (strings in, strings out) needs TensorFlow
+for its tokenizers.
 """
 
 import time
@@ -26,7 +28,7 @@ __all__ = [
 SOURCE_LENGTH_MULTIPLE = 8
 
 
-class Seq2SeqGreedyDecoder(tf.Module):
+class Seq2SeqGreedyDecoder:
     """Greedy decoding with the layers of an attention seq2seq model.
 
     At every step the previous token is embedded, one step of the decoder
@@ -68,7 +70,7 @@ class Seq2SeqGreedyDecoder(tf.Module):
                 "`max_length` must be a positive integer. "
                 f"Received: max_length={max_length!r}"
             )
-        super().__init__(name="seq2seq_greedy_decoder")
+        self.name = "seq2seq_greedy_decoder"
         try:
             self.encoder = model.get_layer(seq2seq.ENCODER)
             self.target_embedding = model.get_layer(seq2seq.TARGET_EMBEDDING)
@@ -86,9 +88,11 @@ class Seq2SeqGreedyDecoder(tf.Module):
         self.max_length = max_length
 
     def __call__(self, source_ids):
-        source_ids = tf.cast(tf.convert_to_tensor(source_ids), tf.int32)
-        batch = tf.shape(source_ids)[0]
-        source_length = tf.shape(source_ids)[1]
+        source_ids = ops.cast(ops.convert_to_tensor(source_ids), "int32")
+        batch, source_length = (
+            ops.shape(source_ids)[0],
+            ops.shape(source_ids)[1],
+        )
         # (batch, src_len, units) and the decoder's initial state(s).
         encoder_states, *states = self.encoder(source_ids, training=False)
         source_mask = ops.not_equal(source_ids, seq2seq.PADDING_ID)
@@ -96,7 +100,7 @@ class Seq2SeqGreedyDecoder(tf.Module):
         def step(index, token, finished, states, tokens, weights):
             embedded = self.target_embedding(token)  # (batch, embedding_dim)
             output, states = self.decoder_cell(embedded, states)
-            output = tf.expand_dims(output, 1)  # (batch, 1, units)
+            output = ops.expand_dims(output, 1)  # (batch, 1, units)
             # (batch, 1, units), (batch, 1, src_len)
             context, step_weights = self.attention(
                 output,
@@ -106,35 +110,36 @@ class Seq2SeqGreedyDecoder(tf.Module):
             )
             logits = self.output_head([output, context])  # (batch, 1, vocab)
             logits = without_padding(logits[:, 0], seq2seq.PADDING_ID)
-            next_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            next_token = tf.where(finished, seq2seq.PADDING_ID, next_token)
+            next_token = ops.cast(ops.argmax(logits, axis=-1), "int32")
+            next_token = ops.where(finished, seq2seq.PADDING_ID, next_token)
             # (batch, 1, src_len), zero for finished sequences.
-            step_weights = tf.where(
+            step_weights = ops.where(
                 finished[:, None, None],
-                tf.zeros_like(step_weights),
+                ops.zeros_like(step_weights),
                 step_weights,
             )
             # Write step `index` of the fixed-size outputs.
-            at_index = tf.one_hot(index, self.max_length, dtype=tf.int32)
-            tokens += at_index[None, :] * next_token[:, None]
-            weights += tf.cast(at_index, tf.float32)[None, :, None] * tf.cast(
-                step_weights, tf.float32
+            tokens = ops.slice_update(tokens, [0, index], next_token[:, None])
+            weights = ops.slice_update(
+                weights, [0, index, 0], ops.cast(step_weights, "float32")
             )  # (batch, max_length, src_len)
-            finished = finished | tf.equal(next_token, self.end_id)
+            finished = ops.logical_or(
+                finished, ops.equal(next_token, self.end_id)
+            )
             return index + 1, next_token, finished, states, tokens, weights
 
         def not_done(index, token, finished, *_):
-            return ~tf.reduce_all(finished)
+            return ops.logical_not(ops.all(finished))
 
         loop_vars = (
-            tf.constant(0),
-            tf.fill([batch], tf.constant(self.start_id, tf.int32)),
-            tf.zeros([batch], tf.bool),
+            ops.convert_to_tensor(0, "int32"),
+            ops.full((batch,), self.start_id, dtype="int32"),
+            ops.zeros((batch,), dtype="bool"),
             states,
-            tf.zeros([batch, self.max_length], tf.int32),
-            tf.zeros([batch, self.max_length, source_length], tf.float32),
+            ops.zeros((batch, self.max_length), dtype="int32"),
+            ops.zeros((batch, self.max_length, source_length), "float32"),
         )
-        *_, tokens, weights = tf.while_loop(
+        *_, tokens, weights = ops.while_loop(
             not_done, step, loop_vars, maximum_iterations=self.max_length
         )
         return tokens, weights

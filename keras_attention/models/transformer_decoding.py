@@ -8,7 +8,6 @@ re-run over the whole prefix. The searches themselves are the generic ones
 of `keras_attention.decoding`.
 """
 
-import tensorflow as tf
 from keras import ops
 
 from keras_attention.decoding import beam_search
@@ -26,7 +25,7 @@ def _stack_last_query(cross_scores):
     return ops.stack([scores[:, :, -1, :] for scores in cross_scores], axis=1)
 
 
-class TransformerDecoder(tf.Module):
+class TransformerDecoder:
     """Greedy and beam search with the layers of a `build_transformer` model.
 
     The searches use the trained model's own layers and weights (found by
@@ -40,8 +39,9 @@ class TransformerDecoder(tf.Module):
     slower; for tests and benchmarks; it has a dynamic prefix length, so it
     runs eagerly or in a `tf.function` but not under XLA).
 
-    The methods are pure functions of their inputs: wrap them in
-    `tf.function`, optionally with `jit_compile=True`. With
+    The methods are pure functions of their inputs, on every backend: wrap
+    them in `jax.jit` on JAX, or in `tf.function`, optionally with
+    `jit_compile=True`, on TensorFlow. With
     `input_signature=[tf.TensorSpec([None, None], tf.int32)]` one graph
     serves every batch size and source length (that is how to export it as
     a SavedModel); XLA compiles one program per input shape, so pad sources
@@ -106,7 +106,7 @@ class TransformerDecoder(tf.Module):
                 f"position table of {parts.max_positions} positions. "
                 f"Received: max_length={max_length}"
             )
-        super().__init__(name=name)
+        self.name = name
         self.model = model
         self._parts = parts
         self.start_id = start_id

@@ -15,6 +15,18 @@ from keras_attention.serving.constants import SERVING_INPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
 
 
+def check_tensorflow_backend():
+    """Raise unless Keras runs on TensorFlow, the backend of SavedModels."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            "Exports write TensorFlow SavedModels and need the TensorFlow "
+            "backend: run with KERAS_BACKEND=tensorflow (a `.keras` file "
+            "saved on any backend loads there). Received: "
+            f"keras.backend.backend()={backend!r}"
+        )
+
+
 def texts_spec():
     """The input spec of every serving signature: `(batch,)` strings."""
     return tf.TensorSpec([None], tf.string, name=SERVING_INPUT)

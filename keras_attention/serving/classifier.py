@@ -15,6 +15,7 @@ import warnings
 import tensorflow as tf
 
 from keras_attention.layers._utils import check_positive_int
+from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer
 from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import write_archive
@@ -103,6 +104,7 @@ def export_text_classifier(
     >>> serve(tf.constant(["a wonderful film"]))["outputs"]  # doctest: +SKIP
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'pos'], ...)>
     """
+    check_tensorflow_backend()
     # A model or a tokenizer is never a path: the old order is unambiguous.
     if _is_path(tokenizer) and not _is_path(path):
         warnings.warn(

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
+from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer
 from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import write_archive
@@ -109,6 +110,7 @@ def export_text_to_text(
     ...                     target_tokenizer, 64,
     ...                     models=[model])  # doctest: +SKIP
     """
+    check_tensorflow_backend()
     max_source_length = check_positive_int(
         "max_source_length", max_source_length
     )
@@ -159,6 +161,7 @@ def export_seq2seq(
     >>> serving(tf.constant(["aug 19, 2003"]))["outputs"]  # doctest: +SKIP
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'2003-08-19'])>
     """
+    check_tensorflow_backend()
     if not isinstance(source_tokenizer, CharacterTokenizer):
         raise ValueError(
             "`source_tokenizer` must be a `CharacterTokenizer`. "

@@ -11,6 +11,7 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
@@ -60,6 +61,7 @@ def export_translator(path, translator):
     ...     "serving_default"]  # doctest: +SKIP
     >>> serving(tf.constant(["obrigado ."]))["outputs"]  # doctest: +SKIP
     """
+    check_tensorflow_backend()
     if not isinstance(translator, Translator):
         raise ValueError(
             "`translator` must be a `Translator`. "

@@ -80,6 +80,7 @@ def test_keras_file_round_trip(tmp_path):
     )
 
 
+@pytest.mark.tf_only
 @pytest.mark.large
 def test_saved_model_export_reloads_without_the_package(tmp_path):
     model = build_model_with_every_layer()

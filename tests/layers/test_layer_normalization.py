@@ -19,6 +19,7 @@ def test_layer_contract():
     )
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -63,9 +64,9 @@ def test_matches_keras_layer_norm_with_the_same_weights(kwargs):
 def test_mixed_precision_output_dtype():
     layer = LayerNormalization(dtype="mixed_float16")
     y = layer(np.ones((2, 3, 4), "float32") * np.arange(4, dtype="float32"))
-    assert y.dtype == "float16"
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
     assert layer.gamma.dtype == "float32"
-    assert np.isfinite(y.numpy()).all()
+    assert np.isfinite(keras.ops.convert_to_numpy(y)).all()
 
 
 def test_config_is_keras_layer_norm_config():

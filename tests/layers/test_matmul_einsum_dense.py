@@ -22,6 +22,7 @@ def test_contracted_axes_recognises_plain_matmuls(equation, expected):
     assert _contracted_axes(equation) == expected
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize(
     "equation,output_shape,bias_axes,input_shape",
     [
@@ -62,6 +63,7 @@ def test_matches_einsum_dense_outputs_and_gradients(
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.tf_only
 def test_dynamic_batch_and_length_and_config_round_trip():
     import tensorflow as tf
 
@@ -92,6 +94,7 @@ def test_lora_is_applied():
     assert not np.allclose(layer(x), before)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize(
     "equation,bias_axes",
     [

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_attention.layers.multi_head_attention import MultiHeadAttention
 from tests.testing import run_layer_test
+from tests.testing import value_and_gradients
 
 BATCH, Q_LEN, K_LEN = 2, 5, 7
 Q_DIM, V_DIM, K_DIM = 8, 6, 4
@@ -214,13 +215,12 @@ def test_fully_masked_rows_are_finite_and_zero_before_projection():
     layer = MultiHeadAttention(
         NUM_HEADS, KEY_DIM, bias_initializer="random_normal"
     )
-    query_tensor = tf.convert_to_tensor(query)
-    with tf.GradientTape() as tape:
-        tape.watch(query_tensor)
-        output = layer(query_tensor, value, attention_mask=mask)
-        loss = keras.ops.sum(output)
-    gradient = _numpy(tape.gradient(loss, query_tensor))
-    output = _numpy(output)
+
+    def attend(query):
+        output = layer(query, value, attention_mask=mask)
+        return output, keras.ops.sum(output)
+
+    output, gradient = value_and_gradients(attend, query)
     assert np.isfinite(output).all() and np.isfinite(gradient).all()
     # The heads of the masked row are zero, so only the output bias is left.
     output_bias = _numpy(layer.output_dense.bias)
@@ -245,18 +245,19 @@ def test_chunked_matches_dense(use_causal_mask):
         if weights is None:
             weights = layer.get_weights()
         layer.set_weights(weights)
-        query_tensor = tf.convert_to_tensor(query)
-        with tf.GradientTape() as tape:
-            tape.watch(query_tensor)
+
+        def attend(query, layer=layer):
             output = layer(
-                query_tensor,
+                query,
                 value,
                 value_mask=value_mask,
                 use_causal_mask=use_causal_mask,
             )
-            loss = keras.ops.sum(output**2)
-        outputs.append(_numpy(output))
-        gradients.append(_numpy(tape.gradient(loss, query_tensor)))
+            return output, keras.ops.sum(output**2)
+
+        output, gradient = value_and_gradients(attend, query)
+        outputs.append(output)
+        gradients.append(gradient)
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
     np.testing.assert_allclose(gradients[0], gradients[1], atol=1e-4)
 
@@ -317,6 +318,7 @@ def test_cached_self_attention_decoding_matches_full_causal_call(steps):
     )
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_cached_decoding_inside_tf_function(jit_compile):
     x = _normal(BATCH, 6, Q_DIM)
@@ -363,6 +365,7 @@ def test_cache_with_explicit_mask_and_scores():
     np.testing.assert_allclose(_numpy(output)[:, 0], full[:, 2], atol=1e-5)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("index, new_len", [(4, 1), (3, 2), (-1, 1)])
 def test_cache_update_out_of_range_raises(index, new_len):
     # `slice_update` alone would clamp the index and overwrite the last slot.

@@ -52,6 +52,7 @@ def test_start_index(as_tensor):
         np.testing.assert_array_equal(step[0, 0], table[t])
 
 
+@pytest.mark.tf_only
 def test_gradient_reaches_only_the_used_rows():
     layer = built_layer()
     with tf.GradientTape() as tape:
@@ -72,6 +73,7 @@ def test_too_long_static_length_raises_at_trace_time(length, start_index):
         built_layer()(inputs(length), start_index=start_index)
 
 
+@pytest.mark.tf_only
 def test_too_long_dynamic_length_raises_at_run_time():
     layer = built_layer()
     call = tf.function(
@@ -87,6 +89,7 @@ def test_too_long_dynamic_length_raises_at_run_time():
         call(inputs(TABLE_LENGTH + 1))
 
 
+@pytest.mark.tf_only
 def test_too_long_in_a_model_raises_at_run_time():
     sequence = keras.Input((None, DEPTH))
     model = keras.Model(sequence, PositionEmbedding(TABLE_LENGTH)(sequence))
@@ -97,6 +100,7 @@ def test_too_long_in_a_model_raises_at_run_time():
         model.predict(inputs(10), verbose=0)
 
 
+@pytest.mark.tf_only
 def test_tensor_start_index_past_the_table_raises():
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=TOO_LONG.format(2)
@@ -153,6 +157,7 @@ def test_layer(init_kwargs, shape):
     )
 
 
+@pytest.mark.tf_only
 def test_dynamic_length_check_compiles_under_xla():
     layer = PositionEmbedding(sequence_length=TABLE_LENGTH)
     spec = tf.TensorSpec((None, None, 4), tf.float32)

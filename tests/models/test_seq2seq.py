@@ -57,6 +57,7 @@ def test_output_shape_and_padding_invariance(variant):
     )
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("variant", VARIANTS[:3])
 def test_greedy_decoder_agrees_with_teacher_forcing(variant):
     """Feeding the greedy output back with teacher forcing gives it again."""

@@ -76,6 +76,7 @@ def small_classifier(num_classes=3, pooling="mean", positional="sinusoidal"):
     )
 
 
+@pytest.mark.large
 def test_learns_word_order_task():
     rng = np.random.default_rng(0)
     train_ids, train_labels, _ = order_task(1500, rng)
@@ -323,6 +324,7 @@ def in_process_probabilities(model, tokenizer, texts, max_length):
     return run(model, ids)
 
 
+@pytest.mark.tf_only
 def test_export_reload_equality(tmp_path):
     model, tokenizer, path = exported_classifier(tmp_path)
     expected = in_process_probabilities(model, tokenizer, TEXTS, 8)
@@ -357,6 +359,7 @@ def test_export_reload_equality(tmp_path):
     assert served["outputs"] == class_names
 
 
+@pytest.mark.tf_only
 def test_export_rejects_bad_arguments(tmp_path):
     model = build_transformer_classifier(len(VOCABULARY), 3, **SMALL)
     tokenizer = WordPieceTokenizer(VOCABULARY)

@@ -1,8 +1,26 @@
+"""Tests of `scaled_dot_product_attention` on the backend under test.
+
+One body per test serves TensorFlow, JAX and PyTorch; the tests of
+TensorFlow's own kernels (tiles, XLA, thresholds) are marked `tf_only`.
+"""
+
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from keras_attention.ops.attention import dispatch
 from keras_attention.ops.attention import scaled_dot_product_attention
+from tests.testing import value_and_gradients
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def tf_kernels():
+    from keras_attention.ops.attention import tensorflow_kernels
+
+    return tensorflow_kernels
 
 
 def numpy_attention(q, k, v, mask=None, causal=False, scale=None):
@@ -56,7 +74,7 @@ def test_matches_numpy_reference(implementation, causal, use_mask):
         implementation=implementation,
         chunk_size=3,
     )
-    np.testing.assert_allclose(output.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(output), expected, atol=1e-5)
 
 
 def test_custom_scale_and_returned_weights():
@@ -66,9 +84,9 @@ def test_custom_scale_and_returned_weights():
     output, weights = scaled_dot_product_attention(
         q, k, v, mask=mask, scale=0.3, return_attention_scores=True
     )
-    np.testing.assert_allclose(output.numpy(), expected, atol=1e-5)
-    np.testing.assert_allclose(weights.numpy(), expected_weights, atol=1e-6)
-    row_sums = weights.numpy().sum(-1)
+    np.testing.assert_allclose(to_numpy(output), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(weights), expected_weights, atol=1e-6)
+    row_sums = to_numpy(weights).sum(-1)
     has_keys = mask.any(-1)
     np.testing.assert_allclose(
         row_sums[np.broadcast_to(has_keys, row_sums.shape)], 1.0, atol=1e-6
@@ -82,7 +100,7 @@ def test_padded_keys_get_zero_weight_and_do_not_matter():
     out, weights = scaled_dot_product_attention(
         q, k, v, mask=mask, return_attention_scores=True
     )
-    assert np.all(weights.numpy()[0, :, :, 4:] == 0.0)
+    assert np.all(to_numpy(weights)[0, :, :, 4:] == 0.0)
     k2, v2 = k.copy(), v.copy()
     k2[0, 4:] = 100.0
     v2[0, 4:] = -100.0
@@ -90,7 +108,7 @@ def test_padded_keys_get_zero_weight_and_do_not_matter():
         out2 = scaled_dot_product_attention(
             q, k2, v2, mask=mask, implementation=implementation, chunk_size=4
         )
-        np.testing.assert_allclose(out2.numpy(), out.numpy(), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(out2), to_numpy(out), atol=1e-5)
 
 
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
@@ -114,28 +132,28 @@ def test_fully_masked_rows_are_zero_not_nan(implementation):
     q, k, v = random_inputs()
     mask = np.zeros((2, 1, 5, 7), bool)
     mask[1] = True
-    qt, kt, vt = map(tf.constant, (q, k, v))
-    with tf.GradientTape() as tape:
-        tape.watch([qt, kt, vt])
+
+    def attend(qt, kt, vt):
         out = scaled_dot_product_attention(
             qt, kt, vt, mask=mask, implementation=implementation, chunk_size=3
         )
-        loss = tf.reduce_sum(out)
-    grads = tape.gradient(loss, [qt, kt, vt])
-    assert np.all(out.numpy()[0] == 0.0)
-    assert np.isfinite(out.numpy()).all()
+        return out, keras.ops.sum(out)
+
+    out, *grads = value_and_gradients(attend, q, k, v)
+    assert np.all(to_numpy(out)[0] == 0.0)
+    assert np.isfinite(to_numpy(out)).all()
     for grad in grads:
-        assert np.isfinite(grad.numpy()).all()
+        assert np.isfinite(to_numpy(grad)).all()
 
 
 def outputs_and_gradients(q, k, v, **kwargs):
     """The output and the gradients of a non-linear loss of it."""
-    qt, kt, vt = map(tf.constant, (q, k, v))
-    with tf.GradientTape() as tape:
-        tape.watch([qt, kt, vt])
+
+    def attend(qt, kt, vt):
         out = scaled_dot_product_attention(qt, kt, vt, **kwargs)
-        loss = tf.reduce_sum(tf.sin(out) * out)
-    return [out] + tape.gradient(loss, [qt, kt, vt])
+        return out, keras.ops.sum(keras.ops.sin(out) * out)
+
+    return value_and_gradients(attend, q, k, v)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +181,7 @@ def test_tiles_match_one_batched_matmul_outputs_and_gradients(
         chunk_size=chunk_size,
     )
     for expected, got in zip(reference, tiled):
-        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(got), to_numpy(expected), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -179,11 +197,12 @@ def test_tiles_pick_the_right_slice_of_every_mask_layout(
     got = scaled_dot_product_attention(
         q, k, v, mask=mask, implementation=implementation, chunk_size=4
     )
-    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(got), expected, atol=1e-5)
 
 
+@pytest.mark.tf_only
 def test_dense_tiles_long_sequences_by_itself(monkeypatch):
-    from keras_attention.ops import attention
+    attention = tf_kernels()
 
     q, k, v = random_inputs(q_len=40, k_len=40)
     mask = random_mask(2, 40, 40)
@@ -205,15 +224,17 @@ def test_dense_tiles_long_sequences_by_itself(monkeypatch):
     tiled = outputs_and_gradients(q, k, v, mask=mask, causal=True)
     assert rows == [16]  # three tiles of 16, 16 and 8 query rows
     for expected, got in zip(reference, tiled):
-        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(got), to_numpy(expected), atol=1e-5)
     # With a GPU visible, dense keeps the single batched matmul.
     monkeypatch.setattr(attention, "_gpu_visible", lambda: True)
     outputs_and_gradients(q, k, v, mask=mask, causal=True)
     assert rows == [16]
 
 
+@pytest.mark.tf_only
 def test_tile_threshold_follows_the_kernels_being_traced_for(monkeypatch):
-    from keras_attention.ops import attention
+    attention = tf_kernels()
+    import tensorflow as tf
 
     seen = []
 
@@ -254,8 +275,9 @@ def test_tile_threshold_follows_the_kernels_being_traced_for(monkeypatch):
     assert calls == [1]  # graph mode tiled, XLA kept one batched matmul
 
 
+@pytest.mark.tf_only
 def test_dense_tiles_keep_no_weights_in_inference(monkeypatch):
-    from keras_attention.ops import attention
+    attention = tf_kernels()
 
     kept = []
     original = attention._tiled_attention
@@ -274,12 +296,15 @@ def test_dense_tiles_keep_no_weights_in_inference(monkeypatch):
     )
     assert kept == [True, False]
     for expected, got in zip(reference, inference):
-        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(got), to_numpy(expected), atol=1e-5)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_tf_function_with_dynamic_lengths(implementation, jit_compile):
+    import tensorflow as tf
+
     spec = tf.TensorSpec((None, None, 2, 4), tf.float32)
 
     @tf.function(input_signature=[spec, spec, spec], jit_compile=jit_compile)
@@ -301,8 +326,8 @@ def test_tf_function_with_dynamic_lengths(implementation, jit_compile):
         q, k, v = random_inputs(1, q_len, k_len, heads=2, depth=4, v_depth=4)
         expected, _ = numpy_attention(q, k, v, causal=True)
         out, grad = attend(q, k, v)
-        np.testing.assert_allclose(out.numpy(), expected, atol=1e-5)
-        assert np.isfinite(grad.numpy()).all()
+        np.testing.assert_allclose(to_numpy(out), expected, atol=1e-5)
+        assert np.isfinite(to_numpy(grad)).all()
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -313,15 +338,15 @@ def test_half_precision_is_finite_and_close(dtype, implementation):
     mask = random_mask(2, 6, 9)
     expected, _ = numpy_attention(q, k, v, mask=mask)
     out = scaled_dot_product_attention(
-        tf.cast(q, dtype),
-        tf.cast(k, dtype),
-        tf.cast(v, dtype),
+        keras.ops.cast(q, dtype),
+        keras.ops.cast(k, dtype),
+        keras.ops.cast(v, dtype),
         mask=mask,
         implementation=implementation,
         chunk_size=4,
     )
-    assert out.dtype == dtype
-    out = tf.cast(out, "float32").numpy()
+    assert keras.backend.standardize_dtype(out.dtype) == dtype
+    out = to_numpy(keras.ops.cast(out, "float32"))
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out, expected, atol=0.1)
 
@@ -338,20 +363,21 @@ def test_float16_scores_past_its_range_stay_finite(implementation, chunk_size):
     k = q * rng.choice([-1.0, 1.0], size=(1, 3, 1, 1)).astype("float32")
     v = rng.normal(size=(1, 3, 1, 4)).astype("float32")
     expected, _ = numpy_attention(q, k, v)
-    half = [tf.constant(x, "float16") for x in (q, k, v)]
-    with tf.GradientTape() as tape:
-        tape.watch(half)
+
+    def attend(*half):
         out = scaled_dot_product_attention(
             *half, implementation=implementation, chunk_size=chunk_size
         )
-        loss = tf.reduce_sum(out * v[..., :1])
-    grads = tape.gradient(loss, half)
-    assert out.dtype == "float16"
-    np.testing.assert_allclose(
-        tf.cast(out, "float32").numpy(), expected, atol=1e-2
+        assert keras.backend.standardize_dtype(out.dtype) == "float16"
+        weights = keras.ops.cast(v[..., :1], out.dtype)
+        return out, keras.ops.sum(out * weights)
+
+    out, *grads = value_and_gradients(
+        attend, *(x.astype("float16") for x in (q, k, v))
     )
+    np.testing.assert_allclose(out.astype("float32"), expected, atol=1e-2)
     for grad in grads:
-        assert np.isfinite(tf.cast(grad, "float32").numpy()).all()
+        assert np.isfinite(grad.astype("float32")).all()
 
 
 def test_dropout_only_in_training_and_seeded():
@@ -386,8 +412,11 @@ def test_dropout_only_in_training_and_seeded():
         assert not np.allclose(first, plain)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
 def test_tiled_dropout_gradient_matches_finite_differences(implementation):
+    import tensorflow as tf
+
     q, k, v = (
         x.astype("float64")
         for x in random_inputs(1, 3, 5, heads=1, depth=2, v_depth=2)
@@ -462,11 +491,13 @@ def test_empty_batch_queries_or_keys_give_zeros_not_nan(
     assert d_q.shape == q_shape
     assert d_k.shape == d_v.shape == k.shape
     for tensor in (out, d_q, d_k, d_v):
-        assert not tensor.numpy().any()  # all zeros, in particular no NaN
+        assert not to_numpy(tensor).any()  # all zeros, in particular no NaN
 
 
+@pytest.mark.tf_only
 def test_default_tile_rows_come_from_the_memory_budget():
-    from keras_attention.ops import attention
+    attention = tf_kernels()
+    import tensorflow as tf
 
     # 140,000 keys: a 16 MiB tile holds 29 query rows, so 50 queries take
     # two tiles, the second one partial.
@@ -483,6 +514,7 @@ def test_default_tile_rows_come_from_the_memory_budget():
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize(
     "budget_bytes, return_scores, expected",
     [(10**12, False, "dense"), (1, False, "chunked"), (1, True, "dense")],
@@ -490,7 +522,7 @@ def test_default_tile_rows_come_from_the_memory_budget():
 def test_auto_picks_chunked_by_score_memory(
     monkeypatch, budget_bytes, return_scores, expected
 ):
-    from keras_attention.ops import attention
+    attention = tf_kernels()
 
     calls = []
     original_dense = attention._dense_attention
@@ -506,9 +538,7 @@ def test_auto_picks_chunked_by_score_memory(
 
     monkeypatch.setattr(attention, "_dense_attention", dense_spy)
     monkeypatch.setattr(attention, "_tiled_attention", tiled_spy)
-    monkeypatch.setattr(attention, "AUTO_CHUNKED_MIN_SCORE_BYTES", budget_bytes)
+    monkeypatch.setattr(dispatch, "AUTO_CHUNKED_MIN_SCORE_BYTES", budget_bytes)
     q, k, v = random_inputs()
-    attention.scaled_dot_product_attention(
-        q, k, v, return_attention_scores=return_scores
-    )
+    scaled_dot_product_attention(q, k, v, return_attention_scores=return_scores)
     assert calls == [expected]

@@ -1,14 +1,19 @@
-"""Tests of `ops.dropout`: 16 random bits per element."""
+"""Tests of TensorFlow's dropout kernel: 16 random bits per element.
+
+The contract every backend shares is tested in `test_backend_ops.py`.
+"""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.ops.dropout import RATE_RESOLUTION
 from keras_attention.ops.dropout import dropout
-from keras_attention.ops.dropout import dropout_multiplier
-from keras_attention.ops.dropout import seed_tensor
+from keras_attention.ops.dropout.tensorflow_kernels import RATE_RESOLUTION
+from keras_attention.ops.dropout.tensorflow_kernels import dropout_multiplier
+from keras_attention.ops.dropout.tensorflow_kernels import seed_tensor
+
+pytestmark = pytest.mark.tf_only
 
 SIZE = 200_000
 # Five standard deviations of a dropped fraction over SIZE draws.

@@ -1,10 +1,15 @@
-"""Tests of `ops.layer_normalization` and its hand-written gradient."""
+"""Tests of `ops.layer_normalization` on TensorFlow: its hand-written gradient.
+
+The formula on every backend is tested in `test_backend_ops.py`.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_attention.ops.layer_norm import layer_normalization
+
+pytestmark = pytest.mark.tf_only
 
 
 def numpy_layer_norm(x, gamma, beta, epsilon):

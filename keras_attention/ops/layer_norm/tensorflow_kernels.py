@@ -1,4 +1,4 @@
-"""Layer normalization over the last axis with a hand-written gradient.
+"""TensorFlow's layer normalization: a hand-written closed-form gradient.
 
 `keras.ops.layer_normalization` is differentiated op by op, which on a CPU
 costs about twice the passes over the activations that the closed-form
@@ -19,26 +19,7 @@ __all__ = ["layer_normalization"]
 
 
 def layer_normalization(x, gamma, beta, epsilon=1e-3):
-    """Normalize `x` over its last axis, then scale by `gamma`, add `beta`.
-
-    Args:
-        x: tensor `(..., features)`; float16 and bfloat16 are normalized in
-            float32 and returned in their own dtype.
-        gamma: `(features,)` scale.
-        beta: `(features,)` offset.
-        epsilon: float added to the variance. Defaults to `1e-3`, Keras's
-            default.
-
-    Returns:
-        A tensor of `x`'s shape and dtype.
-
-    Example:
-
-    >>> x = keras.ops.convert_to_tensor([[1.0, 2.0, 3.0]])
-    >>> y = layer_normalization(x, keras.ops.ones(3), keras.ops.zeros(3))
-    >>> [round(float(v), 3) for v in y[0]]
-    [-1.224, 0.0, 1.224]
-    """
+    """`keras_attention.ops.layer_normalization` on TensorFlow."""
     x = tf.convert_to_tensor(x)
     dtype = x.dtype
     x32 = tf.cast(x, tf.float32)

@@ -1,0 +1,47 @@
+"""Scaled dot-product attention, `softmax(Q K^T / sqrt(d_k)) V`, anywhere.
+
+One public op, `scaled_dot_product_attention`, with the same conventions on
+TensorFlow, JAX and PyTorch: boolean masks with True = may attend, causal
+masks aligned to the bottom-right corner, float32 scores and softmax
+statistics whatever the input dtype, and a zero output (never NaN) for a
+query whose keys are all masked. Each concept has its module:
+
+- `reference.py`: the formula in `keras.ops`, on one screen; the tests'
+  oracle and the dense kernel of JAX and PyTorch.
+- `validation.py`: every argument check (static shapes only).
+- `dispatch.py`: `choose_strategy`, a pure function from (backend,
+  implementation, shapes, weights/dropout wanted, kernel family) to the
+  kernel that runs.
+- `tensorflow_kernels.py`: one batched matmul, and cache-sized tiles with a
+  hand-written recomputing gradient.
+- `jax_kernels.py`: an online softmax over key blocks under
+  `jax.checkpoint` / `lax.scan` (memory linear in the length).
+- `torch_kernels.py`: `torch.nn.functional.scaled_dot_product_attention`
+  where its semantics match ours, checkpointed query blocks for seeded
+  dropout.
+- `core.py`: the public function: validate, dispatch, run.
+
+The dispatch, by `keras.backend.backend()`:
+
+| backend    | `"dense"`                | `"chunked"` (memory-efficient) |
+| ---------- | ------------------------ | ------------------------------ |
+| TensorFlow | batched matmul; tiles    | tiles recomputed in backward   |
+|            | for long ones on CPU     |                                |
+| JAX        | reference (XLA-fused)    | online softmax over key blocks |
+| PyTorch    | reference                | fused kernel; blocks (dropout) |
+| other      | reference                | reference                      |
+
+`"auto"` picks `"chunked"` when no weights are asked for and the float32
+scores would take 1 GiB or more. Returned weights always come from the
+dense path.
+"""
+
+from keras_attention.ops.attention.core import scaled_dot_product_attention
+from keras_attention.ops.attention.reference import masked_softmax
+from keras_attention.ops.attention.reference import reference_attention
+
+__all__ = [
+    "masked_softmax",
+    "reference_attention",
+    "scaled_dot_product_attention",
+]
