@@ -58,6 +58,17 @@ def to_numpy(x):
             Strategy("dense", None, True),
         ),
         ("torch", dict(shapes=LONG), Strategy("fused", None, False)),
+        ("torch", dict(), Strategy("fused", None, False)),
+        (
+            "torch",
+            dict(implementation="dense", return_weights=True),
+            Strategy("dense", None, True),
+        ),
+        (
+            "torch",
+            dict(implementation="dense", dropout=True),
+            Strategy("dense", None, True),
+        ),
         (
             "torch",
             dict(implementation="chunked", dropout=True, chunk_size=4),

@@ -7,7 +7,8 @@ statistics whatever the input dtype, and a zero output (never NaN) for a
 query whose keys are all masked. Each concept has its module:
 
 - `reference.py`: the formula in `keras.ops`, on one screen; the tests'
-  oracle and the dense kernel of JAX and PyTorch.
+  oracle, the dense kernel of JAX, and PyTorch's when weights or
+  dropout are asked for.
 - `validation.py`: every argument check (static shapes only).
 - `dispatch.py`: `choose_strategy`, a pure function from (backend,
   implementation, shapes, weights/dropout wanted, kernel family) to the
@@ -28,7 +29,8 @@ The dispatch, by `keras.backend.backend()`:
 | TensorFlow | batched matmul; tiles    | tiles recomputed in backward   |
 |            | for long ones on CPU     |                                |
 | JAX        | reference (XLA-fused)    | online softmax over key blocks |
-| PyTorch    | reference                | fused kernel; blocks (dropout) |
+| PyTorch    | fused kernel; reference  | fused kernel; blocks (dropout) |
+|            | (weights or dropout)     |                                |
 | other      | reference                | reference                      |
 
 `"auto"` picks `"chunked"` when no weights are asked for and the float32

@@ -128,10 +128,12 @@ def choose_strategy(
         # An inference call has no backward pass to keep weights for;
         # should one be asked for, it recomputes them.
         return Strategy("tiled", chunk_size, keep_weights=training is not False)
+    if backend == "torch" and not (return_weights or dropout):
+        # PyTorch's fused kernel is its fastest at every length, and memory-
+        # efficient. Its dropout draws from PyTorch's global generator,
+        # which a Keras seed does not reach: seeded dropout uses our blocks
+        # (chunked) or the reference (dense).
+        return Strategy("fused", None, keep_weights=False)
     if implementation == "dense" or backend not in ("jax", "torch"):
         return Strategy("dense", None, keep_weights=True)
-    if backend == "torch" and not dropout:
-        # PyTorch's own kernel draws dropout from its global generator,
-        # which a Keras seed does not reach: seeded dropout uses our blocks.
-        return Strategy("fused", None, keep_weights=False)
     return Strategy("blockwise", chunk_size, keep_weights=False)

@@ -15,7 +15,9 @@
   a `torch.Generator` seeded from the call's seed and the block index, so
   the recomputation redraws the same mask.
 
-The dense implementation on PyTorch is `reference.reference_attention`.
+Every call that wants neither the weights nor dropout runs the fused
+kernel, dense or chunked: it is PyTorch's fastest. The others run
+`reference.reference_attention` (dense) or the blocks (chunked).
 """
 
 import torch
