@@ -6,6 +6,7 @@ the one place where padding masks, causal masks and explicit masks are built
 and combined; every layer calls them.
 """
 
+import keras
 from keras import ops
 
 __all__ = [
@@ -18,7 +19,7 @@ __all__ = [
 
 def _as_bool(mask):
     mask = ops.convert_to_tensor(mask)
-    if mask.dtype == "bool":
+    if keras.backend.standardize_dtype(mask.dtype) == "bool":
         return mask
     return ops.not_equal(mask, 0)
 

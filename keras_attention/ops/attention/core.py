@@ -34,7 +34,9 @@ def _as_bool_mask(mask):
     if mask is None:
         return None
     mask = ops.convert_to_tensor(mask)
-    return mask if mask.dtype == "bool" else ops.not_equal(mask, 0)
+    if keras.backend.standardize_dtype(mask.dtype) == "bool":
+        return mask
+    return ops.not_equal(mask, 0)
 
 
 def _as_rank_4(mask):
