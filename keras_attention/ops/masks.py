@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 __all__ = [
+    "as_bool_mask",
     "causal_mask",
     "padding_mask",
     "merge_masks",
@@ -17,7 +18,8 @@ __all__ = [
 ]
 
 
-def _as_bool(mask):
+def as_bool_mask(mask):
+    """`mask` as a boolean tensor (True = may attend); others read `!= 0`."""
     mask = ops.convert_to_tensor(mask)
     if keras.backend.standardize_dtype(mask.dtype) == "bool":
         return mask
@@ -67,9 +69,11 @@ def padding_mask(query_mask=None, key_mask=None):
     """
     mask = None
     if query_mask is not None:
-        mask = ops.expand_dims(_as_bool(query_mask), -1)  # (batch, q_len, 1)
+        # (batch, q_len, 1)
+        mask = ops.expand_dims(as_bool_mask(query_mask), -1)
     if key_mask is not None:
-        key_part = ops.expand_dims(_as_bool(key_mask), -2)  # (batch, 1, k_len)
+        # (batch, 1, k_len)
+        key_part = ops.expand_dims(as_bool_mask(key_mask), -2)
         mask = key_part if mask is None else ops.logical_and(mask, key_part)
     return mask
 
@@ -80,7 +84,7 @@ def merge_masks(*masks):
     for mask in masks:
         if mask is None:
             continue
-        mask = _as_bool(mask)
+        mask = as_bool_mask(mask)
         merged = mask if merged is None else ops.logical_and(merged, mask)
     return merged
 

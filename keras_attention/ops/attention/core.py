@@ -11,6 +11,7 @@ from keras import ops
 from keras_attention.ops.attention import validation
 from keras_attention.ops.attention.dispatch import choose_strategy
 from keras_attention.ops.attention.reference import reference_attention
+from keras_attention.ops.masks import as_bool_mask
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -27,16 +28,6 @@ def backend_kernels(backend=None):
     """The kernel module of `backend` (default: Keras's), or `None`."""
     name = _KERNEL_MODULES.get(backend or keras.backend.backend())
     return None if name is None else importlib.import_module(name)
-
-
-def _as_bool_mask(mask):
-    """A boolean mask (True = may attend); non-boolean ones are `!= 0`."""
-    if mask is None:
-        return None
-    mask = ops.convert_to_tensor(mask)
-    if keras.backend.standardize_dtype(mask.dtype) == "bool":
-        return mask
-    return ops.not_equal(mask, 0)
 
 
 def _as_rank_4(mask):
@@ -130,7 +121,7 @@ def scaled_dot_product_attention(
     validation.check_floating(query)
     key = ops.convert_to_tensor(key, dtype=query.dtype)
     value = ops.convert_to_tensor(value, dtype=query.dtype)
-    mask = _as_bool_mask(mask)
+    mask = None if mask is None else as_bool_mask(mask)
     validation.validate_attention_inputs(
         query, key, value, mask, implementation, chunk_size, dropout_rate
     )

@@ -115,7 +115,13 @@ def _tile_rows(key):
     return tf.maximum(1, tf.minimum(rows, MAX_TILE_ROWS))
 
 
+@functools.cache
 def _gpu_visible():
+    """Whether TensorFlow sees a GPU.
+
+    Fixed once TensorFlow has started, hence cached: `dense_tile_min_bytes`
+    asks at every attention call.
+    """
     return bool(tf.config.list_logical_devices("GPU"))
 
 
