@@ -1,5 +1,12 @@
 """Attention heatmaps and training curves, written as PNG files.
 
+`plot_attention` (one heatmap per example), `plot_attention_heads` (one per
+head and layer) and `plot_training_curves` draw arrays; the model-aware
+helpers run a trained model first and draw what its attention did:
+`plot_seq2seq_attention` (a `Seq2SeqTranslator`), `plot_translator_attention`
+(a greedy `keras_attention.serving.Translator`) and
+`plot_classifier_attention` (a `build_transformer_classifier` model).
+
 The figures are drawn with matplotlib's object-oriented API on the Agg
 canvas, so nothing global (such as the pyplot backend) is changed and no
 display is needed.
@@ -12,13 +19,25 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from keras_attention.models.transformer_classifier import CLS_TOKEN
+from keras_attention.models.transformer_classifier import (
+    build_attention_inspector,
+)
+
 __all__ = [
     "plot_attention",
     "plot_attention_heads",
+    "plot_classifier_attention",
+    "plot_seq2seq_attention",
     "plot_training_curves",
+    "plot_translator_attention",
 ]
 
 _MAX_HEAD_COLUMNS = 4
+# The y label of the decoding step that produced the end id.
+_END_LABEL = "[END]"
+# The most characters of a text shown in a figure title.
+_TITLE_CHARACTERS = 70
 
 
 def _save(figure, path):
@@ -188,3 +207,152 @@ def plot_attention_heads(tokens, scores, path, title=None):
     if title:
         figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_seq2seq_attention(translator, sources, path):
+    """Draws a `Seq2SeqTranslator`'s attention for each source sentence.
+
+    Each source is translated greedily; its heatmap has the source
+    characters across, the output characters (and a last `[END]` step)
+    down, and the decoder's attention weights as colours.
+
+    Args:
+        translator: a `keras_attention.models.Seq2SeqTranslator`.
+        sources: the source strings, one heatmap each.
+        path: the PNG file to write.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> plot_seq2seq_attention(translator, ["aug 19, 2003"],
+    ...                        "/tmp/attention.png")  # doctest: +SKIP
+    '/tmp/attention.png'
+    """
+    sources = list(sources)
+    predictions, _, weights = translator.translate(
+        sources, return_attention=True
+    )
+    examples = [
+        (list(source), list(prediction) + [_END_LABEL], example_weights)
+        for source, prediction, example_weights in zip(
+            sources, predictions, weights
+        )
+    ]
+    return plot_attention(examples, path)
+
+
+def plot_translator_attention(translator, sources, path):
+    """Draws a greedy `Translator`'s cross-attention for each source.
+
+    The weights are those the `Translator` returns: the last decoder
+    block's cross-attention, averaged over its heads. Each heatmap has the
+    source WordPieces (padding left out) across and the generated ones, up
+    to and including the end token, down.
+
+    Args:
+        translator: a `keras_attention.serving.Translator` with
+            `beam_width=1` (beam search returns no attention weights; use
+            `translator.greedy()`).
+        sources: the source strings, one heatmap each.
+        path: the PNG file to write.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> plot_translator_attention(translator.greedy(), ["obrigado ."],
+    ...                           "/tmp/attention.png")  # doctest: +SKIP
+    '/tmp/attention.png'
+    """
+    # Only a `Translator` gets here, so `serving` is loaded already.
+    from keras_attention.serving.constants import SERVING_ATTENTION
+    from keras_attention.serving.constants import SERVING_IDS
+
+    if translator.beam_width != 1:
+        raise ValueError(
+            "Beam search returns no attention weights: pass a greedy "
+            "translator (`translator.greedy()`). Received: "
+            f"beam_width={translator.beam_width}"
+        )
+    sources = list(sources)
+    outputs = translator(sources)
+    source_ids = translator.encode(sources).numpy()  # (batch, src_len)
+    output_ids = outputs[SERVING_IDS].numpy()  # (batch, steps)
+    weights = outputs[SERVING_ATTENTION].numpy()  # (batch, steps, src_len)
+    source_tokenizer = translator.source_tokenizer
+    target_tokenizer = translator.target_tokenizer
+    examples = []
+    for row in range(len(sources)):
+        inputs = [
+            source_tokenizer.id_to_token(int(i))
+            for i in source_ids[row]
+            if i != source_tokenizer.padding_id
+        ]
+        generated = [int(i) for i in output_ids[row]]
+        if target_tokenizer.end_id in generated:
+            generated = generated[
+                : generated.index(target_tokenizer.end_id) + 1
+            ]
+        outputs_tokens = [target_tokenizer.id_to_token(i) for i in generated]
+        examples.append((inputs, outputs_tokens, weights[row]))
+    return plot_attention(examples, path)
+
+
+def plot_classifier_attention(
+    model, tokenizer, texts, path, class_names=None, max_tokens=None
+):
+    """Draws every head's attention of a text classifier for one text.
+
+    Of `texts`, the one with the fewest tokens (but at least one, if any
+    has) is drawn, cut to `max_tokens` tokens so that its labels stay
+    readable: `build_attention_inspector(model)` gives its attention
+    weights, drawn by `plot_attention_heads` with one row of heads per
+    layer (and the class token first for a model with `pooling="cls"`).
+    The title is the text and the predicted class with its probability.
+
+    Args:
+        model: a classifier built by `build_transformer_classifier`.
+        tokenizer: the tokenizer it was trained with, e.g. a
+            `WordPieceTokenizer`: called on a list of strings it returns
+            ragged ids, and `id_to_token` names an id.
+        texts: the candidate texts, a non-empty list of str.
+        path: the PNG file to write.
+        class_names: optional names of the class ids, for the title.
+            Defaults to `None` (the title shows the class id).
+        max_tokens: optional int, the most tokens drawn. Defaults to
+            `None` (all).
+
+    Returns:
+        The text that was drawn.
+
+    Example:
+
+    >>> plot_classifier_attention(model, tokenizer, ["a fine film", "bad"],
+    ...                           "/tmp/heads.png")  # doctest: +SKIP
+    'bad'
+    """
+    texts = list(texts)
+    if not texts:
+        raise ValueError("`texts` is empty. Received: texts=[]")
+    lengths = [int(n) for n in tokenizer(texts).row_lengths().numpy()]
+    candidates = [i for i, n in enumerate(lengths) if n > 0] or [0]
+    text = texts[min(candidates, key=lambda i: lengths[i])]
+    ids = tokenizer([text])[:, :max_tokens].to_tensor()  # (1, len)
+    tokens = [tokenizer.id_to_token(int(i)) for i in ids.numpy()[0]]
+    scores = build_attention_inspector(model).predict(ids, verbose=0)
+    scores = np.stack(
+        [scores[name][0] for name in sorted(scores)]
+    )  # (layers, heads, len, len)
+    if scores.shape[-1] > len(tokens):  # the class token comes first
+        tokens = [CLS_TOKEN] + tokens
+    probabilities = model.predict(ids, verbose=0)[0]  # (classes,)
+    predicted = int(np.argmax(probabilities))
+    label = predicted if class_names is None else class_names[predicted]
+    title = (
+        f"{text[:_TITLE_CHARACTERS]!r} -> {label} ({probabilities.max():.2f})"
+    )
+    plot_attention_heads(tokens, scores, path, title=title)
+    return text

@@ -21,7 +21,9 @@ Layout (imports flow down this list only):
 - `translator_export`: `export_translator`, a `Translator` with its
   vocabularies as assets.
 - `fresh_process`: `run_saved_model_in_fresh_process`, which checks that a
-  SavedModel answers the same without `keras_attention`.
+  SavedModel answers the same without `keras_attention`, and
+  `compare_served_classes`, that comparison for a classifier (near ties
+  allowed).
 """
 
 from keras_attention.serving.classifier import export_text_classifier
@@ -35,6 +37,7 @@ from keras_attention.serving.constants import SERVING_SCORES
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
+from keras_attention.serving.fresh_process import compare_served_classes
 from keras_attention.serving.fresh_process import (
     run_saved_model_in_fresh_process,
 )
@@ -55,6 +58,7 @@ __all__ = [
     "SOURCE_VOCABULARY_ASSET",
     "TARGET_VOCABULARY_ASSET",
     "Translator",
+    "compare_served_classes",
     "export_seq2seq",
     "export_text_classifier",
     "export_text_to_text",

@@ -3,7 +3,9 @@
 `run_saved_model_in_fresh_process` answers strings with an exported
 SavedModel in a child process that imports TensorFlow (and tensorflow-text
 when installed) but never `keras_attention`, and compares the answers with
-the in-process ones.
+the in-process ones. `compare_served_classes` is that comparison for a
+classifier, whose served class may differ from the in-process one on a
+near tie.
 """
 
 import json
@@ -11,10 +13,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
 
-__all__ = ["run_saved_model_in_fresh_process"]
+__all__ = ["compare_served_classes", "run_saved_model_in_fresh_process"]
+
+# Two classes whose in-process probabilities are closer than this are a
+# near tie: float rounding in the SavedModel may pick either.
+TIE_MARGIN = 1e-3
 
 # Run with `python -c`: plain TensorFlow only (plus tensorflow-text when
 # installed, for models that use its ops); it fails if anything imported
@@ -106,3 +114,60 @@ def run_saved_model_in_fresh_process(path, texts, expected=None, timeout=300):
                 f"{differ[:3]}"
             )
     return served
+
+
+def compare_served_classes(
+    texts, served, probabilities, class_names, tie_margin=TIE_MARGIN
+):
+    """How many served classes agree with the in-process probabilities.
+
+    The in-process class of a text is the name of its most probable class.
+    A served class may differ from it only where the two most probable
+    classes are within `tie_margin` of each other (the SavedModel's float
+    rounding may then pick the other one); any other difference raises.
+
+    Args:
+        texts: the inputs, a list of str (for the error message).
+        served: the class names the SavedModel answered, one per text
+            (e.g. from `run_saved_model_in_fresh_process`).
+        probabilities: the in-process probabilities, `(len(texts),
+            num_classes)`.
+        class_names: the name of each class id.
+        tie_margin: float, the largest gap between the two most probable
+            classes that counts as a near tie. Defaults to `1e-3`.
+
+    Returns:
+        The number of texts whose served class is the in-process one.
+
+    Raises:
+        RuntimeError: if a served class differs where there is no near
+            tie, or if there are not as many answers as texts.
+
+    Example:
+
+    >>> compare_served_classes(["good", "bad"], ["pos", "neg"],
+    ...                        [[0.1, 0.9], [0.8, 0.2]], ["neg", "pos"])
+    2
+    """
+    probabilities = np.asarray(probabilities)  # (texts, classes)
+    if not len(texts) == len(served) == len(probabilities):
+        raise RuntimeError(
+            f"{len(served)} served answers and {len(probabilities)} "
+            f"in-process ones for {len(texts)} texts."
+        )
+    expected = [class_names[i] for i in probabilities.argmax(-1)]
+    top_two = np.sort(probabilities, axis=-1)[:, -2:]  # (texts, 2)
+    near_tie = (top_two[:, 1] - top_two[:, 0]) < tie_margin  # (texts,)
+    disagree = [
+        i
+        for i, (got, want) in enumerate(zip(served, expected))
+        if got != want and not near_tie[i]
+    ]
+    if disagree:
+        first = disagree[0]
+        raise RuntimeError(
+            "The reloaded SavedModel disagrees with the in-process model "
+            f"on {len(disagree)} of {len(texts)} texts, e.g. "
+            f"{texts[first]!r}: {served[first]!r} != {expected[first]!r}"
+        )
+    return sum(got == want for got, want in zip(served, expected))

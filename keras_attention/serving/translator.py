@@ -201,6 +201,28 @@ class Translator(tf.Module):
         outputs[SERVING_IDS] = ids
         return outputs
 
+    def greedy(self):
+        """This translator if it decodes greedily, else a greedy copy.
+
+        The copy has the same model, tokenizers and lengths, and returns
+        the attention weights that beam search does not.
+
+        Example:
+
+        >>> translator.greedy().beam_width  # doctest: +SKIP
+        1
+        """
+        if self.beam_width == 1:
+            return self
+        return Translator(
+            self.model,
+            self.source_tokenizer,
+            self.target_tokenizer,
+            max_output_length=self.max_output_length,
+            length_penalty=self.length_penalty,
+            max_source_length=self.max_source_length,
+        )
+
     def serving_function(self):
         """The concrete serving function: `(batch,)` strings to a dict."""
         return self._translate.get_concrete_function()

@@ -1,29 +1,19 @@
-"""Tests of the Transformer text classifier, its inspector and its export.
+"""Tests of the Transformer text classifier and its attention inspector.
 
-The export and plotting tests cover `keras_attention.export.
-export_text_classifier` and `keras_attention.viz.plot_attention_heads`.
+Its SavedModel export is tested in `tests/serving/test_classifier.py`, its
+attention plots in `tests/test_viz.py`.
 """
-
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from keras_attention.export import export_text_classifier
 from keras_attention.models.transformer_classifier import (
     build_attention_inspector,
 )
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
-from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
-from keras_attention.viz import plot_attention_heads
 
 # The order task: every sequence holds one FIRST and one SECOND token among
 # filler tokens; the label says whether FIRST comes before SECOND. Both
@@ -253,150 +243,3 @@ def test_invalid_arguments(kwargs, match):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=f"(?s){match}.*Received"):
         build_transformer_classifier(**arguments)
-
-
-# Export (to move with `export_text_classifier` into tests of export.py).
-
-VOCABULARY = [
-    "[PAD]",
-    "[UNK]",
-    "[START]",
-    "[END]",
-    "alice",
-    "bob",
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "mat",
-    "##s",
-    ".",
-]
-TEXTS = [
-    "Alice sat on the mat.",
-    "the cats sat on Bob",
-    "",
-    "zebra",
-    "bob " * 20,
-]
-CLASS_NAMES = ["negative", "neutral", "positive"]
-
-# Runs in a fresh interpreter: only TensorFlow and tensorflow-text.
-_FRESH_PROCESS = textwrap.dedent(
-    """
-    import json, sys
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-    outputs = serve(tf.constant(json.loads(sys.argv[2])))
-    if "keras_attention" in sys.modules:
-        raise SystemExit("keras_attention was imported")
-    print(json.dumps({
-        "probabilities": outputs["probabilities"].numpy().tolist(),
-        "outputs": [s.decode() for s in outputs["outputs"].numpy()],
-    }))
-    """
-)
-
-
-def exported_classifier(tmp_path, max_sequence_length=8):
-    tokenizer = WordPieceTokenizer(VOCABULARY)
-    model = build_transformer_classifier(
-        len(VOCABULARY),
-        len(CLASS_NAMES),
-        max_sequence_length=max_sequence_length,
-        positional_encoding="learned",
-        **SMALL,
-    )
-    path = os.fspath(tmp_path / "saved_model")
-    export_text_classifier(
-        model,
-        tokenizer,
-        path,
-        CLASS_NAMES,
-        max_sequence_length=max_sequence_length,
-    )
-    return model, tokenizer, path
-
-
-def in_process_probabilities(model, tokenizer, texts, max_length):
-    ids = tokenizer(texts)[:, :max_length].to_tensor(shape=[None, max_length])
-    return run(model, ids)
-
-
-@pytest.mark.tf_only
-def test_export_reload_equality(tmp_path):
-    model, tokenizer, path = exported_classifier(tmp_path)
-    expected = in_process_probabilities(model, tokenizer, TEXTS, 8)
-    class_names = [CLASS_NAMES[i] for i in expected.argmax(-1)]
-    serve = tf.saved_model.load(path).signatures["serving_default"]
-    outputs = serve(texts=tf.constant(TEXTS))
-    # The long text is truncated like in training, the empty one is finite.
-    np.testing.assert_allclose(
-        outputs["probabilities"].numpy(), expected, atol=1e-6
-    )
-    np.testing.assert_array_equal(
-        outputs["class_ids"].numpy(), expected.argmax(-1)
-    )
-    assert [s.decode() for s in outputs["outputs"].numpy()] == class_names
-    # A batch of only empty texts runs too.
-    empty = serve(texts=tf.constant(["", ""]))["probabilities"].numpy()
-    assert empty.shape == (2, 3) and np.isfinite(empty).all()
-
-    # In a fresh process that imports only TensorFlow and tensorflow-text.
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS, path, json.dumps(TEXTS)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-6)
-    assert served["outputs"] == class_names
-
-
-@pytest.mark.tf_only
-def test_export_rejects_bad_arguments(tmp_path):
-    model = build_transformer_classifier(len(VOCABULARY), 3, **SMALL)
-    tokenizer = WordPieceTokenizer(VOCABULARY)
-    with pytest.raises(ValueError, match="3 classes.*Received"):
-        export_text_classifier(model, tokenizer, tmp_path, ["a", "b"])
-    with pytest.raises(ValueError, match="tokenize.*Received"):
-        export_text_classifier(model, object(), tmp_path, CLASS_NAMES)
-    with pytest.raises(ValueError, match="max_sequence_length"):
-        export_text_classifier(
-            model, tokenizer, tmp_path, CLASS_NAMES, max_sequence_length=0
-        )
-
-
-# Plots (to move with `plot_attention_heads` into tests of viz.py).
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.mark.parametrize("shape", [(3, 6, 6), (2, 2, 6, 6)])
-def test_plot_attention_heads_writes_png(tmp_path, shape):
-    scores = np.random.default_rng(0).random(shape)
-    tokens = ["[CLS]", "the", " ", "cat", "sat"]  # the last key is cropped
-    path = plot_attention_heads(
-        tokens, scores, tmp_path / "plots" / "heads.png", title="example"
-    )
-    with open(path, "rb") as file:
-        assert file.read(8) == PNG_SIGNATURE
-
-
-@pytest.mark.parametrize(
-    "tokens,shape,match",
-    [
-        (["a", "b"], (2, 2), "scores"),
-        (["a", "b", "c"], (1, 2, 2), "tokens"),
-        ([], (1, 2, 2), "tokens"),
-    ],
-)
-def test_plot_attention_heads_rejects_bad_input(tmp_path, tokens, shape, match):
-    with pytest.raises(ValueError, match=f"{match}.*Received"):
-        plot_attention_heads(tokens, np.zeros(shape), tmp_path / "x.png")

@@ -1,8 +1,15 @@
-"""`export_text_classifier`: argument order and the caller's objects.
+"""`export_text_classifier` and `compare_served_classes`.
 
-The SavedModel's answers (reload equality, truncation, empty texts, a fresh
-process) are tested in `tests/models/test_transformer_classifier.py`.
+The export: its argument order, the caller's objects left unchanged, and
+the SavedModel's answers (reload equality, truncation, empty texts, a fresh
+process that never imports `keras_attention`).
 """
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -11,6 +18,7 @@ import tensorflow as tf
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from tests.serving.snapshots import state_of
@@ -19,18 +27,57 @@ VOCABULARY = ["[PAD]", "[UNK]", "[START]", "[END]", "the", "cat", "sat"]
 CLASS_NAMES = ["negative", "positive"]
 MAX_SEQUENCE_LENGTH = 4
 TEXTS = ["the cat sat", "sat sat sat sat sat the"]
+SMALL = dict(num_layers=1, num_heads=2, embedding_dim=8, feed_forward_dim=16)
+
+# The reload tests: three classes, subwords, and texts that are empty,
+# unknown or longer than the model's positions.
+WORDPIECES = [
+    "[PAD]",
+    "[UNK]",
+    "[START]",
+    "[END]",
+    "alice",
+    "bob",
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "##s",
+    ".",
+]
+EDGE_TEXTS = [
+    "Alice sat on the mat.",
+    "the cats sat on Bob",
+    "",
+    "zebra",
+    "bob " * 20,
+]
+THREE_CLASSES = ["negative", "neutral", "positive"]
+
+# Runs in a fresh interpreter: only TensorFlow and tensorflow-text.
+_FRESH_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    outputs = serve(tf.constant(json.loads(sys.argv[2])))
+    if "keras_attention" in sys.modules:
+        raise SystemExit("keras_attention was imported")
+    print(json.dumps({
+        "probabilities": outputs["probabilities"].numpy().tolist(),
+        "outputs": [s.decode() for s in outputs["outputs"].numpy()],
+    }))
+    """
+)
 
 
 @pytest.fixture(scope="module")
 def parts():
     tokenizer = WordPieceTokenizer(VOCABULARY)
     model = build_transformer_classifier(
-        len(VOCABULARY),
-        len(CLASS_NAMES),
-        num_layers=1,
-        num_heads=2,
-        embedding_dim=8,
-        feed_forward_dim=16,
+        len(VOCABULARY), len(CLASS_NAMES), **SMALL
     )
     return model, tokenizer
 
@@ -79,13 +126,121 @@ def test_the_old_order_warns_and_still_exports(parts, tmp_path):
     assert outputs["class_ids"].shape == (len(TEXTS),)
 
 
-def test_bad_arguments_name_the_argument(parts, tmp_path):
-    model, tokenizer = parts
-    with pytest.raises(ValueError, match="2 classes.*Received"):
-        export_text_classifier(tmp_path, model, tokenizer, ["a"])
+@pytest.mark.parametrize(
+    "vocabulary, class_names, too_few",
+    [(VOCABULARY, CLASS_NAMES, ["a"]), (WORDPIECES, THREE_CLASSES, ["a", "b"])],
+)
+def test_bad_arguments_name_the_argument(
+    tmp_path, vocabulary, class_names, too_few
+):
+    model = build_transformer_classifier(
+        len(vocabulary), len(class_names), **SMALL
+    )
+    tokenizer = WordPieceTokenizer(vocabulary)
+    with pytest.raises(
+        ValueError, match=f"{len(class_names)} classes.*Received"
+    ):
+        export_text_classifier(tmp_path, model, tokenizer, too_few)
     with pytest.raises(ValueError, match="`tokenizer`.*tokenize.*Received"):
-        export_text_classifier(tmp_path, model, object(), CLASS_NAMES)
+        export_text_classifier(tmp_path, model, object(), class_names)
     with pytest.raises(ValueError, match="max_sequence_length.*Received"):
         export_text_classifier(
-            tmp_path, model, tokenizer, CLASS_NAMES, max_sequence_length=0
+            tmp_path, model, tokenizer, class_names, max_sequence_length=0
+        )
+
+
+def exported_classifier(tmp_path, max_sequence_length=8):
+    tokenizer = WordPieceTokenizer(WORDPIECES)
+    model = build_transformer_classifier(
+        len(WORDPIECES),
+        len(THREE_CLASSES),
+        max_sequence_length=max_sequence_length,
+        positional_encoding="learned",
+        **SMALL,
+    )
+    path = os.fspath(tmp_path / "saved_model")
+    export_text_classifier(
+        path,
+        model,
+        tokenizer,
+        THREE_CLASSES,
+        max_sequence_length=max_sequence_length,
+    )
+    return model, tokenizer, path
+
+
+def in_process_probabilities(model, tokenizer, texts, max_length):
+    ids = tokenizer(texts)[:, :max_length].to_tensor(shape=[None, max_length])
+    return np.asarray(model(ids, training=False))
+
+
+def test_export_reload_equality(tmp_path):
+    model, tokenizer, path = exported_classifier(tmp_path)
+    expected = in_process_probabilities(model, tokenizer, EDGE_TEXTS, 8)
+    class_names = [THREE_CLASSES[i] for i in expected.argmax(-1)]
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = serve(texts=tf.constant(EDGE_TEXTS))
+    # The long text is truncated like in training, the empty one is finite.
+    np.testing.assert_allclose(
+        outputs["probabilities"].numpy(), expected, atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        outputs["class_ids"].numpy(), expected.argmax(-1)
+    )
+    assert [s.decode() for s in outputs["outputs"].numpy()] == class_names
+    # A batch of only empty texts runs too.
+    empty = serve(texts=tf.constant(["", ""]))["probabilities"].numpy()
+    assert empty.shape == (2, 3) and np.isfinite(empty).all()
+
+    # In a fresh process that imports only TensorFlow and tensorflow-text.
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_PROCESS, path, json.dumps(EDGE_TEXTS)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-6)
+    assert served["outputs"] == class_names
+
+
+PROBABILITIES = [[0.1, 0.9], [0.7, 0.3], [0.5, 0.5 + 1e-4]]
+COMPARED_TEXTS = ["good", "bad", "meh"]
+
+
+def test_compare_served_classes_counts_agreement_and_allows_near_ties():
+    exact = ["positive", "negative", "positive"]
+    assert (
+        compare_served_classes(
+            COMPARED_TEXTS, exact, PROBABILITIES, CLASS_NAMES
+        )
+        == 3
+    )
+    # The third text is a near tie: either class is accepted.
+    tie = ["positive", "negative", "negative"]
+    assert (
+        compare_served_classes(COMPARED_TEXTS, tie, PROBABILITIES, CLASS_NAMES)
+        == 2
+    )
+
+
+def test_compare_served_classes_rejects_real_disagreements():
+    wrong = ["negative", "negative", "positive"]
+    with pytest.raises(RuntimeError, match="on 1 of 3 texts.*'good'"):
+        compare_served_classes(
+            COMPARED_TEXTS, wrong, PROBABILITIES, CLASS_NAMES
+        )
+    # Not a near tie once the margin is smaller than the gap.
+    tie = ["positive", "negative", "negative"]
+    with pytest.raises(RuntimeError, match="'meh'"):
+        compare_served_classes(
+            COMPARED_TEXTS, tie, PROBABILITIES, CLASS_NAMES, tie_margin=1e-5
+        )
+    with pytest.raises(RuntimeError, match="2 served answers"):
+        compare_served_classes(
+            COMPARED_TEXTS, wrong[:2], PROBABILITIES, CLASS_NAMES
         )

@@ -2,32 +2,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
 from keras_attention.serving import export_seq2seq
 from keras_attention.serving import export_text_to_text
 from keras_attention.serving import run_saved_model_in_fresh_process
-from keras_attention.text.character_tokenizer import CharacterTokenizer
 from tests.serving.snapshots import state_of
+from tests.serving.tiny_models import seq2seq_parts
 
 MAX_SOURCE_LENGTH = 12
 MAX_OUTPUT_LENGTH = 6
 TEXTS = ["Aug 19, 03", "2/10/93", "x"]
-
-
-def seq2seq_parts():
-    """An untrained (random) model and its two tokenizers."""
-    source = CharacterTokenizer.from_texts(["aug 19, 2003/"], lowercase=True)
-    target = CharacterTokenizer.from_texts(["0123456789-"])
-    model = build_attention_seq2seq(
-        source.vocabulary_size,
-        target.vocabulary_size,
-        embedding_dim=4,
-        units=8,
-        rnn_type="lstm",
-        attention="additive",
-    )
-    return model, source, target
 
 
 @pytest.fixture(scope="module")

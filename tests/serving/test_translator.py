@@ -4,29 +4,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.data.translation import learn_translation_tokenizers
-from keras_attention.models.transformer import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
 from tests.serving.snapshots import state_of
+from tests.serving.tiny_models import translator_parts
 
 MAX_OUTPUT_LENGTH = 5
 
 
 @pytest.fixture(scope="module")
 def parts():
-    pairs = [(f"um dois {i}", f"one two {i}") for i in range(12)]
-    source_tokenizer, target_tokenizer = learn_translation_tokenizers(pairs, 40)
-    model = build_transformer(
-        source_tokenizer.vocabulary_size,
-        target_tokenizer.vocabulary_size,
-        num_layers=1,
-        d_model=8,
-        num_heads=2,
-        feed_forward_dim=16,
-    )
-    return model, source_tokenizer, target_tokenizer
+    return translator_parts()
 
 
 def make_greedy_translator(parts):
@@ -152,3 +141,26 @@ def test_export_leaves_the_translator_and_its_parts_unchanged(parts, tmp_path):
     before = state_of(*objects)
     export_translator(tmp_path / "translator", translator)
     assert state_of(*objects) == before
+
+
+def test_greedy_is_itself_or_a_greedy_copy(parts, greedy_translator):
+    assert greedy_translator.greedy() is greedy_translator
+    model, source_tokenizer, target_tokenizer = parts
+    beam = Translator(
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        max_output_length=MAX_OUTPUT_LENGTH,
+        beam_width=3,
+        length_penalty=0.2,
+        max_source_length=4,
+    )
+    greedy = beam.greedy()
+    assert greedy.beam_width == 1 and greedy.model is model
+    assert (greedy.max_output_length, greedy.max_source_length) == (
+        MAX_OUTPUT_LENGTH,
+        4,
+    )
+    assert greedy.length_penalty == 0.2
+    assert "attention_weights" in greedy(["um dois 3"])
+    assert beam.beam_width == 3  # unchanged
