@@ -3,20 +3,32 @@
 Recipes stay thin: each keeps its task's arguments and wiring, and this
 module holds what every one of them would otherwise write again:
 
-- the common arguments, one name each (`COMMON_ARGUMENTS`: `--output-dir`,
-  `--epochs`, `--batch-size`, `--seed`, `--restart`, `--vocabulary-size`,
-  `--d-model`, `--num-layers`, `--num-heads`, `--dropout`, `--strategy`,
-  `--no-export`, ...), added with `add_arguments` and checked with
-  `check_arguments`. Old spellings (`DEPRECATED_FLAGS`) still work for one
-  release and print `warning: --old is deprecated, use --new` on stderr;
+- the common arguments, one name each (`COMMON_ARGUMENTS`: `--dataset`,
+  `--data`, `--test-data`, `--output-dir`, `--epochs`, `--batch-size`,
+  `--seed`, `--restart`, `--vocabulary-size`, `--max-length`, `--d-model`,
+  `--num-layers`, `--num-heads`, `--dropout`, `--strategy`, `--beam-width`,
+  `--no-export`, ...), added with `add_arguments` (the output group with
+  `add_output_arguments`) and checked with `check_arguments`. Old spellings
+  (`DEPRECATED_FLAGS`) still work for one release and print
+  `warning: --old is deprecated, use --new` on stderr;
+- presets, named sets of defaults that explicit options override
+  (`add_preset_arguments`, `apply_preset`);
 - `Run`: the seed, the run directory (`training.start_run`: resume or start
   clean), `fit` with the standard callbacks (`training.fit_run`), export
   and a check of the SavedModel in a fresh Python process, and the
   `summary.json`;
 - `HelpFormatter` and `run_recipe` (bad input exits with status 2).
+
+Every run writes, besides the recipe's own files, `history.csv`,
+`checkpoints/` (the weights after every epoch), `logs/` (TensorBoard, when
+the `tensorboard` package is installed), `backup/` while training is
+unfinished (an interrupted run resumes from it when the same command runs
+again; `--restart` starts over), `saved_model/` (unless `--no-export`) and
+`summary.json`.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -38,9 +50,13 @@ __all__ = [
     "Run",
     "add_argument",
     "add_arguments",
+    "add_output_arguments",
+    "add_preset_arguments",
     "add_restart_argument",
+    "apply_preset",
     "check_arguments",
     "make_parser",
+    "preset_defaults",
     "run_recipe",
     "write_summary",
 ]
@@ -50,15 +66,30 @@ EXPORT_DIR = "saved_model"
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
 # line), as `argparse` uses for bad arguments.
 BAD_INPUT_EXIT_CODE = 2
-# The arguments several recipes take: `add_argument` keywords, plus
-# `positive` (checked by `check_arguments`). A recipe may override any of
-# them (its defaults, a more precise help).
+# The arguments recipes share, or that are not tied to one task (decoding,
+# warm-up, ...), so that every recipe taking one spells it the same way:
+# `add_argument` keywords, plus `positive` (checked by `check_arguments`). A
+# recipe may override any of them (its defaults, a more precise help).
 COMMON_ARGUMENTS = {
-    "output_dir": dict(help="where to write the model, plots and logs"),
+    "dataset": dict(
+        help="TFDS dataset (name or name/config); ignored with --data"
+    ),
     "data_dir": dict(
         help="TFDS data directory (default: $TFDS_DATA_DIR or "
         "~/tensorflow_datasets)"
     ),
+    "train_split": dict(default="train", help="TFDS split to train on"),
+    "data": dict(metavar="PATH", help="local data file instead of --dataset"),
+    "test_data": dict(
+        metavar="PATH",
+        help="local held-out file in the same format as --data (default: "
+        "hold out part of --data)",
+    ),
+    "held_out_fraction": dict(
+        type=float,
+        help="fraction of the training data held out for evaluation, in (0, 1)",
+    ),
+    "output_dir": dict(help="where to write the model, plots and logs"),
     "epochs": dict(type=int, positive=True, help="training epochs"),
     "batch_size": dict(type=int, positive=True, help="examples per batch"),
     "learning_rate": dict(type=float, help="Adam step size"),
@@ -73,11 +104,21 @@ COMMON_ARGUMENTS = {
         positive=True,
         help="use at most this many training examples (default: all)",
     ),
+    "max_eval_examples": dict(
+        type=int,
+        positive=True,
+        help="use at most this many held-out examples (default: all)",
+    ),
     "vocabulary_size": dict(
         type=int,
         positive=True,
         help="the largest WordPiece vocabulary, learned from the training "
         "texts",
+    ),
+    "max_length": dict(
+        type=int,
+        positive=True,
+        help="the longest sequence, in tokens",
     ),
     "case_sensitive": dict(
         action="store_true",
@@ -98,11 +139,32 @@ COMMON_ARGUMENTS = {
         help="hidden width of each block's feed-forward network",
     ),
     "dropout": dict(type=float, help="dropout rate, in [0, 1)"),
+    "steps_per_epoch": dict(
+        type=int,
+        positive=True,
+        help="updates per epoch, the data repeating as needed (default: one "
+        "pass over the data)",
+    ),
+    "warmup_steps": dict(
+        type=int, positive=True, help="learning-rate warm-up updates"
+    ),
+    "label_smoothing": dict(type=float, help="label smoothing"),
     "strategy": dict(
         choices=STRATEGIES,
         default="default",
         help="tf.distribute strategy: mirrored = all local GPUs, "
         "multi_worker = the cluster in $TF_CONFIG",
+    ),
+    "beam_width": dict(
+        type=int,
+        positive=True,
+        help="beam search width (evaluation and export); 1 = greedy",
+    ),
+    "length_penalty": dict(
+        type=float, help="GNMT length penalty alpha of beam search"
+    ),
+    "max_output_length": dict(
+        type=int, positive=True, help="the most tokens generated"
     ),
     "no_export": dict(
         action="store_true",
@@ -114,6 +176,7 @@ DEPRECATED_FLAGS = {
     "vocabulary_size": ("--vocab-size",),
     "d_model": ("--embedding-dim",),
     "max_train_examples": ("--max-examples",),
+    "max_length": ("--max-sequence-length",),
 }
 
 
@@ -198,18 +261,111 @@ def add_argument(group, name, **overrides):
 def add_arguments(group, *names, **defaults):
     """Add several common arguments to `group`, with these defaults.
 
+    The arguments are `names`, then the keys of `defaults` that `names`
+    leaves out, in that order.
+
     Example:
 
     >>> parser = make_parser("A recipe.")
-    >>> add_arguments(parser, "epochs", "batch_size", epochs=3, batch_size=8)
+    >>> add_arguments(parser, "seed", epochs=3, batch_size=8)
     >>> parser.parse_args([]).batch_size
     8
     """
-    for name in names:
+    for name in [*names, *(n for n in defaults if n not in names)]:
         if name in defaults:
             add_argument(group, name, default=defaults[name])
         else:
             add_argument(group, name)
+
+
+def add_output_arguments(parser, recipe):
+    """Add the `output` group: `--output-dir` and `--no-export`.
+
+    Args:
+        parser: the recipe's parser.
+        recipe: the recipe's name; `--output-dir` defaults to
+            `outputs/<recipe>`.
+
+    Returns:
+        The group, for the recipe's own output options.
+
+    Example:
+
+    >>> parser = make_parser("A recipe.")
+    >>> _ = add_output_arguments(parser, "classify")
+    >>> parser.parse_args([]).output_dir
+    'outputs/classify'
+    """
+    group = parser.add_argument_group("output")
+    add_argument(group, "output_dir", default=os.path.join("outputs", recipe))
+    add_argument(group, "no_export")
+    return group
+
+
+def preset_defaults(presets, name):
+    """`"(default: 20 with base, 5 with cpu-small)"`: `name` in each preset.
+
+    Args:
+        presets: a dict of preset name to a dataclass of values.
+        name: a field of the presets.
+
+    Example:
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Sizes:
+    ...     epochs: int
+    >>> preset_defaults({"small": Sizes(2), "big": Sizes(9)}, "epochs")
+    '(default: 9 with big, 2 with small)'
+    """
+    values = ", ".join(
+        f"{getattr(presets[preset], name)} with {preset}"
+        for preset in sorted(presets)
+    )
+    return f"(default: {values})"
+
+
+def add_preset_arguments(group, presets, *names, **help_texts):
+    """Add common arguments whose defaults come from the chosen preset.
+
+    Each argument defaults to `None` (so that `apply_preset` can tell an
+    explicit value from a missing one) and its help ends with its value in
+    every preset (`preset_defaults`).
+
+    Args:
+        group: an `argparse` parser or argument group.
+        presets: a dict of preset name to a dataclass of values.
+        *names: keys of `COMMON_ARGUMENTS` that are fields of the presets.
+        **help_texts: a more precise help for some of `names` (the
+            presets' values are still appended).
+    """
+    for name in names:
+        help_text = help_texts.get(name, COMMON_ARGUMENTS[name]["help"])
+        add_argument(
+            group, name, help=f"{help_text} {preset_defaults(presets, name)}"
+        )
+
+
+def apply_preset(args, preset):
+    """Give every argument that is `None` in `args` its value in `preset`.
+
+    Args:
+        args: the parsed `argparse.Namespace`.
+        preset: a dataclass whose fields are argument names.
+
+    Example:
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Sizes:
+    ...     epochs: int
+    ...     seed: int
+    >>> args = argparse.Namespace(epochs=None, seed=7)
+    >>> apply_preset(args, Sizes(epochs=2, seed=0))
+    >>> args.epochs, args.seed
+    (2, 7)
+    """
+    for field in dataclasses.fields(preset):
+        if getattr(args, field.name) is None:
+            setattr(args, field.name, getattr(preset, field.name))
 
 
 def add_restart_argument(group):
@@ -222,7 +378,8 @@ def check_arguments(parser, args, positive=()):
 
     Every common argument marked `positive` that `args` holds (and is not
     `None`) must be positive, as must the names in `positive`; `--dropout`
-    must be in `[0, 1)` and `--d-model` divisible by `--num-heads`.
+    must be in `[0, 1)`, `--held-out-fraction` in `(0, 1)`, `--d-model`
+    divisible by `--num-heads`, and `--test-data` comes with `--data`.
 
     Args:
         parser: the recipe's parser (for `parser.error`).
@@ -238,11 +395,16 @@ def check_arguments(parser, args, positive=()):
     dropout = getattr(args, "dropout", None)
     if dropout is not None and not 0.0 <= dropout < 1.0:
         parser.error("--dropout must be in [0, 1)")
+    fraction = getattr(args, "held_out_fraction", None)
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        parser.error("--held-out-fraction must be in (0, 1)")
     d_model, num_heads = (
         getattr(args, n, None) for n in ("d_model", "num_heads")
     )
     if d_model and num_heads and d_model % num_heads:
         parser.error("--d-model must be divisible by --num-heads")
+    if getattr(args, "test_data", None) and not getattr(args, "data", None):
+        parser.error("--test-data needs --data")
 
 
 class Run:
@@ -271,6 +433,7 @@ class Run:
         self.output_dir = args.output_dir
         self.started = time.perf_counter()
         self.resuming = False
+        self.history = None
         keras.utils.set_random_seed(args.seed)
 
     def start(self):
@@ -282,9 +445,19 @@ class Run:
         """The path of `name` in the output directory."""
         return os.path.join(self.output_dir, name)
 
+    def elapsed(self):
+        """Seconds since the run was created."""
+        return time.perf_counter() - self.started
+
     def fit(self, model, data, callbacks=(), **fit_kwargs):
-        """`training.fit_run` for `--epochs`; returns the whole history."""
-        return fit_run(
+        """`training.fit_run` for `--epochs`; returns the whole history.
+
+        With `steps_per_epoch` (not `None`), the `tf.data.Dataset` `data`
+        repeats, so that every epoch has its steps.
+        """
+        if fit_kwargs.get("steps_per_epoch") is not None:
+            data = data.repeat()
+        self.history = fit_run(
             model,
             data,
             self.output_dir,
@@ -292,6 +465,7 @@ class Run:
             callbacks,
             **fit_kwargs,
         )
+        return self.history
 
     def export_and_verify(
         self, export, texts, expected=None, compare=None, noun="answers"
@@ -337,7 +511,15 @@ class Run:
         return agree / len(texts)
 
     def finish(self, summary):
-        """Write `summary.json` (with the elapsed time); return `summary`."""
+        """Write `summary.json`; return `summary`.
+
+        After a `fit`, `summary` gains `"epochs"` (the number of epochs the
+        whole run trained) and `"history"` (their metrics); it always gains
+        `"total_seconds"`.
+        """
+        if self.history is not None:
+            summary["epochs"] = len(self.history.get("loss", []))
+            summary["history"] = self.history
         write_summary(self.output_dir, summary, self.started)
         print(
             f"Wrote results to {self.output_dir} in "

@@ -1,9 +1,13 @@
 import argparse
+import dataclasses
 import json
+import os
 import re
 import time
 
+import keras
 import pytest
+import tensorflow as tf
 
 from keras_attention.cli import COMMON_ARGUMENTS
 from keras_attention.cli import DEPRECATED_FLAGS
@@ -11,8 +15,12 @@ from keras_attention.cli import HelpFormatter
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
+from keras_attention.cli import add_output_arguments
+from keras_attention.cli import add_preset_arguments
+from keras_attention.cli import apply_preset
 from keras_attention.cli import check_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
 
@@ -138,3 +146,84 @@ def test_run_prepares_the_directory_and_writes_the_summary(tmp_path, capsys):
     with open(tmp_path / "run" / "summary.json") as file:
         assert json.load(file) == summary
     assert "Wrote results to" in capsys.readouterr().out
+
+
+def test_add_arguments_takes_names_then_the_defaults_it_lacks():
+    parser = make_parser("A recipe.")
+    add_arguments(parser, "seed", epochs=3, batch_size=8)
+    flags = [a.option_strings[0] for a in parser._actions[1:]]
+    assert flags == ["--seed", "--epochs", "--batch-size"]
+    args = parser.parse_args([])
+    assert (args.seed, args.epochs, args.batch_size) == (0, 3, 8)
+
+
+def test_add_output_arguments():
+    parser = make_parser("A recipe.")
+    group = add_output_arguments(parser, "classify")
+    group.add_argument("--extra", help="the recipe's own")
+    args = parser.parse_args(["--no-export"])
+    assert args.output_dir == os.path.join("outputs", "classify")
+    assert args.no_export and args.extra is None
+    assert group.title == "output"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    epochs: int = 2
+    d_model: int = 16
+
+
+PRESETS = {"small": Sizes(), "big": Sizes(epochs=9, d_model=64)}
+
+
+def test_presets_fill_what_the_command_line_leaves_out(capsys):
+    assert preset_defaults(PRESETS, "epochs") == (
+        "(default: 9 with big, 2 with small)"
+    )
+    parser = make_parser("A recipe.")
+    add_preset_arguments(parser, PRESETS, "epochs", "d_model")
+    text = " ".join(parser.format_help().split())
+    assert "training epochs (default: 9 with big, 2 with small)" in text
+    args = parser.parse_args(["--d-model", "32"])
+    apply_preset(args, PRESETS["big"])
+    assert (args.epochs, args.d_model) == (9, 32)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PRESETS["big"].epochs = 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--held-out-fraction", "1"], r"--held-out-fraction .* \(0, 1\)"),
+        (["--held-out-fraction", "0"], r"--held-out-fraction .* \(0, 1\)"),
+        (["--test-data", "t.tsv"], "--test-data needs --data"),
+        (["--max-length", "0"], "--max-length must be positive"),
+    ],
+)
+def test_check_arguments_on_data_arguments(capsys, argv, message):
+    parser = _parser("data", "test_data", "held_out_fraction", "max_length")
+    with pytest.raises(SystemExit) as exit_info:
+        check_arguments(parser, parser.parse_args(argv))
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    good = ["--data", "d.tsv", "--test-data", "t.tsv"]
+    check_arguments(parser, parser.parse_args(good))  # no exit
+
+
+def test_run_fit_repeats_the_data_and_the_summary_counts_epochs(tmp_path):
+    args = _parser("output_dir", "seed", "restart", "epochs").parse_args(
+        ["--output-dir", str(tmp_path), "--epochs", "2"]
+    )
+    run = Run(args)
+    run.start()
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    data = tf.data.Dataset.from_tensor_slices(([[1.0]] * 4, [[2.0]] * 4))
+    # Two batches, but three steps per epoch: the data must repeat.
+    history = run.fit(model, data.batch(2), steps_per_epoch=3, verbose=0)
+    assert len(history["loss"]) == 2
+    assert model.optimizer.iterations.numpy() == 6
+    summary = run.finish({"accuracy": 0.5})
+    assert summary["epochs"] == 2 and summary["history"] == history
+    assert 0.0 < run.elapsed() and summary["total_seconds"] > 0.0
