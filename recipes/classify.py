@@ -10,15 +10,14 @@ trains `keras_attention.models.build_transformer_classifier` with
 - `training_curves.png`: loss and accuracy per epoch (train and test);
 - `model.keras`, `vocabulary.txt` and `classes.json` (the class names, in
   label-id order);
-- `history.csv`, `checkpoints/` (weights after every epoch) and `logs/`
-  (TensorBoard); an interrupted run resumes from `backup/` when the same
-  command runs again (`--restart` starts over);
 - `saved_model/`: a SavedModel whose `serving_default` signature maps a
   batch of raw strings to class probabilities (`probabilities`), class ids
   (`class_ids`) and class names (`outputs`); it is reloaded in a fresh
   Python process that never imports `keras_attention` and checked against
   the in-process predictions;
-- `summary.json`.
+- the runner's files (see `keras_attention.cli`: `history.csv`,
+  `checkpoints/`, `logs/`, `summary.json`; an interrupted run resumes when
+  the same command runs again, `--restart` starts over).
 
 The default dataset is TFDS `imdb_reviews` (downloaded on first use). Any
 TFDS dataset with a text feature and a class label works through
@@ -31,15 +30,12 @@ with one `text<TAB>label` line per example (`--data`), with or without
     python recipes/classify.py --data reviews.tsv --epochs 5
 """
 
-import os
-import time
-
 import keras
-import numpy as np
 
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
+from keras_attention.cli import add_output_arguments
 from keras_attention.cli import check_arguments
 from keras_attention.cli import make_parser
 from keras_attention.cli import run_recipe
@@ -48,20 +44,17 @@ from keras_attention.data import load_tfds_text_classification
 from keras_attention.data import load_tsv_text_classification
 from keras_attention.data import make_text_classification_dataset
 from keras_attention.data import save_class_names
-from keras_attention.models.transformer_classifier import CLS_TOKEN
 from keras_attention.models.transformer_classifier import POOLINGS
 from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
 from keras_attention.models.transformer_classifier import (
-    build_attention_inspector,
-)
-from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
-from keras_attention.viz import plot_attention_heads
+from keras_attention.viz import plot_classifier_attention
 from keras_attention.viz import plot_training_curves
 
 DEFAULT_DATASET = "imdb_reviews"
@@ -71,8 +64,6 @@ HELD_OUT_FRACTION = 0.1
 HEATMAP_CANDIDATES = 64
 HEATMAP_MAX_TOKENS = 32
 NUM_EXPORT_CHECKS = 100
-# A served class may differ from the in-process one only on a near tie.
-TIE_MARGIN = 1e-3
 CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
@@ -80,8 +71,9 @@ def build_parser():
     """The command-line parser (every option has a help text)."""
     parser = make_parser(__doc__)
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
+    add_argument(
+        data,
+        "dataset",
         default=DEFAULT_DATASET,
         help="TFDS dataset with a text feature and a ClassLabel feature "
         "(ignored with --data)",
@@ -96,9 +88,7 @@ def build_parser():
         help="the TFDS ClassLabel feature (default: the supervised label "
         "when it is a ClassLabel, else 'label')",
     )
-    data.add_argument(
-        "--train-split", default="train", help="TFDS training split"
-    )
+    add_argument(data, "train_split")
     data.add_argument(
         "--test-split",
         default="test",
@@ -108,25 +98,25 @@ def build_parser():
         "error: use validation)",
     )
     add_argument(data, "data_dir")
-    data.add_argument(
-        "--data",
-        metavar="PATH",
+    add_argument(
+        data,
+        "data",
         help="local training file instead of --dataset: one "
         "`text<TAB>label` per line; the labels (any strings) become the "
         "classes",
     )
-    data.add_argument(
-        "--test-data",
-        metavar="PATH",
+    add_argument(
+        data,
+        "test_data",
         help="local test file in the same format (default: hold out "
         f"{HELD_OUT_FRACTION:.0%}% of --data)",
     )
     add_argument(data, "max_train_examples")
     text = parser.add_argument_group("tokenizer")
     add_argument(text, "vocabulary_size", default=8000)
-    text.add_argument(
-        "--max-sequence-length",
-        type=int,
+    add_argument(
+        text,
+        "max_length",
         default=256,
         help="the most subword tokens kept per text (the rest is cut, in "
         "training and in the exported model alike)",
@@ -135,11 +125,6 @@ def build_parser():
     model = parser.add_argument_group("model")
     add_arguments(
         model,
-        "num_layers",
-        "num_heads",
-        "d_model",
-        "feed_forward_dim",
-        "dropout",
         num_layers=2,
         num_heads=4,
         d_model=64,
@@ -164,31 +149,16 @@ def build_parser():
         help="pre-LN blocks instead of post-LN",
     )
     training = parser.add_argument_group("training")
-    add_arguments(
-        training,
-        "epochs",
-        "batch_size",
-        "learning_rate",
-        "seed",
-        "restart",
-        epochs=3,
-        batch_size=32,
-        learning_rate=1e-3,
-    )
-    output = parser.add_argument_group("output")
-    add_argument(
-        output, "output_dir", default=os.path.join("outputs", "classify")
-    )
-    add_argument(output, "no_export")
+    add_arguments(training, epochs=3, batch_size=32, learning_rate=1e-3)
+    add_arguments(training, "seed", "restart")
+    add_output_arguments(parser, "classify")
     return parser
 
 
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_arguments(parser, args, positive=("max_sequence_length",))
-    if args.test_data and not args.data:
-        parser.error("--test-data needs --data")
+    check_arguments(parser, args)
     return args
 
 
@@ -228,68 +198,29 @@ def _predict_in_order(model, tokenizer, texts, args):
         (texts, [0] * len(texts)),
         tokenizer,
         args.batch_size,
-        max_sequence_length=args.max_sequence_length,
+        max_sequence_length=args.max_length,
         bucket_boundaries=(),
         cache=False,
     )
     return model.predict(dataset.map(lambda ids, labels: ids), verbose=0)
 
 
-def plot_heatmap_example(model, tokenizer, texts, class_names, args, path):
-    """Plots every head's attention for the shortest candidate text."""
-    lengths = [int(n) for n in tokenizer(texts).row_lengths().numpy()]
-    candidates = [i for i, n in enumerate(lengths) if n > 0] or [0]
-    index = min(candidates, key=lambda i: lengths[i])
-    ids = tokenizer([texts[index]])[:, :HEATMAP_MAX_TOKENS].to_tensor()
-    tokens = [tokenizer.id_to_token(int(i)) for i in ids.numpy()[0]]
-    if args.pooling == "cls":
-        tokens = [CLS_TOKEN] + tokens
-    scores = build_attention_inspector(model).predict(ids, verbose=0)
-    scores = np.stack([scores[name][0] for name in sorted(scores)])
-    probabilities = model.predict(ids, verbose=0)[0]
-    predicted = class_names[int(np.argmax(probabilities))]
-    title = f"{texts[index][:70]!r} -> {predicted} ({probabilities.max():.2f})"
-    plot_attention_heads(tokens, scores, path, title=title)
-    return texts[index]
-
-
-def export_model(export_dir, model, tokenizer, data, args):
-    """Writes the SavedModel: raw strings in, class names out."""
-    export_text_classifier(
-        export_dir,
-        model,
-        tokenizer,
-        data.class_names,
-        max_sequence_length=args.max_sequence_length,
-    )
-
-
 def check_export(run, model, tokenizer, data, args):
     """Exports, reloads in a fresh process, compares with `model`."""
     texts = _texts(data.test, NUM_EXPORT_CHECKS)
     probabilities = _predict_in_order(model, tokenizer, texts, args)
-    expected = [data.class_names[i] for i in probabilities.argmax(-1)]
-    top_two = np.sort(probabilities, axis=-1)[:, -2:]
-    near_tie = (top_two[:, 1] - top_two[:, 0]) < TIE_MARGIN
-
-    def compare(served):
-        pairs = list(zip(served, expected))
-        disagree = [
-            i for i, (a, b) in enumerate(pairs) if a != b and not near_tie[i]
-        ]
-        if disagree:
-            raise RuntimeError(
-                "The reloaded SavedModel disagrees with the in-process model "
-                f"on {len(disagree)} of {len(texts)} texts, e.g. "
-                f"{texts[disagree[0]]!r}: {served[disagree[0]]!r} != "
-                f"{expected[disagree[0]]!r}"
-            )
-        return sum(a == b for a, b in pairs)
-
     return run.export_and_verify(
-        lambda path: export_model(path, model, tokenizer, data, args),
+        lambda path: export_text_classifier(
+            path,
+            model,
+            tokenizer,
+            data.class_names,
+            max_sequence_length=args.max_length,
+        ),
         texts,
-        compare=compare,
+        compare=lambda served: compare_served_classes(
+            texts, served, probabilities, data.class_names
+        ),
         noun="predicted classes",
     )
 
@@ -319,7 +250,7 @@ def main(argv=None, callbacks=()):
             examples,
             tokenizer,
             args.batch_size,
-            max_sequence_length=args.max_sequence_length,
+            max_sequence_length=args.max_length,
             shuffle=shuffle,
             seed=args.seed,
             count_batches=True,
@@ -340,7 +271,7 @@ def main(argv=None, callbacks=()):
         embedding_dim=args.d_model,
         feed_forward_dim=args.feed_forward_dim,
         dropout=args.dropout,
-        max_sequence_length=args.max_sequence_length,
+        max_sequence_length=args.max_length,
         positional_encoding=args.positional_encoding,
         pooling=args.pooling,
         norm_first=args.norm_first,
@@ -359,13 +290,13 @@ def main(argv=None, callbacks=()):
         f"Test accuracy: {accuracy:.4f} (majority class: {majority:.4f}, "
         f"{num_test} examples)"
     )
-    example = plot_heatmap_example(
+    example = plot_classifier_attention(
         model,
         tokenizer,
         _texts(data.test, HEATMAP_CANDIDATES),
-        data.class_names,
-        args,
         run.path("attention_heads.png"),
+        class_names=data.class_names,
+        max_tokens=HEATMAP_MAX_TOKENS,
     )
     plot_training_curves(
         history, run.path("training_curves.png"), metrics=CURVES
@@ -377,10 +308,8 @@ def main(argv=None, callbacks=()):
         "num_test": num_test,
         "class_names": data.class_names,
         "vocabulary_size": len(vocabulary),
-        "epochs": len(history.get("loss", [])),
-        "history": history,
         "heatmap_example": example,
-        "training_and_evaluation_seconds": time.perf_counter() - run.started,
+        "training_and_evaluation_seconds": run.elapsed(),
     }
     if not args.no_export:
         summary["export_agreement"] = check_export(

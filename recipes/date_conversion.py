@@ -16,18 +16,13 @@ greedy decoding on held-out data with a few examples. It then writes to
   `--max-source-length` characters are rejected, not truncated), which is
   reloaded in a fresh Python process that never imports `keras_attention`
   and checked against the in-process predictions;
-- `history.csv` and `summary.json`.
-
-Training can be interrupted and resumed: run the same command again and it
-continues from the last finished epoch (`keras.callbacks.BackupAndRestore`
-keeps its state under `<output-dir>/backup` until training completes).
+- the runner's files (see `keras_attention.cli`: `history.csv`,
+  `summary.json`, ...). Training can be interrupted and resumed: run the
+  same command again and it continues from the last finished epoch.
 
     python recipes/date_conversion.py --output-dir outputs/date_conversion
     python recipes/date_conversion.py --data my_pairs.tsv --epochs 20
 """
-
-import os
-import time
 
 import keras
 
@@ -35,6 +30,7 @@ import keras_attention.data  # noqa: F401 (registers `date_conversion`)
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
+from keras_attention.cli import add_output_arguments
 from keras_attention.cli import check_arguments
 from keras_attention.cli import make_parser
 from keras_attention.cli import run_recipe
@@ -49,7 +45,7 @@ from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
 from keras_attention.serving import export_seq2seq
 from keras_attention.text import CharacterTokenizer
-from keras_attention.viz import plot_attention
+from keras_attention.viz import plot_seq2seq_attention
 from keras_attention.viz import plot_training_curves
 
 DEFAULT_DATASET = "date_conversion"
@@ -66,21 +62,22 @@ FINAL_LEARNING_RATE_FRACTION = 0.05
 def parse_args(argv=None):
     parser = make_parser(__doc__)
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
+    add_argument(
+        data,
+        "dataset",
         default=DEFAULT_DATASET,
         help="a TFDS dataset of (source, target) text pairs with train and "
         "test splits (supervised keys); ignored with --data",
     )
-    data.add_argument(
-        "--data",
-        metavar="PATH",
+    add_argument(
+        data,
+        "data",
         help="local parallel text instead of --dataset: `source<TAB>target` "
         "or `source _target` per line",
     )
-    data.add_argument(
-        "--test-data",
-        metavar="PATH",
+    add_argument(
+        data,
+        "test_data",
         help="held-out file in the same format as --data (default: hold out "
         f"{round(HELD_OUT_FRACTION * 100)}%% of --data)",
     )
@@ -137,10 +134,7 @@ def parse_args(argv=None):
         help="do not XLA-compile training and decoding (compiles faster, "
         "runs slower: for tiny runs)",
     )
-    output = parser.add_argument_group("output")
-    add_argument(
-        output, "output_dir", default=os.path.join("outputs", "date_conversion")
-    )
+    output = add_output_arguments(parser, "date_conversion")
     output.add_argument(
         "--max-source-length",
         type=int,
@@ -148,11 +142,8 @@ def parse_args(argv=None):
         help="longest input (characters) the exported model accepts; longer "
         "ones are rejected with an error",
     )
-    add_argument(output, "no_export")
     args = parser.parse_args(argv)
     check_arguments(parser, args, positive=("units", "num_train", "num_test"))
-    if args.test_data and not args.data:
-        parser.error("--test-data needs --data")
     return args
 
 
@@ -299,47 +290,37 @@ def main(argv=None, callbacks=()):
     history = run.fit(
         model, experiment.train_data, callbacks=[*callbacks, exact_match]
     )
-    training_done = time.perf_counter()
+    training_seconds = run.elapsed()
 
     translator = exact_match.translator or experiment.make_translator()
     accuracy, _ = translator.exact_match(test_pairs)
     print(f"Final held-out exact match: {accuracy:.4%}")
-    sources = [s for s, _ in test_pairs[:NUM_HEATMAPS]]
-    predictions, _, weights = translator.translate(
-        sources, return_attention=True
+    plot_seq2seq_attention(
+        translator,
+        [s for s, _ in test_pairs[:NUM_HEATMAPS]],
+        run.path("attention.png"),
     )
-    heatmaps = [
-        (list(source), list(prediction) + ["[END]"], example_weights)
-        for source, prediction, example_weights in zip(
-            sources, predictions, weights
-        )
-    ]
-    plot_attention(heatmaps, run.path("attention.png"))
     plot_training_curves(history, run.path("training_curves.png"))
     model.save(run.path("model.keras"))
     summary = {
         "exact_match": accuracy,
-        "epochs": len(history.get("loss", [])),
-        "history": history,
         "num_train": len(train_pairs),
         "num_test": len(test_pairs),
-        "training_and_evaluation_seconds": training_done - run.started,
+        "training_and_evaluation_seconds": training_seconds,
     }
-
-    def export(export_dir):
-        export_seq2seq(
-            export_dir,
-            model,
-            source_tokenizer,
-            target_tokenizer,
-            max_source_length=args.max_source_length,
-            max_output_length=longest_target,
-        )
-
     if not args.no_export:
         check = [s for s, _ in test_pairs[:NUM_EXPORT_CHECKS]]
         summary["export_agreement"] = run.export_and_verify(
-            export, check, translator.translate(check)
+            lambda path: export_seq2seq(
+                path,
+                model,
+                source_tokenizer,
+                target_tokenizer,
+                max_source_length=args.max_source_length,
+                max_output_length=longest_target,
+            ),
+            check,
+            translator.translate(check),
         )
     return run.finish(summary)
 

@@ -17,18 +17,13 @@ then:
   before scoring;
 - writes to `--output-dir`: `attention.png` (cross-attention heatmaps of
   a few held-out examples), `model.keras`, the vocabularies
-  `source_vocabulary.txt` and `target_vocabulary.txt`, `history.csv`,
-  `summary.json`, TensorBoard logs under `logs/` (when the `tensorboard`
-  package is installed), per-epoch weights under `checkpoints/`;
+  `source_vocabulary.txt` and `target_vocabulary.txt`, and the runner's
+  files (see `keras_attention.cli`: `history.csv`, `checkpoints/`, `logs/`,
+  `summary.json`; a killed run resumes when the same command runs again);
 - exports `saved_model/`, whose `serving_default` signature maps a batch of
   raw source sentences to translated strings (tokenizer, encoder and cached
   decoder inside), reloads it in a fresh Python process that never imports
   `keras_attention` and checks its answers against the in-process ones.
-
-A killed run resumes: run the same command again and training continues
-after the last finished epoch (`keras.callbacks.BackupAndRestore` keeps its
-state under `<output-dir>/backup` until training completes; `--restart`
-discards it).
 
     python recipes/translate.py                      # CPU-sized model
     python recipes/translate.py --preset base --strategy mirrored  # GPUs
@@ -36,14 +31,17 @@ discards it).
         train.en --epochs 10
 """
 
-import os
-import time
+import dataclasses
 
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
+from keras_attention.cli import add_output_arguments
+from keras_attention.cli import add_preset_arguments
+from keras_attention.cli import apply_preset
 from keras_attention.cli import check_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import split_pairs
@@ -60,36 +58,42 @@ from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.metrics import corpus_bleu
 from keras_attention.models.transformer import build_transformer
-from keras_attention.serving import SERVING_ATTENTION
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.training import make_distribution_strategy
 from keras_attention.training import transformer_adam
-from keras_attention.viz import plot_attention
+from keras_attention.viz import plot_translator_attention
 
-# Model and training sizes; explicit options override them.
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Model and training sizes; explicit options override them.
+
+    The defaults are `cpu-small`'s: it trains in well under an hour per
+    epoch on a 2-core CPU.
+    """
+
+    num_layers: int = 2
+    d_model: int = 128
+    num_heads: int = 4
+    feed_forward_dim: int = 512
+    dropout: float = 0.1
+    vocabulary_size: int = 4000
+    max_length: int = 64
+    batch_tokens: int = 4096
+    warmup_steps: int = 1000
+    epochs: int = 5
+
+
 PRESETS = {
-    # Trains in well under an hour per epoch on a 2-core CPU.
-    "cpu-small": dict(
-        num_layers=2,
-        d_model=128,
-        num_heads=4,
-        feed_forward_dim=512,
-        dropout=0.1,
-        vocabulary_size=4000,
-        max_length=64,
-        batch_tokens=4096,
-        warmup_steps=1000,
-        epochs=5,
-    ),
+    "cpu-small": Preset(),
     # The paper's base model (Vaswani et al., 2017), for a GPU.
-    "base": dict(
+    "base": Preset(
         num_layers=6,
         d_model=512,
         num_heads=8,
         feed_forward_dim=2048,
-        dropout=0.1,
         vocabulary_size=8000,
         max_length=128,
         batch_tokens=16384,
@@ -98,16 +102,6 @@ PRESETS = {
     ),
 }
 HELD_OUT_FRACTION = 0.05
-
-
-def _by_preset(name):
-    """`(default: 5 with base, ...)`: an option's value in each preset."""
-    values = ", ".join(
-        f"{PRESETS[preset][name]} with {preset}" for preset in sorted(PRESETS)
-    )
-    return f"(default: {values})"
-
-
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
@@ -118,8 +112,9 @@ TARGET_VOCABULARY = "target_vocabulary.txt"
 def parse_args(argv=None):
     parser = make_parser(__doc__)
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
+    add_argument(
+        data,
+        "dataset",
         default=DEFAULT_DATASET,
         help="TFDS translation dataset (name/config); ignored with "
         "--source-file or --data",
@@ -135,9 +130,7 @@ def parse_args(argv=None):
         help="TFDS feature of the target language (default: the second "
         "supervised key)",
     )
-    data.add_argument(
-        "--train-split", default="train", help="TFDS split to train on"
-    )
+    add_argument(data, "train_split")
     data.add_argument(
         "--eval-split",
         default=DEFAULT_HELD_OUT_SPLIT,
@@ -154,32 +147,32 @@ def parse_args(argv=None):
         metavar="PATH",
         help="local target sentences, line-aligned with --source-file",
     )
-    data.add_argument(
-        "--data",
-        metavar="PATH",
+    add_argument(
+        data,
+        "data",
         help="local `source<TAB>target` file instead of --source-file",
     )
-    data.add_argument(
-        "--held-out-fraction",
-        type=float,
+    add_argument(
+        data,
+        "held_out_fraction",
         default=HELD_OUT_FRACTION,
         help="fraction of local pairs (or of a TFDS training split when "
         "the dataset has no validation split) held out for validation and "
         "BLEU",
     )
     add_argument(data, "max_train_examples")
-    data.add_argument(
-        "--max-eval-examples",
-        type=int,
+    add_argument(
+        data,
+        "max_eval_examples",
         help="use at most this many held-out pairs for validation loss and "
         "BLEU (default: all)",
     )
     text = parser.add_argument_group("tokenizer")
-    add_argument(
+    add_preset_arguments(
         text,
+        PRESETS,
         "vocabulary_size",
-        help="WordPiece vocabulary size per language "
-        f"{_by_preset('vocabulary_size')}",
+        vocabulary_size="WordPiece vocabulary size per language",
     )
     add_argument(text, "case_sensitive")
     text.add_argument(
@@ -196,33 +189,36 @@ def parse_args(argv=None):
         help="model and training sizes: cpu-small (2 layers, d_model 128) "
         "for a CPU, base (the paper's base model) for a GPU",
     )
-    for name, meaning in (
-        ("num_layers", "encoder and decoder blocks"),
-        ("d_model", "model width"),
-        ("num_heads", "attention heads"),
-        ("feed_forward_dim", "feed-forward width"),
-        ("dropout", "dropout rate"),
-    ):
-        add_argument(model, name, help=f"{meaning} {_by_preset(name)}")
-    training = parser.add_argument_group("training")
-    add_argument(
-        training, "epochs", help=f"training epochs {_by_preset('epochs')}"
+    add_preset_arguments(
+        model,
+        PRESETS,
+        "num_layers",
+        "d_model",
+        "num_heads",
+        "feed_forward_dim",
+        "dropout",
+        num_layers="encoder and decoder blocks",
     )
+    training = parser.add_argument_group("training")
+    add_preset_arguments(training, PRESETS, "epochs")
     training.add_argument(
         "--batch-tokens",
         type=int,
-        help=f"token budget per batch {_by_preset('batch_tokens')}; "
-        "batches group sentences of similar length",
+        help="token budget per batch "
+        f"{preset_defaults(PRESETS, 'batch_tokens')}; batches group "
+        "sentences of similar length",
     )
     add_argument(
         training,
         "batch_size",
         help="sentence pairs per batch instead of --batch-tokens",
     )
-    training.add_argument(
-        "--max-length",
-        type=int,
-        help=f"longest source or target in tokens {_by_preset('max_length')}",
+    add_preset_arguments(
+        training,
+        PRESETS,
+        "max_length",
+        "warmup_steps",
+        max_length="longest source or target in tokens",
     )
     training.add_argument(
         "--length-policy",
@@ -230,72 +226,29 @@ def parse_args(argv=None):
         default="filter",
         help="drop or truncate training pairs longer than --max-length",
     )
-    training.add_argument(
-        "--warmup-steps",
-        type=int,
-        help=f"learning-rate warm-up updates {_by_preset('warmup_steps')}",
-    )
-    training.add_argument(
-        "--label-smoothing", type=float, default=0.1, help="label smoothing"
-    )
-    training.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        help="updates per epoch (default: one pass over the data)",
-    )
-    add_arguments(training, "strategy", "restart", "seed")
+    add_arguments(training, label_smoothing=0.1)
+    add_arguments(training, "steps_per_epoch", "strategy", "restart", "seed")
     decoding = parser.add_argument_group("decoding")
-    decoding.add_argument(
-        "--beam-width",
-        type=int,
-        default=4,
-        help="beam search width for BLEU and the export; 1 = greedy",
-    )
-    decoding.add_argument(
-        "--length-penalty",
-        type=float,
-        default=0.6,
-        help="GNMT length penalty alpha of beam search",
-    )
-    decoding.add_argument(
-        "--max-output-length",
-        type=int,
-        help="most target tokens generated (default: --max-length)",
-    )
-    output = parser.add_argument_group("output")
+    add_arguments(decoding, beam_width=4, length_penalty=0.6)
     add_argument(
-        output, "output_dir", default=os.path.join("outputs", "translate")
+        decoding,
+        "max_output_length",
+        help="the most target tokens generated (default: --max-length)",
     )
-    add_argument(output, "no_export")
+    add_output_arguments(parser, "translate")
     args = parser.parse_args(argv)
-    for name, value in PRESETS[args.preset].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    apply_preset(args, PRESETS[args.preset])
     if args.batch_size is not None:
         args.batch_tokens = None
     args.max_output_length = args.max_output_length or args.max_length
     args.normalization = (
         None if args.normalization == "None" else args.normalization
     )
-    check_arguments(
-        parser,
-        args,
-        positive=(
-            "max_length",
-            "warmup_steps",
-            "beam_width",
-            "max_output_length",
-            "batch_tokens",
-            "steps_per_epoch",
-            "max_eval_examples",
-        ),
-    )
+    check_arguments(parser, args, positive=("batch_tokens",))
     if bool(args.source_file) != bool(args.target_file):
         parser.error("--source-file and --target-file go together")
     if args.source_file and args.data:
         parser.error("use either --source-file/--target-file or --data")
-    if not 0.0 < args.held_out_fraction < 1.0:
-        parser.error("--held-out-fraction must be in (0, 1)")
     return args
 
 
@@ -342,31 +295,6 @@ def load_data(args):
     return train, held_out
 
 
-def _heatmaps(translator, sources, path):
-    """Cross-attention heatmaps (last decoder block, mean over heads)."""
-    outputs = translator(sources)
-    source_ids = translator.encode(sources).numpy()
-    output_ids = outputs["output_ids"].numpy()
-    weights = outputs[SERVING_ATTENTION].numpy()
-    source_tokenizer = translator.source_tokenizer
-    target_tokenizer = translator.target_tokenizer
-    examples = []
-    for row in range(len(sources)):
-        inputs = [
-            source_tokenizer.id_to_token(int(i))
-            for i in source_ids[row]
-            if i != source_tokenizer.padding_id
-        ]
-        generated = [int(i) for i in output_ids[row]]
-        if target_tokenizer.end_id in generated:
-            generated = generated[
-                : generated.index(target_tokenizer.end_id) + 1
-            ]
-        outputs_tokens = [target_tokenizer.id_to_token(i) for i in generated]
-        examples.append((inputs, outputs_tokens, weights[row]))
-    return plot_attention(examples, path)
-
-
 def main(argv=None, callbacks=()):
     """Runs the recipe; returns a summary dict (also `summary.json`).
 
@@ -407,8 +335,6 @@ def main(argv=None, callbacks=()):
         count_batches=True,
         **batching,
     )
-    if args.steps_per_epoch:
-        train_data = train_data.repeat()
     validation_data = make_translation_dataset(
         held_out,
         source_tokenizer,
@@ -443,14 +369,14 @@ def main(argv=None, callbacks=()):
         f"layers, d_model {args.d_model}, on {strategy.num_replicas_in_sync} "
         "replica(s)"
     )
-    history = run.fit(
+    run.fit(
         model,
         train_data,
         callbacks,
         validation_data=validation_data,
         steps_per_epoch=args.steps_per_epoch,
     )
-    training_done = time.perf_counter()
+    training_seconds = run.elapsed()
     model.save(run.path("model.keras"))
 
     translator = Translator(
@@ -479,39 +405,25 @@ def main(argv=None, callbacks=()):
         print(f"  reference:  {reference}")
         print(f"  translated: {hypothesis}")
 
-    greedy = translator
-    if args.beam_width != 1:
-        greedy = Translator(
-            model,
-            source_tokenizer,
-            target_tokenizer,
-            max_output_length=args.max_output_length,
-            max_source_length=args.max_length,
-        )
-    _heatmaps(
-        greedy,
-        sources[:NUM_HEATMAPS],
-        run.path("attention.png"),
+    plot_translator_attention(
+        translator.greedy(), sources[:NUM_HEATMAPS], run.path("attention.png")
     )
 
     summary = {
         "bleu": bleu.score,
         "bleu_signature": str(bleu),
         "decoding": search,
-        "epochs": len(history.get("loss", [])),
-        "history": history,
         "num_held_out": len(held_out),
         "parameters": model.count_params(),
-        "training_seconds": training_done - run.started,
+        "training_seconds": training_seconds,
     }
-
-    def export(export_dir):
-        export_translator(export_dir, translator)
-
     if not args.no_export:
         check = sources[:NUM_EXPORT_CHECKS]
         summary["export_agreement"] = run.export_and_verify(
-            export, check, hypotheses[: len(check)], noun="translations"
+            lambda path: export_translator(path, translator),
+            check,
+            hypotheses[: len(check)],
+            noun="translations",
         )
     return run.finish(summary)
 

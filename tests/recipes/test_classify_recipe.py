@@ -22,7 +22,7 @@ TINY = [
     "--embedding-dim=32",
     "--feed-forward-dim=64",
     "--vocabulary-size=60",
-    "--max-sequence-length=16",
+    "--max-length=16",
     "--batch-size=32",
     "--learning-rate=5e-3",
     "--dropout=0",
@@ -199,3 +199,10 @@ def test_old_flag_spellings_still_work(recipe, capsys):
     assert "warning: --embedding-dim is deprecated, use --d-model" in err
     assert recipe.parse_args(["--d-model=48"]).d_model == 48
     assert capsys.readouterr().err == ""
+    # One name with translate.py: --max-length.
+    assert recipe.parse_args(["--max-sequence-length=16"]).max_length == 16
+    err = capsys.readouterr().err
+    assert (
+        "warning: --max-sequence-length is deprecated, use --max-length" in err
+    )
+    assert recipe.parse_args([]).max_length == 256

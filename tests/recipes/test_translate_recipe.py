@@ -306,3 +306,10 @@ def test_old_flag_spellings_still_work(recipe, capsys):
     args = recipe.parse_args(["--vocabulary-size", "60"])
     assert args.vocabulary_size == 60 and capsys.readouterr().err == ""
     assert recipe.parse_args([]).vocabulary_size == 4000  # the preset's
+    # One name with classify.py: --max-length.
+    args = recipe.parse_args(["--max-sequence-length", "32"])
+    assert args.max_length == args.max_output_length == 32
+    err = capsys.readouterr().err
+    assert (
+        "warning: --max-sequence-length is deprecated, use --max-length" in err
+    )
