@@ -25,6 +25,8 @@ from keras_attention.layers import LayerNormalization
 from keras_attention.layers import MultiHeadAttention
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.layers import PositionEmbedding
+from keras_attention.layers import RMSNormalization
+from keras_attention.layers import RotaryEmbedding
 from keras_attention.layers import SinusoidalPositionalEncoding
 from keras_attention.layers import TokenEmbedding
 from keras_attention.layers import TransformerBlock
@@ -63,6 +65,8 @@ __all__ = [
     "MultiHeadAttention",
     "MultiHeadSelfAttention",
     "PositionEmbedding",
+    "RMSNormalization",
+    "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "TokenEmbedding",
     "TransformerBlock",

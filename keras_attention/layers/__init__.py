@@ -9,6 +9,8 @@ from keras_attention.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
 )
 from keras_attention.layers.position_embedding import PositionEmbedding
+from keras_attention.layers.rms_normalization import RMSNormalization
+from keras_attention.layers.rotary_embedding import RotaryEmbedding
 from keras_attention.layers.sinusoidal_positional_encoding import (
     SinusoidalPositionalEncoding,
 )
@@ -26,6 +28,8 @@ __all__ = [
     "MultiHeadAttention",
     "MultiHeadSelfAttention",
     "PositionEmbedding",
+    "RMSNormalization",
+    "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "TokenEmbedding",
     "TransformerBlock",

@@ -24,6 +24,7 @@ def build_model_with_every_layer():
     source_x = keras.layers.Add()(
         [source_emb, layers.SinusoidalPositionalEncoding()(source_emb)]
     )
+    source_x = layers.RotaryEmbedding()(source_x)
     target_x = keras.layers.Add()(
         [target_emb, layers.PositionEmbedding(sequence_length=32)(target_emb)]
     )
@@ -38,6 +39,7 @@ def build_model_with_every_layer():
     additive = layers.AdditiveAttention(units=8)(cross, encoded)
     dot = layers.DotProductAttention(score_mode="general")(cross, encoded)
     merged = keras.layers.Concatenate()([cross, additive, dot])
+    merged = layers.RMSNormalization()(merged)
     logits = keras.layers.Dense(VOCAB, name="logits")(merged)
     return keras.Model({"source": source, "target": target}, logits)
 
@@ -59,6 +61,8 @@ def test_public_api_lists_every_layer():
         "MultiHeadSelfAttention",
         "SinusoidalPositionalEncoding",
         "PositionEmbedding",
+        "RMSNormalization",
+        "RotaryEmbedding",
         "TransformerBlock",
         "TransformerDecoderBlock",
     }
