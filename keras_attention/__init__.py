@@ -17,6 +17,7 @@ from keras_attention import losses
 from keras_attention import metrics
 from keras_attention import models
 from keras_attention import ops
+from keras_attention import samplers
 from keras_attention import schedules
 from keras_attention.layers import AdditiveAttention
 from keras_attention.layers import DotProductAttention
@@ -53,6 +54,7 @@ __all__ = [
     "metrics",
     "models",
     "ops",
+    "samplers",
     "schedules",
     "serving",
     "text",
