@@ -8,6 +8,7 @@ from keras_attention.ops.masks import causal_mask
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
 from keras_attention.ops.masks import padding_mask
+from keras_attention.ops.masks import sliding_window_mask
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -18,4 +19,5 @@ __all__ = [
     "compute_attention_mask",
     "merge_masks",
     "padding_mask",
+    "sliding_window_mask",
 ]

@@ -12,6 +12,7 @@ from keras import ops
 __all__ = [
     "as_bool_mask",
     "causal_mask",
+    "sliding_window_mask",
     "padding_mask",
     "merge_masks",
     "compute_attention_mask",
@@ -54,6 +55,41 @@ def causal_mask(query_length, key_length=None):
     rows = ops.expand_dims(ops.arange(query_length), 1)  # (q_len, 1)
     cols = ops.expand_dims(ops.arange(key_length), 0)  # (1, k_len)
     return ops.less_equal(cols, rows + offset)  # (q_len, k_len)
+
+
+def sliding_window_mask(query_length, key_length, window, causal=True):
+    """Boolean mask `(query_length, key_length)` of a local attention window.
+
+    Positions are aligned to the bottom-right corner as in `causal_mask`:
+    query `i` stands at key position `p = i + key_length - query_length`.
+    With `causal` it may attend to keys `j` in `[p - window + 1, p]` (itself
+    and the `window - 1` keys before it); without, to keys with
+    `|p - j| < window`.
+
+    Args:
+        query_length: int or scalar tensor, number of queries.
+        key_length: int or scalar tensor, number of keys.
+        window: positive int, the window size.
+        causal: bool, whether the window looks back only. Defaults to
+            `True`.
+
+    Returns:
+        A boolean tensor of shape `(query_length, key_length)`.
+
+    Example:
+
+    >>> sliding_window_mask(4, 4, 2).numpy().astype(int).tolist()
+    [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+    """
+    offset = key_length - query_length
+    rows = ops.expand_dims(ops.arange(query_length), 1) + offset  # (q, 1)
+    cols = ops.expand_dims(ops.arange(key_length), 0)  # (1, k)
+    distance = rows - cols  # (q, k): how far key j lies before query i
+    if causal:
+        return ops.logical_and(
+            ops.greater_equal(distance, 0), ops.less(distance, window)
+        )
+    return ops.less(ops.abs(distance), window)
 
 
 def padding_mask(query_mask=None, key_mask=None):

@@ -19,7 +19,7 @@ query whose keys are all masked. Each concept has its module:
   `jax.checkpoint` / `lax.scan` (memory linear in the length).
 - `torch_kernels.py`: `torch.nn.functional.scaled_dot_product_attention`
   where its semantics match ours, checkpointed query blocks for seeded
-  dropout.
+  dropout, the soft cap and a chunked window.
 - `core.py`: the public function: validate, dispatch, run.
 
 The dispatch, by `keras.backend.backend()`:
@@ -29,13 +29,23 @@ The dispatch, by `keras.backend.backend()`:
 | TensorFlow | batched matmul; tiles    | tiles recomputed in backward   |
 |            | for long ones on CPU     |                                |
 | JAX        | reference (XLA-fused)    | online softmax over key blocks |
-| PyTorch    | fused kernel; reference  | fused kernel; blocks (dropout) |
-|            | (weights or dropout)     |                                |
+| PyTorch    | fused kernel; reference  | fused kernel; blocks (dropout, |
+|            | (weights, dropout, cap)  | soft cap, window)              |
 | other      | reference                | reference                      |
 
 `"auto"` picks `"chunked"` when no weights are asked for and the float32
-scores would take 1 GiB or more. Returned weights always come from the
-dense path.
+scores would take 1 GiB or more, or, with a sliding `window`, 16 MiB or
+more with keys at least four windows long. Returned weights always come
+from the dense path.
+
+Every kernel takes the same score options: an additive `attention_bias`
+(differentiable, broadcast to `(batch, heads, q_len, k_len)`), logit
+soft-capping `soft_cap * tanh(s / soft_cap)` (applied before the bias) and
+a sliding `window` (aligned bottom-right like the causal mask). The
+memory-efficient kernels build the causal and window masks per tile from
+positions, never as an `n x n` tensor, and skip the tiles (TensorFlow,
+PyTorch: the key span) outside the window, so a windowed call costs
+`n * window`, not `n^2`.
 """
 
 from keras_attention.ops.attention.core import scaled_dot_product_attention

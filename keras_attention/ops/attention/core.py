@@ -38,6 +38,19 @@ def _as_rank_4(mask):
     return mask
 
 
+def _share_key_value_heads(query, key, value):
+    """Repeat grouped key/value heads to the query heads (GQA, MQA).
+
+    Query head `i` attends with key/value head `i // group`, as in
+    `keras.layers.GroupedQueryAttention`.
+    """
+    q_heads, kv_heads = query.shape[2], key.shape[2]
+    if q_heads is None or kv_heads is None or q_heads == kv_heads:
+        return key, value
+    group = q_heads // kv_heads
+    return ops.repeat(key, group, axis=2), ops.repeat(value, group, axis=2)
+
+
 def scaled_dot_product_attention(
     query,
     key,
@@ -51,6 +64,9 @@ def scaled_dot_product_attention(
     return_attention_scores=False,
     implementation="auto",
     chunk_size=None,
+    attention_bias=None,
+    window=None,
+    soft_cap=None,
 ):
     """Scaled dot-product attention, `softmax(Q K^T / sqrt(d_k)) V`.
 
@@ -63,8 +79,11 @@ def scaled_dot_product_attention(
 
     Args:
         query: `(batch, q_len, heads, depth)` tensor.
-        key: `(batch, k_len, heads, depth)` tensor.
-        value: `(batch, k_len, heads, value_depth)` tensor.
+        key: `(batch, k_len, kv_heads, depth)` tensor. `kv_heads` divides
+            `heads`: fewer key/value heads than query heads is grouped-query
+            attention (one is multi-query attention); query head `i` uses
+            key/value head `i // (heads // kv_heads)`.
+        value: `(batch, k_len, kv_heads, value_depth)` tensor.
         mask: optional boolean mask (True = may attend) broadcastable to
             `(batch, heads, q_len, k_len)`; non-boolean masks are read as
             `mask != 0`. Defaults to `None`.
@@ -100,6 +119,20 @@ def scaled_dot_product_attention(
             always tiles. On JAX and PyTorch it sets the blocks of the
             chunked path (on JAX the key blocks too); their dense path has
             no tiles. Defaults to `None`.
+        attention_bias: optional float tensor broadcastable to
+            `(batch, heads, q_len, k_len)`, added to the (capped) scores
+            before the softmax: ALiBi slopes, relative-position biases.
+            It is differentiable. Defaults to `None`.
+        window: optional positive int, sliding-window (local) attention:
+            with `causal`, query `i` sees keys `[i - window + 1, i]`;
+            without, keys `j` with `|i - j| < window` (positions aligned
+            bottom-right, as the causal mask). The chunked implementation
+            skips the blocks outside the window, so its cost grows as
+            `n * window`; the dense one masks. Defaults to `None`.
+        soft_cap: optional positive float: scores become
+            `soft_cap * tanh(scores / soft_cap)` before the bias and the
+            softmax (logit soft-capping, as in Gemma 2). Defaults to
+            `None`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output, or the tuple
@@ -125,8 +158,17 @@ def scaled_dot_product_attention(
     validation.validate_attention_inputs(
         query, key, value, mask, implementation, chunk_size, dropout_rate
     )
+    if attention_bias is not None:
+        attention_bias = ops.convert_to_tensor(attention_bias)
+    validation.check_score_options(query, key, attention_bias, window, soft_cap)
     validation.check_weights_available(implementation, return_attention_scores)
     mask = _as_rank_4(mask)
+    key, value = _share_key_value_heads(query, key, value)
+    attention_bias = _as_rank_4(attention_bias)
+    if window is not None:
+        window = int(window)
+    if soft_cap is not None:
+        soft_cap = float(soft_cap)
     if chunk_size is not None:
         chunk_size = int(chunk_size)  # NumPy integers too
     if scale is None:
@@ -147,10 +189,21 @@ def scaled_dot_product_attention(
         dense_tile_min_bytes=(
             kernels.dense_tile_min_bytes() if backend == "tensorflow" else None
         ),
+        window=window,
+        soft_cap=soft_cap is not None,
     )
+    options = dict(bias=attention_bias, window=window, soft_cap=soft_cap)
     if strategy.kernel == "dense" and backend != "tensorflow":
         output, weights = reference_attention(
-            query, key, value, mask, causal, scale, dropout_rate, seed
+            query,
+            key,
+            value,
+            mask,
+            causal,
+            scale,
+            dropout_rate,
+            seed,
+            **options,
         )
     else:
         output, weights = kernels.attention(
@@ -164,6 +217,7 @@ def scaled_dot_product_attention(
             seed,
             strategy,
             return_attention_scores,
+            **options,
         )
     if return_attention_scores:
         return output, ops.cast(weights, query.dtype)

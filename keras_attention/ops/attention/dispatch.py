@@ -21,6 +21,8 @@ import collections
 
 __all__ = [
     "AUTO_CHUNKED_MIN_SCORE_BYTES",
+    "WINDOW_CHUNKED_MIN_RATIO",
+    "WINDOW_CHUNKED_MIN_SCORE_BYTES",
     "IMPLEMENTATIONS",
     "Strategy",
     "choose_strategy",
@@ -34,6 +36,11 @@ IMPLEMENTATIONS = ("auto", "dense", "chunked")
 # short). Below it the dense path is faster on CPU; above it memory
 # dominates.
 AUTO_CHUNKED_MIN_SCORE_BYTES = 2**30
+# With a sliding window the chunked path skips the blocks outside it, so
+# `"auto"` takes it already from this score size, when the keys are at
+# least `WINDOW_CHUNKED_MIN_RATIO` windows long.
+WINDOW_CHUNKED_MIN_SCORE_BYTES = 2**24
+WINDOW_CHUNKED_MIN_RATIO = 4
 
 Strategy = collections.namedtuple(
     "Strategy", ["kernel", "chunk_size", "keep_weights"]
@@ -56,6 +63,20 @@ def static_score_bytes(query_shape, key_shape):
     if q_len is None or k_len is None or heads is None:
         return 0
     return (batch or 1) * heads * q_len * k_len * 4
+
+
+def _chunked_pays(query_shape, key_shape, window):
+    """Whether `"auto"` should take the chunked path, from static shapes."""
+    score_bytes = static_score_bytes(query_shape, key_shape)
+    if score_bytes >= AUTO_CHUNKED_MIN_SCORE_BYTES:
+        return True
+    k_len = key_shape[1]
+    return (
+        window is not None
+        and k_len is not None
+        and k_len >= WINDOW_CHUNKED_MIN_RATIO * window
+        and score_bytes >= WINDOW_CHUNKED_MIN_SCORE_BYTES
+    )
 
 
 def _dense_tiles(query_shape, key_shape, chunk_size, dense_tile_min_bytes):
@@ -83,6 +104,8 @@ def choose_strategy(
     training=None,
     chunk_size=None,
     dense_tile_min_bytes=None,
+    window=None,
+    soft_cap=False,
 ):
     """The `Strategy` of one call of `scaled_dot_product_attention`.
 
@@ -101,6 +124,8 @@ def choose_strategy(
         dense_tile_min_bytes: TensorFlow only: the per-head score size from
             which the dense implementation tiles for the CPU kernels in use,
             or `None` (a GPU: never tile by itself).
+        window: the call's sliding window, or `None`.
+        soft_cap: bool, whether the scores are soft-capped.
 
     Returns:
         A `Strategy`.
@@ -114,8 +139,7 @@ def choose_strategy(
         implementation = (
             "chunked"
             if not return_weights
-            and static_score_bytes(query_shape, key_shape)
-            >= AUTO_CHUNKED_MIN_SCORE_BYTES
+            and _chunked_pays(query_shape, key_shape, window)
             else "dense"
         )
     if backend == "tensorflow":
@@ -128,11 +152,15 @@ def choose_strategy(
         # An inference call has no backward pass to keep weights for;
         # should one be asked for, it recomputes them.
         return Strategy("tiled", chunk_size, keep_weights=training is not False)
-    if backend == "torch" and not (return_weights or dropout):
+    windowed_blocks = window is not None and implementation == "chunked"
+    if backend == "torch" and not (
+        return_weights or dropout or soft_cap or windowed_blocks
+    ):
         # PyTorch's fused kernel is its fastest at every length, and memory-
         # efficient. Its dropout draws from PyTorch's global generator,
         # which a Keras seed does not reach: seeded dropout uses our blocks
-        # (chunked) or the reference (dense).
+        # (chunked) or the reference (dense); so does a soft cap, which it
+        # lacks, and a chunked window, whose blocks see only their keys.
         return Strategy("fused", None, keep_weights=False)
     if implementation == "dense" or backend not in ("jax", "torch"):
         return Strategy("dense", None, keep_weights=True)

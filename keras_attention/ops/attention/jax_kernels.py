@@ -58,6 +58,9 @@ def attention(
     seed,
     strategy,
     return_weights,
+    bias=None,
+    window=None,
+    soft_cap=None,
 ):
     """Blockwise attention; returns (output, None)."""
     del return_weights  # the dense kernel serves calls that want weights
@@ -69,19 +72,36 @@ def attention(
         value,
         mask,
         bits,
+        bias,
         causal=bool(causal),
         scale=float(scale),
         rate=rate,
         block=strategy.chunk_size,
+        window=window,
+        soft_cap=soft_cap,
     )
     return output, None
 
 
 # Compiled once per shape and option set, eagerly called or traced.
 @functools.partial(
-    jax.jit, static_argnames=("causal", "scale", "rate", "block")
+    jax.jit,
+    static_argnames=("causal", "scale", "rate", "block", "window", "soft_cap"),
 )
-def _blockwise(query, key, value, mask, bits, causal, scale, rate, block):
+def _blockwise(
+    query,
+    key,
+    value,
+    mask,
+    bits,
+    bias,
+    causal,
+    scale,
+    rate,
+    block,
+    window,
+    soft_cap,
+):
     batch, q_len, heads, _ = query.shape
     k_len, v_depth = key.shape[1], value.shape[-1]
     dtype = query.dtype
@@ -100,11 +120,26 @@ def _blockwise(query, key, value, mask, bits, causal, scale, rate, block):
     q = heads_first(query * scale, q_blocks_n, q_block)  # (nq, b, h, Bq, d)
     k = heads_first(key, k_blocks_n, k_block)  # (nk, b, h, Bk, d)
     v = heads_first(value, k_blocks_n, k_block)  # (nk, b, h, Bk, dv)
+
+    def pad_blocks(x, value):
+        if x.shape[2] != 1:
+            x = _pad_axis(x, 2, q_blocks_n * q_block, value)
+        if x.shape[3] != 1:
+            x = _pad_axis(x, 3, k_blocks_n * k_block, value)
+        return x
+
+    def block_of(x, i, j):
+        """The part of rank-4 `x` broadcastable to block (i, j)'s scores."""
+        if x.shape[2] != 1:
+            x = lax.dynamic_slice_in_dim(x, i * q_block, q_block, 2)
+        if x.shape[3] != 1:
+            x = lax.dynamic_slice_in_dim(x, j * k_block, k_block, 3)
+        return x
+
     if mask is not None:
-        if mask.shape[2] != 1:
-            mask = _pad_axis(mask, 2, q_blocks_n * q_block, False)
-        if mask.shape[3] != 1:
-            mask = _pad_axis(mask, 3, k_blocks_n * k_block, False)
+        mask = pad_blocks(mask, False)
+    if bias is not None:
+        bias = pad_blocks(bias, 0)
     base_key = None
     if rate > 0.0:
         base_key = jax.random.wrap_key_data(bits.astype(jnp.uint32))
@@ -114,21 +149,39 @@ def _blockwise(query, key, value, mask, bits, causal, scale, rate, block):
         rows = i * q_block + jnp.arange(q_block)[:, None]  # (Bq, 1)
         cols = j * k_block + jnp.arange(k_block)[None, :]  # (1, Bk)
         allowed = cols < k_len
+        distance = rows + offset - cols  # (Bq, Bk)
         if causal:
-            allowed = allowed & (cols <= rows + offset)
+            allowed = allowed & (distance >= 0)
+        if window is not None:
+            allowed = allowed & (jnp.abs(distance) < window)
         allowed = allowed[None, None]  # (1, 1, Bq, Bk)
         if mask is not None:
-            part = mask
-            if part.shape[2] != 1:
-                part = lax.dynamic_slice_in_dim(part, i * q_block, q_block, 2)
-            if part.shape[3] != 1:
-                part = lax.dynamic_slice_in_dim(part, j * k_block, k_block, 3)
-            allowed = allowed & part
+            allowed = allowed & block_of(mask, i, j)
         return allowed
+
+    def block_needed(i, j):
+        """Whether some query of block i may see some key of block j."""
+        first, last = i * q_block + offset, i * q_block + q_block - 1 + offset
+        needed = True
+        if causal:
+            needed = j * k_block <= last
+        if window is not None:
+            ahead = 0 if causal else window - 1
+            needed = (
+                needed
+                & (j * k_block <= last + ahead)
+                & (j * k_block + k_block - 1 >= first - (window - 1))
+            )
+        return needed
 
     def key_step(i, q_i, carry, j):
         row_max, row_sum, acc = carry  # (b,h,Bq,1), (b,h,Bq,1), (b,h,Bq,dv)
         scores = jnp.einsum("bhqd,bhkd->bhqk", q_i, k[j])  # (b, h, Bq, Bk)
+        if soft_cap is not None:
+            scores = jnp.tanh(scores / soft_cap) * soft_cap
+        if bias is not None:
+            part = block_of(bias, i, j).astype(jnp.float32)
+            scores = scores + jnp.maximum(part, MASKED_SCORE)
         allowed = block_mask(i, j)
         scores = jnp.where(allowed, scores, MASKED_SCORE)
         new_max = jnp.maximum(row_max, scores.max(-1, keepdims=True))
@@ -144,12 +197,10 @@ def _blockwise(query, key, value, mask, bits, causal, scale, rate, block):
 
     def query_block(i, q_i):
         def step(carry, j):
-            if not causal:
+            if not causal and window is None:
                 return jax.checkpoint(key_step)(i, q_i, carry, j), None
-            # Key block j holds a key some query of block i may see.
-            needed = j * k_block <= i * q_block + q_block - 1 + offset
             carry = lax.cond(
-                needed,
+                block_needed(i, j),
                 jax.checkpoint(key_step),
                 lambda i, q_i, carry, j: carry,
                 i,

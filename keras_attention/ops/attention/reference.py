@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_attention.ops.dropout import dropout
 from keras_attention.ops.masks import causal_mask
+from keras_attention.ops.masks import sliding_window_mask
 
 __all__ = ["MASKED_SCORE", "masked_softmax", "reference_attention"]
 
@@ -55,14 +56,33 @@ def masked_softmax(scores, mask=None):
     return weights * rows_with_keys(mask)
 
 
-def full_mask(mask, causal, q_len, k_len):
-    """The rank-4 user mask AND the causal mask, as one boolean (or `None`)."""
-    if causal:
-        causal_part = causal_mask(q_len, k_len)[None, None]  # (1, 1, q, k)
-        mask = (
-            causal_part if mask is None else ops.logical_and(mask, causal_part)
-        )
-    return mask
+def full_mask(mask, causal, q_len, k_len, window=None):
+    """The rank-4 user mask AND the causal or window mask (or `None`)."""
+    if window is not None:
+        part = sliding_window_mask(q_len, k_len, window, causal)
+    elif causal:
+        part = causal_mask(q_len, k_len)
+    else:
+        return mask
+    part = part[None, None]  # (1, 1, q, k)
+    return part if mask is None else ops.logical_and(mask, part)
+
+
+def cap_scores(scores, soft_cap):
+    """`soft_cap * tanh(scores / soft_cap)`, or `scores` for `None`."""
+    if soft_cap is None:
+        return scores
+    return ops.tanh(scores / soft_cap) * soft_cap
+
+
+def logits(scores, soft_cap=None, bias=None):
+    """The float32 softmax input: capped scores plus the additive bias."""
+    scores = cap_scores(scores, soft_cap)
+    if bias is not None:
+        # A bias of -inf (a common way to mask) would make a fully masked
+        # row NaN; MASKED_SCORE masks as well and stays finite.
+        scores = scores + ops.maximum(ops.cast(bias, "float32"), MASKED_SCORE)
+    return scores
 
 
 def reference_attention(
@@ -74,6 +94,9 @@ def reference_attention(
     scale=None,
     dropout_rate=0.0,
     seed=None,
+    bias=None,
+    window=None,
+    soft_cap=None,
 ):
     """`softmax(Q K^T * scale) V` in `keras.ops`; returns (output, weights).
 
@@ -88,6 +111,12 @@ def reference_attention(
         scale: float, defaults to `1 / sqrt(depth)`.
         dropout_rate: float, dropout on the weights (0 = none).
         seed: int or `keras.random.SeedGenerator` of the dropout.
+        bias: optional additive bias broadcastable to
+            `(batch, heads, q_len, k_len)`, added after the soft cap.
+        window: optional positive int: each query sees only the keys of
+            its sliding window (see `masks.sliding_window_mask`).
+        soft_cap: optional positive float: scores become
+            `soft_cap * tanh(scores / soft_cap)`.
 
     Returns:
         The `(batch, q_len, heads, value_depth)` output in the dtype of
@@ -95,11 +124,14 @@ def reference_attention(
         (before dropout).
     """
     scale = query.shape[-1] ** -0.5 if scale is None else scale
-    mask = full_mask(mask, causal, ops.shape(query)[1], ops.shape(key)[1])
+    mask = full_mask(
+        mask, causal, ops.shape(query)[1], ops.shape(key)[1], window
+    )
     # float32 scores: float16 ones overflow past 65504.
     q = ops.cast(query, "float32") * scale
     k = ops.cast(key, "float32")
     scores = ops.einsum("bqhd,bkhd->bhqk", q, k)  # (b, h, q, k)
+    scores = logits(scores, soft_cap, bias)
     weights = masked_softmax(scores, mask)  # float32
     attended = weights
     if dropout_rate > 0.0:

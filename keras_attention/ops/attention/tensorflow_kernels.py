@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_attention.ops.attention.reference import MASKED_SCORE
 from keras_attention.ops.attention.reference import full_mask
+from keras_attention.ops.attention.reference import logits
 from keras_attention.ops.attention.reference import rows_with_keys
 from keras_attention.ops.dropout import dropout
 from keras_attention.ops.dropout.tensorflow_kernels import dropout_multiplier
@@ -70,7 +71,16 @@ def _score_dtype(dtype):
 
 
 def _dense_attention(
-    query, key, value, mask, scale, dropout_rate, seed, return_weights
+    query,
+    key,
+    value,
+    mask,
+    scale,
+    dropout_rate,
+    seed,
+    return_weights,
+    soft_cap=None,
+    bias=None,
 ):
     """One batched matmul over all heads; returns (output, weights|None).
 
@@ -86,6 +96,7 @@ def _dense_attention(
     keys_t = tf.transpose(tf.cast(key, score_dtype), [0, 2, 3, 1])  # (b,h,d,k)
     values = tf.transpose(value, [0, 2, 1, 3])  # (b, h, k, dv)
     scores = tf.cast(tf.matmul(query, keys_t), tf.float32)  # (b, h, q, k)
+    scores = logits(scores, soft_cap, bias)
     if mask is not None:
         scores = tf.where(mask, scores, MASKED_SCORE)
     weights = tf.cast(tf.nn.softmax(scores), dtype)
@@ -105,9 +116,21 @@ def _dense_attention(
     )
 
 
-def _tile_rows(key):
-    """Query rows per tile so that one float32 score tile fits the budget."""
+def _tile_rows(key, window=None, causal=False):
+    """Query rows per tile so that one float32 score tile fits the budget.
+
+    With a sliding window a tile spans `rows + window - 1` keys (twice the
+    window without `causal`): tiles of `MAX_TILE_ROWS` rows, within the
+    budget, amortize the overlap of neighbouring tiles' spans best.
+    """
     k_len = key.shape[1]
+    if window is not None:
+        reach = window - 1 if causal else 2 * (window - 1)
+        rows = MAX_TILE_ROWS
+        while rows > 1 and rows * (rows + reach) * 4 > TILE_BUDGET_BYTES:
+            rows //= 2
+        if k_len is None or rows + reach < k_len:
+            return rows
     if k_len is not None:
         rows = TILE_BUDGET_BYTES // (4 * max(k_len, 1))
         return max(1, min(rows, MAX_TILE_ROWS))
@@ -173,18 +196,28 @@ def _tiled_attention(
     seed,
     rows,
     keep_weights,
+    causal=False,
+    window=None,
+    soft_cap=None,
+    bias=None,
 ):
-    """Attention over tiles of (one head, `rows` queries) against all keys.
+    """Attention over tiles of (one head, `rows` queries) against its keys.
 
-    Each tile's scores `(rows, k_len)` are small enough to stay in cache, and
-    each tile takes the exact softmax over all its keys. With `keep_weights`
-    the forward pass keeps the weights of every tile for the backward pass
-    (the dense implementation: quadratic memory, no recomputation);
-    otherwise the backward pass recomputes the weights tile by tile from
-    the queries and keys (the chunked implementation: memory linear in the
-    sequence length).
+    Each tile's scores `(rows, span)` are small enough to stay in cache, and
+    each tile takes the exact softmax over its keys: all of them, or with a
+    sliding `window` only the `span` keys that some query of the tile sees
+    (the others are never multiplied, so the cost grows as `n * window`).
+    The causal and window masks are built per tile from positions, never as
+    an `n^2` tensor. With `keep_weights` the forward pass keeps the weights
+    of every tile for the backward pass (the dense implementation: quadratic
+    memory, no recomputation); otherwise the backward pass recomputes them
+    tile by tile from the queries and keys (the chunked implementation:
+    memory linear in the sequence length). `bias` (rank 4, broadcastable to
+    the scores) gets its gradient too.
     """
     dtype, score_dtype = query.dtype, _score_dtype(query.dtype)
+    # A soft cap needs its tanh in the backward pass: recompute it.
+    keep_weights = keep_weights and soft_cap is None
     q_shape = tf.shape(query)
     batch, q_len, heads, depth = q_shape[0], q_shape[1], q_shape[2], q_shape[3]
     k_len = tf.shape(key)[1]
@@ -194,31 +227,82 @@ def _tiled_attention(
     pad = row_tiles * rows - q_len
     num_heads = batch * heads
     num_tiles = num_heads * row_tiles
-    mask_has_rows = mask is not None and mask.shape[2] != 1
-    if mask is not None:
-        m_shape = tf.shape(mask)
-        mask_batch, mask_heads = m_shape[0], m_shape[1]
-        if mask_has_rows:
-            mask = tf.broadcast_to(
-                mask, tf.stack([mask_batch, mask_heads, q_len, m_shape[3]])
-            )
-            mask = tf.pad(mask, [[0, 0], [0, 0], [0, pad], [0, 0]])
+    offset = k_len - q_len  # bottom-right alignment of causal and window
+    if window is None:
+        span = k_len
+    else:
+        # Keys some query of a tile may see: its rows' windows together.
+        reach = window - 1 if causal else 2 * (window - 1)
+        static_k_len = key.shape[1]
+        static_rows = tf.get_static_value(rows)
+        if static_k_len is not None and static_rows is not None:
+            span = min(static_k_len, int(static_rows) + reach)
+        else:
+            span = tf.minimum(k_len, rows + reach)
 
-    def tile_mask(i):
-        """Boolean (rows|1, k_len|1) mask of tile i."""
+    def key_start(i):
+        """The first key of tile i's span."""
+        if window is None:
+            return 0
+        first_row = (i % row_tiles) * rows + offset
+        return tf.clip_by_value(first_row - (window - 1), 0, k_len - span)
+
+    def rows_of(x):
+        """Rank-4 `x` broadcast over query rows and padded to the tiles."""
+        x_shape = tf.shape(x)
+        x = tf.broadcast_to(
+            x, tf.stack([x_shape[0], x_shape[1], q_len, x_shape[3]])
+        )
+        return tf.pad(x, [[0, 0], [0, 0], [0, pad], [0, 0]])
+
+    def tile_of(x, i, start):
+        """The (rows|1, span|1) block of rank-4 `x` that tile i reads."""
         head, row_tile = i // row_tiles, i % row_tiles
-        block = mask[
-            tf.minimum(head // heads, mask_batch - 1),
-            tf.minimum(head % heads, mask_heads - 1),
+        x_shape = tf.shape(x)
+        block = x[
+            tf.minimum(head // heads, x_shape[0] - 1),
+            tf.minimum(head % heads, x_shape[1] - 1),
         ]
-        if mask_has_rows:
-            # A size, not an end, so that XLA sees a fixed-size slice.
-            block = tf.slice(block, tf.stack([row_tile * rows, 0]), [rows, -1])
-        return block
+        row_begin, row_size = (
+            (row_tile * rows, rows) if x.shape[2] != 1 else (0, 1)
+        )
+        col_begin, col_size = (start, span) if x.shape[3] != 1 else (0, 1)
+        # Sizes, not ends, so that XLA sees fixed-size slices.
+        return tf.slice(
+            block,
+            tf.stack([row_begin, col_begin]),
+            tf.stack([row_size, col_size]),
+        )
+
+    if mask is not None and mask.shape[2] != 1:
+        mask = rows_of(mask)
+    if bias is not None and bias.shape[2] != 1:
+        bias = rows_of(bias)
+
+    def position_mask(i, start):
+        """Causal/window mask (rows, span) of tile i, or `None`."""
+        if not causal and window is None:
+            return None
+        query_pos = (i % row_tiles) * rows + offset + tf.range(rows)[:, None]
+        key_pos = start + tf.range(span)[None, :]
+        distance = query_pos - key_pos  # (rows, span)
+        if window is None:
+            return distance >= 0
+        if causal:
+            return (distance >= 0) & (distance < window)
+        return tf.abs(distance) < window
+
+    def tile_mask(i, start):
+        """Boolean (rows|1, span|1) mask of tile i, or `None`."""
+        block = None if mask is None else tile_of(mask, i, start)
+        positions = position_mask(i, start)
+        if positions is None:
+            return block
+        return positions if block is None else block & positions
 
     def keep_in_tile(i):
         return dropout_multiplier(
-            tf.stack([rows, k_len]), dropout_rate, seed + tf.stack([0, i])
+            tf.stack([rows, span]), dropout_rate, seed + tf.stack([0, i])
         )
 
     def to_tiles(x, x_depth):
@@ -231,8 +315,22 @@ def _tiled_attention(
         x = tf.reshape(x, tf.stack([batch, heads, row_tiles * rows, x_depth]))
         return tf.transpose(x[:, :, :q_len], [0, 2, 1, 3])
 
+    def to_all_keys(x, start):
+        """(..., span) columns of the keys from `start` -> (..., k_len)."""
+        if window is None:
+            return x
+        return tf.pad(x, [[0, 0], [start, k_len - start - span]])
+
+    def span_of(x, head, start, x_depth, axis):
+        """Head `head` of `x` (keys on `axis`), sliced to a tile's span."""
+        if window is None:
+            return x[head]
+        begin, size = [0, 0], [x_depth, x_depth]
+        begin[axis], size[axis] = start, span
+        return tf.slice(x[head], tf.stack(begin), tf.stack(size))
+
     @tf.custom_gradient
-    def attention(query, key, value):
+    def attention(query, key, value, *biases):
         q_tiles = to_tiles(
             tf.transpose(tf.cast(query, score_dtype), [0, 2, 1, 3])
             * tf.cast(scale, score_dtype),
@@ -248,30 +346,45 @@ def _tiled_attention(
         )  # (b*h, k, dv)
 
         def tile_weights(i):
-            """Softmax weights (rows, k) of tile i and its rows with keys.
+            """Softmax weights (rows, span) of tile i, its rows with keys, and
+            the tanh of its capped scores (`None` without a soft cap).
 
             One fused softmax kernel makes fewer passes over the tile than
             separate max, subtract, exp and sum ops (1.4x faster measured on
             a (1024, 2048) tile).
             """
+            start = key_start(i)
             scores = tf.cast(
-                tf.matmul(q_tiles[i], keys_t[i // row_tiles]), tf.float32
+                tf.matmul(
+                    q_tiles[i], span_of(keys_t, i // row_tiles, start, depth, 1)
+                ),
+                tf.float32,
             )
-            if mask is None:
-                return tf.nn.softmax(scores), None
-            block = tile_mask(i)
+            capped = None
+            if soft_cap is not None:
+                capped = tf.tanh(scores / soft_cap)
+                scores = capped * soft_cap
+            if biases:
+                scores += tf.maximum(
+                    tf.cast(tile_of(biases[0], i, start), tf.float32),
+                    MASKED_SCORE,
+                )
+            block = tile_mask(i, start)
+            if block is None:
+                return tf.nn.softmax(scores), None, capped
             scores = tf.where(block, scores, MASKED_SCORE)
             # A row with no keys comes out uniform; it is zeroed through its
-            # (rows, dv) output rather than its (rows, k) weights.
-            return tf.nn.softmax(scores), rows_with_keys(block)
+            # (rows, dv) output rather than its (rows, span) weights.
+            return tf.nn.softmax(scores), rows_with_keys(block), capped
 
         def forward_step(i, outputs, *kept):
-            weights, has_keys = tile_weights(i)  # (rows, k) float32
+            weights, has_keys, _ = tile_weights(i)  # (rows, span) float32
             if keep_weights:
                 kept = (kept[0].write(i, weights),)
             if dropout_rate > 0.0:
                 weights = weights * keep_in_tile(i)
-            out = tf.matmul(tf.cast(weights, dtype), values[i // row_tiles])
+            values_i = span_of(values, i // row_tiles, key_start(i), v_depth, 0)
+            out = tf.matmul(tf.cast(weights, dtype), values_i)
             out = tf.cast(out, tf.float32)  # (rows, dv)
             if has_keys is not None:
                 out = out * has_keys
@@ -309,47 +422,81 @@ def _tiled_attention(
 
             def tile_grads(i, head, d_keys_t, d_values_t):
                 d_out_i, delta_i = d_out[i], delta[i]  # (rows, dv), (rows, 1)
+                start = key_start(i)
+                capped = None
                 if keep_weights:
                     weights = kept[0].read(i)
-                    has_keys = (
-                        None if mask is None else rows_with_keys(tile_mask(i))
-                    )
+                    block = tile_mask(i, start)
+                    has_keys = None if block is None else rows_with_keys(block)
                 else:
-                    weights, has_keys = tile_weights(i)
+                    weights, has_keys, capped = tile_weights(i)
                 if has_keys is not None:
                     # Rows without keys had their output zeroed.
                     d_out_i = d_out_i * tf.cast(has_keys, dtype)
                 d_weights = tf.cast(
-                    tf.matmul(d_out_i, values_t[head]), tf.float32
-                )  # (rows, k)
+                    tf.matmul(
+                        d_out_i, span_of(values_t, head, start, v_depth, 1)
+                    ),
+                    tf.float32,
+                )  # (rows, span)
                 attended = weights
                 if dropout_rate > 0.0:
                     keep = keep_in_tile(i)
                     attended = weights * keep
                     d_weights = d_weights * keep
-                d_scores = tf.cast(weights * (d_weights - delta_i), score_dtype)
-                d_q = tf.cast(tf.matmul(d_scores, keys[head]), dtype)
-                d_keys_t += tf.cast(
-                    tf.matmul(q_tiles[i], d_scores, transpose_a=True),
-                    tf.float32,
-                )  # (d, k)
-                d_values_t += tf.cast(
-                    tf.matmul(
-                        d_out_i, tf.cast(attended, dtype), transpose_a=True
+                d_logits = weights * (d_weights - delta_i)  # (rows, span)
+                d_scores = d_logits
+                if capped is not None:
+                    d_scores = d_logits * (1.0 - tf.square(capped))
+                d_scores = tf.cast(d_scores, score_dtype)
+                d_q = tf.cast(
+                    tf.matmul(d_scores, span_of(keys, head, start, depth, 0)),
+                    dtype,
+                )
+                d_keys_t += to_all_keys(
+                    tf.cast(
+                        tf.matmul(q_tiles[i], d_scores, transpose_a=True),
+                        tf.float32,
                     ),
-                    tf.float32,
+                    start,
+                )  # (d, k)
+                d_values_t += to_all_keys(
+                    tf.cast(
+                        tf.matmul(
+                            d_out_i, tf.cast(attended, dtype), transpose_a=True
+                        ),
+                        tf.float32,
+                    ),
+                    start,
                 )  # (dv, k)
-                return d_q, d_keys_t, d_values_t
+                return d_q, d_keys_t, d_values_t, bias_part(d_logits, start)
 
-            def head_step(head, d_queries, d_keys, d_values):
-                def row_step(j, d_queries, d_keys_t, d_values_t):
+            def bias_part(d_logits, start):
+                """Tile i's share of the bias gradient, reduced to its shape."""
+                if not biases:
+                    return None
+                if biases[0].shape[2] == 1:
+                    d_logits = tf.reduce_sum(d_logits, 0, keepdims=True)
+                if biases[0].shape[3] == 1:
+                    return tf.reduce_sum(d_logits, 1, keepdims=True)
+                return to_all_keys(d_logits, start)
+
+            def head_step(head, d_queries, d_keys, d_values, *d_bias):
+                def row_step(j, d_queries, d_keys_t, d_values_t, *d_bias):
                     i = head * row_tiles + j
-                    d_q, d_keys_t, d_values_t = tile_grads(
+                    d_q, d_keys_t, d_values_t, part = tile_grads(
                         i, head, d_keys_t, d_values_t
                     )
-                    return j + 1, d_queries.write(i, d_q), d_keys_t, d_values_t
+                    if d_bias:
+                        d_bias = (d_bias[0].write(i, part),)
+                    return (
+                        j + 1,
+                        d_queries.write(i, d_q),
+                        d_keys_t,
+                        d_values_t,
+                    ) + tuple(d_bias)
 
-                _, d_queries, d_keys_t, d_values_t = tf.while_loop(
+                _, d_queries, d_keys_t, d_values_t, *d_bias = tf.while_loop(
                     lambda j, *_: j < row_tiles,
                     row_step,
                     (
@@ -357,7 +504,8 @@ def _tiled_attention(
                         d_queries,
                         tf.zeros(tf.stack([depth, k_len]), tf.float32),
                         tf.zeros(tf.stack([v_depth, k_len]), tf.float32),
-                    ),
+                    )
+                    + tuple(d_bias),
                     parallel_iterations=_PARALLEL_ITERATIONS,
                 )
                 return (
@@ -365,9 +513,9 @@ def _tiled_attention(
                     d_queries,
                     d_keys.write(head, tf.cast(d_keys_t, dtype)),
                     d_values.write(head, tf.cast(d_values_t, dtype)),
-                )
+                ) + tuple(d_bias)
 
-            _, d_queries, d_keys, d_values = tf.while_loop(
+            _, d_queries, d_keys, d_values, *d_bias = tf.while_loop(
                 lambda head, *_: head < num_heads,
                 head_step,
                 (
@@ -375,6 +523,11 @@ def _tiled_attention(
                     tf.TensorArray(dtype, size=num_tiles),
                     tf.TensorArray(dtype, size=num_heads),
                     tf.TensorArray(dtype, size=num_heads),
+                )
+                + (
+                    (tf.TensorArray(tf.float32, size=num_tiles),)
+                    if biases
+                    else ()
                 ),
                 parallel_iterations=1,
             )
@@ -387,15 +540,40 @@ def _tiled_attention(
                 x = tf.reshape(x, tf.stack([batch, heads, x_depth, k_len]))
                 return tf.transpose(x, [0, 3, 1, 2])
 
-            return (
+            grads = [
                 d_query,
                 from_heads(d_keys.stack(), depth),
                 from_heads(d_values.stack(), v_depth),
-            )
+            ]
+            if biases:
+                grads.append(bias_gradient(d_bias[0].stack(), biases[0]))
+            return grads
 
         return output, grad
 
-    return attention(query, key, value)
+    def bias_gradient(parts, bias):
+        """Per-tile bias gradients (tiles, rows|1, k|1) -> `bias`'s shape."""
+        bias_rows = rows if bias.shape[2] != 1 else 1
+        cols = tf.shape(parts)[2]
+        parts = tf.reshape(
+            parts, tf.stack([batch, heads, row_tiles, bias_rows, cols])
+        )
+        if bias.shape[2] == 1:
+            parts = tf.reduce_sum(parts, 2)  # (b, h, 1, cols)
+        else:
+            # `bias` was padded to the tiles' rows: so is its gradient.
+            parts = tf.reshape(
+                parts, tf.stack([batch, heads, row_tiles * rows, cols])
+            )
+        b_shape = tf.shape(bias)
+        if bias.shape[0] == 1:
+            parts = tf.reduce_sum(parts, 0, keepdims=True)
+        if bias.shape[1] == 1:
+            parts = tf.reduce_sum(parts, 1, keepdims=True)
+        return tf.cast(tf.reshape(parts, b_shape), bias.dtype)
+
+    extra = () if bias is None else (bias,)
+    return attention(query, key, value, *extra)
 
 
 def dense_tile_min_bytes():
@@ -420,12 +598,26 @@ def attention(
     seed,
     strategy,
     return_weights,
+    bias=None,
+    window=None,
+    soft_cap=None,
 ):
     """Runs `strategy` (`"dense"` or `"tiled"`); returns (output, weights)."""
-    mask = full_mask(mask, causal, tf.shape(query)[1], tf.shape(key)[1])
     if strategy.kernel == "dense":
+        mask = full_mask(
+            mask, causal, tf.shape(query)[1], tf.shape(key)[1], window
+        )
         return _dense_attention(
-            query, key, value, mask, scale, dropout_rate, seed, return_weights
+            query,
+            key,
+            value,
+            mask,
+            scale,
+            dropout_rate,
+            seed,
+            return_weights,
+            soft_cap=soft_cap,
+            bias=bias,
         )
     output = _tiled_attention(
         query,
@@ -435,7 +627,11 @@ def attention(
         scale,
         dropout_rate,
         seed_tensor(seed) if dropout_rate > 0.0 else None,
-        strategy.chunk_size or _tile_rows(key),
+        strategy.chunk_size or _tile_rows(key, window, causal),
         keep_weights=strategy.keep_weights,
+        causal=causal,
+        window=window,
+        soft_cap=soft_cap,
+        bias=bias,
     )
     return output, None

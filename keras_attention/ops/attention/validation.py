@@ -14,6 +14,7 @@ from keras_attention.ops.attention.dispatch import IMPLEMENTATIONS
 
 __all__ = [
     "check_floating",
+    "check_score_options",
     "check_weights_available",
     "default_scale",
     "validate_attention_inputs",
@@ -73,27 +74,25 @@ def validate_attention_inputs(
             "`key` and `value` must have the same length (axis 1). "
             f"Received: key.shape={k_shape}, value.shape={v_shape}"
         )
-    for axis, what in ((0, "batch size"), (2, "number of heads")):
-        if differ(q_shape[axis], k_shape[axis]) or differ(
-            k_shape[axis], v_shape[axis]
-        ):
-            raise ValueError(
-                f"`query`, `key` and `value` must have the same {what} "
-                f"(axis {axis}). Received: query.shape={q_shape}, "
-                f"key.shape={k_shape}, value.shape={v_shape}"
-            )
-    if mask is not None:
-        target = (q_shape[0], q_shape[2], q_shape[1], k_shape[1])
-        m_shape = tuple(mask.shape)
-        compatible = len(m_shape) <= 4 and all(
-            m is None or t is None or m in (1, t)
-            for m, t in zip(reversed(m_shape), reversed(target))
+    if differ(q_shape[0], k_shape[0]) or differ(k_shape[0], v_shape[0]):
+        raise ValueError(
+            "`query`, `key` and `value` must have the same batch size "
+            f"(axis 0). Received: query.shape={q_shape}, "
+            f"key.shape={k_shape}, value.shape={v_shape}"
         )
-        if not compatible:
-            raise ValueError(
-                "`mask` must broadcast to (batch, heads, query_length, "
-                f"key_length) = {target}. Received: mask.shape={m_shape}"
-            )
+    q_heads, kv_heads = q_shape[2], k_shape[2]
+    if differ(kv_heads, v_shape[2]) or (
+        None not in (q_heads, kv_heads) and q_heads % kv_heads
+    ):
+        raise ValueError(
+            "`key` and `value` must have the same number of heads (axis 2), "
+            "and it must divide the number of query heads (grouped-query "
+            f"attention). Received: query.shape={q_shape}, "
+            f"key.shape={k_shape}, value.shape={v_shape}"
+        )
+    target = (q_shape[0], q_shape[2], q_shape[1], k_shape[1])
+    if mask is not None:
+        _check_broadcasts("mask", mask, target)
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
             f"`implementation` must be one of {IMPLEMENTATIONS}. "
@@ -112,6 +111,56 @@ def validate_attention_inputs(
         raise ValueError(
             "`dropout_rate` must be in [0, 1). "
             f"Received: dropout_rate={dropout_rate}"
+        )
+
+
+def _check_broadcasts(name, tensor, target):
+    shape = tuple(tensor.shape)
+    compatible = len(shape) <= 4 and all(
+        m is None or t is None or m in (1, t)
+        for m, t in zip(reversed(shape), reversed(target))
+    )
+    if not compatible:
+        raise ValueError(
+            f"`{name}` must broadcast to (batch, heads, query_length, "
+            f"key_length) = {target}. Received: {name}.shape={shape}"
+        )
+
+
+def check_score_options(query, key, attention_bias, window, soft_cap):
+    """Raise unless the bias, window and soft cap are usable."""
+    if attention_bias is not None:
+        dtype = keras.backend.standardize_dtype(attention_bias.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                "`attention_bias` must be a floating-point tensor (it is "
+                "added to the scores; pass boolean masks as `mask`). "
+                f"Received: attention_bias.dtype={dtype}"
+            )
+        q_shape, k_shape = tuple(query.shape), tuple(key.shape)
+        _check_broadcasts(
+            "attention_bias",
+            attention_bias,
+            (q_shape[0], q_shape[2], q_shape[1], k_shape[1]),
+        )
+    if window is not None and (
+        not isinstance(window, numbers.Integral)
+        or isinstance(window, bool)
+        or window < 1
+    ):
+        raise ValueError(
+            "`window` must be a positive integer or None. "
+            f"Received: window={window!r}"
+        )
+    if soft_cap is not None and (
+        not isinstance(soft_cap, numbers.Real)
+        or isinstance(soft_cap, bool)
+        or not soft_cap > 0
+        or math.isinf(soft_cap)
+    ):
+        raise ValueError(
+            "`soft_cap` must be a positive, finite number or None. "
+            f"Received: soft_cap={soft_cap!r}"
         )
 
 
