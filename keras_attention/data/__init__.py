@@ -9,6 +9,8 @@ Where things live:
   hold-out policy.
 - `text_classification`, `translation`, `parallel_text`: each task's
   loaders and `make_*_dataset`.
+- `sources`: a task's data from local files or a TFDS name
+  (`load_text_classification`, `load_text_pairs`, `pair_texts`).
 - `text_files`: reading users' text files; `date_conversion`: the
   package's own TFDS dataset.
 
@@ -21,6 +23,10 @@ from keras_attention.data.date_conversion import generate_date_pairs
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import make_seq2seq_dataset
 from keras_attention.data.parallel_text import split_pairs
+from keras_attention.data.sources import TextPairs
+from keras_attention.data.sources import load_text_classification
+from keras_attention.data.sources import load_text_pairs
+from keras_attention.data.sources import pair_texts
 from keras_attention.data.text_classification import TextClassificationData
 from keras_attention.data.text_classification import label_counts
 from keras_attention.data.text_classification import load_class_names
@@ -54,6 +60,10 @@ __all__ = [
     "load_parallel_text",
     "make_seq2seq_dataset",
     "split_pairs",
+    "TextPairs",
+    "load_text_classification",
+    "load_text_pairs",
+    "pair_texts",
     "TextClassificationData",
     "label_counts",
     "load_class_names",
