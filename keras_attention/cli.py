@@ -8,11 +8,16 @@ module holds what every one of them would otherwise write again:
   `--seed`, `--restart`, `--vocabulary-size`, `--max-length`, `--d-model`,
   `--num-layers`, `--num-heads`, `--dropout`, `--strategy`, `--beam-width`,
   `--no-export`, ...), added with `add_arguments` (the output group with
-  `add_output_arguments`) and checked with `check_arguments`. Old spellings
-  (`DEPRECATED_FLAGS`) still work for one release and print
-  `warning: --old is deprecated, use --new` on stderr;
+  `add_output_arguments`), parsed and checked with `parse_arguments`
+  (`check_arguments`). Old spellings (`DEPRECATED_FLAGS`) still work for
+  one release and print `warning: --old is deprecated, use --new` on
+  stderr;
 - presets, named sets of defaults that explicit options override
-  (`add_preset_arguments`, `apply_preset`);
+  (`add_preset_arguments`, `apply_preset`, `parse_arguments(...,
+  presets=)`);
+- `data_source_arguments`: the arguments that name the data (a local
+  file or a TFDS dataset), as keywords of the `keras_attention.data`
+  loaders;
 - `Run`: the seed, the run directory (`training.start_run`: resume or start
   clean), `fit` with the standard callbacks (`training.fit_run`), export
   and a check of the SavedModel in a fresh Python process, and the
@@ -38,12 +43,14 @@ import time
 import keras
 
 from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.training import STRATEGIES
 from keras_attention.training import fit_run
 from keras_attention.training import start_run
 
 __all__ = [
     "COMMON_ARGUMENTS",
+    "DATA_SOURCE_ARGUMENTS",
     "DEPRECATED_FLAGS",
     "EXPORT_DIR",
     "HelpFormatter",
@@ -55,7 +62,9 @@ __all__ = [
     "add_restart_argument",
     "apply_preset",
     "check_arguments",
+    "data_source_arguments",
     "make_parser",
+    "parse_arguments",
     "preset_defaults",
     "run_recipe",
     "write_summary",
@@ -66,6 +75,31 @@ EXPORT_DIR = "saved_model"
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
 # line), as `argparse` uses for bad arguments.
 BAD_INPUT_EXIT_CODE = 2
+# The common arguments that name where the data comes from, under the names
+# of the `keras_attention.data.sources` loaders' arguments.
+DATA_SOURCE_ARGUMENTS = (
+    "dataset",
+    "data",
+    "test_data",
+    "source_file",
+    "target_file",
+    "data_dir",
+    "train_split",
+    "text_key",
+    "label_key",
+    "source_key",
+    "target_key",
+    "held_out_fraction",
+    "max_train_examples",
+    "seed",
+)
+
+
+def _normalization(value):
+    """`--normalization`'s type: the string `"None"` stands for `None`."""
+    return None if value == "None" else value
+
+
 # The arguments recipes share, or that are not tied to one task (decoding,
 # warm-up, ...), so that every recipe taking one spells it the same way:
 # `add_argument` keywords, plus `positive` (checked by `check_arguments`). A
@@ -79,7 +113,31 @@ COMMON_ARGUMENTS = {
         "~/tensorflow_datasets)"
     ),
     "train_split": dict(default="train", help="TFDS split to train on"),
+    "text_key": dict(
+        help="the TFDS text feature (default: the dataset's supervised "
+        "input when it is text, else 'text')",
+    ),
+    "label_key": dict(
+        help="the TFDS ClassLabel feature (default: the supervised label "
+        "when it is a ClassLabel, else 'label')",
+    ),
+    "source_key": dict(
+        help="TFDS feature of the source language (default: the dataset's "
+        "first supervised key)",
+    ),
+    "target_key": dict(
+        help="TFDS feature of the target language (default: the second "
+        "supervised key)",
+    ),
     "data": dict(metavar="PATH", help="local data file instead of --dataset"),
+    "source_file": dict(
+        metavar="PATH",
+        help="local source sentences, one per line (with --target-file)",
+    ),
+    "target_file": dict(
+        metavar="PATH",
+        help="local target sentences, line-aligned with --source-file",
+    ),
     "test_data": dict(
         metavar="PATH",
         help="local held-out file in the same format as --data (default: "
@@ -124,6 +182,13 @@ COMMON_ARGUMENTS = {
         action="store_true",
         help="keep the case of the texts (by default they are lowercased, "
         "in training and in the exported model alike)",
+    ),
+    "normalization": dict(
+        type=_normalization,
+        choices=NORMALIZATIONS,
+        default="nfd_strip_accents",
+        help="Unicode normalisation before WordPiece tokenisation (None: "
+        "the text as it is)",
     ),
     "num_layers": dict(type=int, positive=True, help="Transformer blocks"),
     "d_model": dict(
@@ -368,6 +433,34 @@ def apply_preset(args, preset):
             setattr(args, field.name, getattr(preset, field.name))
 
 
+def data_source_arguments(args):
+    """The data-source arguments in `args`, as loader keywords.
+
+    The common arguments of `DATA_SOURCE_ARGUMENTS` that the recipe added
+    (`--dataset`, `--data`, `--source-file`, `--train-split`, `--seed`,
+    ...) carry the names of the arguments of `keras_attention.data.
+    load_text_classification` and `load_text_pairs`, so a recipe passes
+    them on in one go and adds its task's own.
+
+    Args:
+        args: the parsed `argparse.Namespace`.
+
+    Returns:
+        A dict of argument name to value, for the names `args` holds.
+
+    Example:
+
+    >>> args = argparse.Namespace(dataset="imdb_reviews", data=None, epochs=3)
+    >>> data_source_arguments(args)
+    {'dataset': 'imdb_reviews', 'data': None}
+    """
+    return {
+        name: getattr(args, name)
+        for name in DATA_SOURCE_ARGUMENTS
+        if hasattr(args, name)
+    }
+
+
 def add_restart_argument(group):
     """Add the recipes' `--restart` flag (see `training.start_run`)."""
     add_argument(group, "restart")
@@ -379,7 +472,8 @@ def check_arguments(parser, args, positive=()):
     Every common argument marked `positive` that `args` holds (and is not
     `None`) must be positive, as must the names in `positive`; `--dropout`
     must be in `[0, 1)`, `--held-out-fraction` in `(0, 1)`, `--d-model`
-    divisible by `--num-heads`, and `--test-data` comes with `--data`.
+    divisible by `--num-heads`; `--test-data` comes with `--data`, and
+    `--source-file` with `--target-file` (and without `--data`).
 
     Args:
         parser: the recipe's parser (for `parser.error`).
@@ -403,8 +497,44 @@ def check_arguments(parser, args, positive=()):
     )
     if d_model and num_heads and d_model % num_heads:
         parser.error("--d-model must be divisible by --num-heads")
-    if getattr(args, "test_data", None) and not getattr(args, "data", None):
+    data, source_file, target_file = (
+        getattr(args, n, None) for n in ("data", "source_file", "target_file")
+    )
+    if getattr(args, "test_data", None) and not data:
         parser.error("--test-data needs --data")
+    if bool(source_file) != bool(target_file):
+        parser.error("--source-file and --target-file go together")
+    if source_file and data:
+        parser.error("use either --source-file/--target-file or --data")
+
+
+def parse_arguments(parser, argv=None, positive=(), presets=None):
+    """Parse `argv`, fill in the chosen preset, check the common arguments.
+
+    Args:
+        parser: the recipe's parser.
+        argv: command-line arguments. Defaults to `None` (`sys.argv[1:]`).
+        positive: further argument names that must be positive (see
+            `check_arguments`). Defaults to `()`.
+        presets: optional dict of preset name to a dataclass of values; the
+            one named by `--preset` fills what the command line leaves out
+            (`apply_preset`). Defaults to `None`.
+
+    Returns:
+        The `argparse.Namespace`.
+
+    Example:
+
+    >>> parser = make_parser("A recipe.")
+    >>> add_arguments(parser, epochs=3)
+    >>> parse_arguments(parser, ["--epochs", "2"]).epochs
+    2
+    """
+    args = parser.parse_args(argv)
+    if presets is not None:
+        apply_preset(args, presets[args.preset])
+    check_arguments(parser, args, positive=positive)
+    return args
 
 
 class Run:

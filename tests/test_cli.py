@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_attention.cli import COMMON_ARGUMENTS
+from keras_attention.cli import DATA_SOURCE_ARGUMENTS
 from keras_attention.cli import DEPRECATED_FLAGS
 from keras_attention.cli import HelpFormatter
 from keras_attention.cli import Run
@@ -19,7 +20,9 @@ from keras_attention.cli import add_output_arguments
 from keras_attention.cli import add_preset_arguments
 from keras_attention.cli import apply_preset
 from keras_attention.cli import check_arguments
+from keras_attention.cli import data_source_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import parse_arguments
 from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
@@ -227,3 +230,71 @@ def test_run_fit_repeats_the_data_and_the_summary_counts_epochs(tmp_path):
     summary = run.finish({"accuracy": 0.5})
     assert summary["epochs"] == 2 and summary["history"] == history
     assert 0.0 < run.elapsed() and summary["total_seconds"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--source-file", "a.pt"], "--source-file and --target-file go"),
+        (["--target-file", "a.en"], "--source-file and --target-file go"),
+        (
+            ["--source-file", "a", "--target-file", "b", "--data", "c"],
+            "either --source-file/--target-file or --data",
+        ),
+    ],
+)
+def test_check_arguments_on_line_aligned_files(capsys, argv, message):
+    parser = _parser("data", "source_file", "target_file")
+    with pytest.raises(SystemExit) as exit_info:
+        check_arguments(parser, parser.parse_args(argv))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    good = ["--source-file", "a.pt", "--target-file", "a.en"]
+    check_arguments(parser, parser.parse_args(good))  # no exit
+
+
+def test_parse_arguments_applies_the_preset_then_checks(capsys):
+    parser = make_parser("A recipe.")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    add_preset_arguments(parser, PRESETS, "epochs", "d_model")
+    args = parse_arguments(
+        parser, ["--preset", "big", "--epochs", "4"], presets=PRESETS
+    )
+    assert (args.epochs, args.d_model) == (4, 64)
+    parser.add_argument("--units", type=int, default=0)
+    with pytest.raises(SystemExit):
+        parse_arguments(parser, [], positive=("units",), presets=PRESETS)
+    assert "--units must be positive" in capsys.readouterr().err
+    plain = _parser("epochs")
+    assert parse_arguments(plain, ["--epochs", "2"]).epochs == 2
+
+
+def test_data_source_arguments_are_the_loaders_keywords():
+    import inspect
+
+    from keras_attention.data.sources import load_text_pairs
+    from keras_attention.data.translation import load_tfds_translation_data
+
+    parser = _parser("dataset", "data", "source_file", "target_file", "seed")
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args(["--data", "p.tsv", "--seed", "4"])
+    assert data_source_arguments(args) == dict(
+        dataset=None, data="p.tsv", source_file=None, target_file=None, seed=4
+    )
+    # Every name is a common argument and a keyword of a loader.
+    keywords = {
+        *inspect.signature(load_text_pairs).parameters,
+        *inspect.signature(load_tfds_translation_data).parameters,
+        "text_key",
+        "label_key",
+    }
+    for name in DATA_SOURCE_ARGUMENTS:
+        assert name in COMMON_ARGUMENTS and name in keywords, name
+
+
+def test_normalization_none_is_parsed_as_none():
+    parser = _parser("normalization")
+    assert parser.parse_args([]).normalization == "nfd_strip_accents"
+    assert parser.parse_args(["--normalization", "None"]).normalization is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--normalization", "nfc"])
