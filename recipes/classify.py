@@ -1,29 +1,23 @@
 """Train a Transformer text classifier on a TFDS dataset or a local file.
 
-It learns a WordPiece vocabulary (tensorflow-text) from the training texts,
-trains `keras_attention.models.build_transformer_classifier` with
-`model.fit`, prints the accuracy on the test split and writes to
-`--output-dir`:
+The data is TFDS `imdb_reviews` by default (downloaded on first use), any
+TFDS dataset with a text feature and a class label (`--dataset`,
+`--text-key`, `--label-key`), or offline a file of `text<TAB>label` lines
+(`--data`, with or without `--test-data`). It learns a WordPiece
+vocabulary from the training texts, trains
+`keras_attention.models.build_transformer_classifier`, prints the test
+accuracy and writes to `--output-dir`:
 
-- `attention_heads.png`: the attention weights of every head of every
-  layer for one (short) test example;
-- `training_curves.png`: loss and accuracy per epoch (train and test);
-- `model.keras`, `vocabulary.txt` and `classes.json` (the class names, in
-  label-id order);
-- `saved_model/`: a SavedModel whose `serving_default` signature maps a
-  batch of raw strings to class probabilities (`probabilities`), class ids
-  (`class_ids`) and class names (`outputs`); it is reloaded in a fresh
-  Python process that never imports `keras_attention` and checked against
-  the in-process predictions;
+- `attention_heads.png` (every head of every layer on one short test
+  example), `training_curves.png` (loss and accuracy per epoch);
+- `model.keras`, `vocabulary.txt` (reloaded when a run resumes) and
+  `classes.json` (the class names, in label-id order);
+- `saved_model/`, whose `serving_default` signature maps raw strings to
+  `probabilities`, `class_ids` and class names (`outputs`); it is checked
+  in a fresh Python process that never imports `keras_attention`;
 - the runner's files (see `keras_attention.cli`: `history.csv`,
   `checkpoints/`, `logs/`, `summary.json`; an interrupted run resumes when
   the same command runs again, `--restart` starts over).
-
-The default dataset is TFDS `imdb_reviews` (downloaded on first use). Any
-TFDS dataset with a text feature and a class label works through
-`--dataset`, `--text-key` and `--label-key`; offline, pass a local file
-with one `text<TAB>label` line per example (`--data`), with or without
-`--test-data`.
 
     python recipes/classify.py --output-dir outputs/imdb
     python recipes/classify.py --dataset ag_news_subset --text-key description
@@ -36,24 +30,20 @@ from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
 from keras_attention.cli import add_output_arguments
-from keras_attention.cli import check_arguments
+from keras_attention.cli import data_source_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import parse_arguments
 from keras_attention.cli import run_recipe
 from keras_attention.data import label_counts
-from keras_attention.data import load_tfds_text_classification
-from keras_attention.data import load_tsv_text_classification
+from keras_attention.data import load_text_classification
 from keras_attention.data import make_text_classification_dataset
 from keras_attention.data import save_class_names
+from keras_attention.models import build_transformer_classifier
 from keras_attention.models.transformer_classifier import POOLINGS
 from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
-from keras_attention.models.transformer_classifier import (
-    build_transformer_classifier,
-)
 from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
-from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
-from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
-from keras_attention.text.wordpiece_vocabulary import save_vocabulary
+from keras_attention.text import learn_or_load_wordpiece_tokenizer
 from keras_attention.viz import plot_classifier_attention
 from keras_attention.viz import plot_training_curves
 
@@ -78,17 +68,7 @@ def build_parser():
         help="TFDS dataset with a text feature and a ClassLabel feature "
         "(ignored with --data)",
     )
-    data.add_argument(
-        "--text-key",
-        help="the TFDS text feature (default: the dataset's supervised "
-        "input when it is text, else 'text')",
-    )
-    data.add_argument(
-        "--label-key",
-        help="the TFDS ClassLabel feature (default: the supervised label "
-        "when it is a ClassLabel, else 'label')",
-    )
-    add_argument(data, "train_split")
+    add_arguments(data, "text_key", "label_key", "train_split")
     data.add_argument(
         "--test-split",
         default="test",
@@ -97,7 +77,6 @@ def build_parser():
         "is held out (an unlabelled split, as GLUE's test splits, is an "
         "error: use validation)",
     )
-    add_argument(data, "data_dir")
     add_argument(
         data,
         "data",
@@ -105,13 +84,7 @@ def build_parser():
         "`text<TAB>label` per line; the labels (any strings) become the "
         "classes",
     )
-    add_argument(
-        data,
-        "test_data",
-        help="local test file in the same format (default: hold out "
-        f"{HELD_OUT_FRACTION:.0%}% of --data)",
-    )
-    add_argument(data, "max_train_examples")
+    add_arguments(data, "test_data", "data_dir", "max_train_examples")
     text = parser.add_argument_group("tokenizer")
     add_argument(text, "vocabulary_size", default=8000)
     add_argument(
@@ -156,34 +129,16 @@ def build_parser():
 
 
 def parse_args(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_arguments(parser, args)
-    return args
+    return parse_arguments(build_parser(), argv)
 
 
 def load_data(args):
     """The `TextClassificationData` the arguments name."""
-    if args.data:
-        data = load_tsv_text_classification(
-            args.data,
-            test_path=args.test_data,
-            test_fraction=HELD_OUT_FRACTION,
-            seed=args.seed,
-        )
-    else:
-        data = load_tfds_text_classification(
-            args.dataset,
-            text_key=args.text_key,
-            label_key=args.label_key,
-            train_split=args.train_split,
-            test_split=args.test_split,
-            data_dir=args.data_dir,
-            test_fraction=HELD_OUT_FRACTION,
-        )
-    if args.max_train_examples:
-        data.train = data.train.take(args.max_train_examples)
-    return data
+    return load_text_classification(
+        **data_source_arguments(args),
+        test_split=args.test_split,
+        held_out_fraction=HELD_OUT_FRACTION,
+    )
 
 
 def _texts(dataset, count=None):
@@ -235,16 +190,15 @@ def main(argv=None, callbacks=()):
     args = parse_args(argv)
     run = Run(args)
     data = load_data(args)  # bad input stops here, before any cleanup
-    run.start()
+    resuming = run.start()
     save_class_names(data.class_names, run.path("classes.json"))
-    lowercase = not args.case_sensitive
-    vocabulary = learn_wordpiece_vocabulary(
+    tokenizer = learn_or_load_wordpiece_tokenizer(
         data.train.map(lambda text, label: text),
         args.vocabulary_size,
-        lowercase=lowercase,
+        run.path("vocabulary.txt"),
+        reuse=resuming,
+        lowercase=not args.case_sensitive,
     )
-    save_vocabulary(vocabulary, run.path("vocabulary.txt"))
-    tokenizer = WordPieceTokenizer(vocabulary, lowercase=lowercase)
     train, test = (
         make_text_classification_dataset(
             examples,
@@ -261,7 +215,8 @@ def main(argv=None, callbacks=()):
     num_test = sum(counts)
     print(
         f"Data: {data.num_classes} classes {data.class_names[:10]}, "
-        f"{num_test} test examples, vocabulary of {len(vocabulary)} subwords"
+        f"{num_test} test examples, vocabulary of "
+        f"{tokenizer.vocabulary_size} subwords"
     )
     model = build_transformer_classifier(
         tokenizer.vocabulary_size,
@@ -307,7 +262,7 @@ def main(argv=None, callbacks=()):
         "majority_class_accuracy": majority,
         "num_test": num_test,
         "class_names": data.class_names,
-        "vocabulary_size": len(vocabulary),
+        "vocabulary_size": tokenizer.vocabulary_size,
         "heatmap_example": example,
         "training_and_evaluation_seconds": run.elapsed(),
     }

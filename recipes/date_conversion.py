@@ -1,24 +1,17 @@
 """Train an attention seq2seq model to convert dates to ISO 8601 format.
 
-This is what `make demo` runs. It trains an RNN encoder-decoder with
-attention (`keras_attention.models.build_attention_seq2seq`) on the
-package's `date_conversion` TFDS dataset (generated offline), or on your
-own parallel text, and after every epoch prints the exact-match accuracy of
-greedy decoding on held-out data with a few examples. It then writes to
-`--output-dir`:
-
-- `attention.png`: attention heatmaps of a few held-out examples;
-- `training_curves.png`: loss and held-out exact match per epoch;
-- `model.keras` and the vocabularies `source_vocabulary.json` and
-  `target_vocabulary.json`;
-- `saved_model/`: a SavedModel whose `serving_default` signature maps a
-  batch of raw strings to output strings (inputs longer than
-  `--max-source-length` characters are rejected, not truncated), which is
-  reloaded in a fresh Python process that never imports `keras_attention`
-  and checked against the in-process predictions;
-- the runner's files (see `keras_attention.cli`: `history.csv`,
-  `summary.json`, ...). Training can be interrupted and resumed: run the
-  same command again and it continues from the last finished epoch.
+This is what `make demo` runs: an RNN encoder-decoder with attention
+(`keras_attention.models.build_attention_seq2seq`) trained on the
+package's `date_conversion` TFDS dataset (generated offline) or on your
+own parallel text, printing the held-out exact match of greedy decoding
+after every epoch. It writes to `--output-dir`: `attention.png` (heatmaps
+of a few held-out examples), `training_curves.png`, `model.keras`,
+`source_vocabulary.json`, `target_vocabulary.json`, the runner's files
+(see `keras_attention.cli`; an interrupted run resumes when the same
+command runs again) and `saved_model/`, whose `serving_default` signature
+maps raw strings to output strings (inputs longer than
+`--max-source-length` characters are rejected, not truncated) and is
+checked in a fresh Python process that never imports `keras_attention`.
 
     python recipes/date_conversion.py --output-dir outputs/date_conversion
     python recipes/date_conversion.py --data my_pairs.tsv --epochs 20
@@ -31,15 +24,13 @@ from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
 from keras_attention.cli import add_output_arguments
-from keras_attention.cli import check_arguments
+from keras_attention.cli import data_source_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import parse_arguments
 from keras_attention.cli import run_recipe
 from keras_attention.data import DateConversionConfig
-from keras_attention.data import load_parallel_text
-from keras_attention.data import load_tfds_translation_data
+from keras_attention.data import load_text_pairs
 from keras_attention.data import make_seq2seq_dataset
-from keras_attention.data import split_pairs
-from keras_attention.data import text_pairs
 from keras_attention.models import ExactMatchCallback
 from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
@@ -75,12 +66,7 @@ def parse_args(argv=None):
         help="local parallel text instead of --dataset: `source<TAB>target` "
         "or `source _target` per line",
     )
-    add_argument(
-        data,
-        "test_data",
-        help="held-out file in the same format as --data (default: hold out "
-        f"{round(HELD_OUT_FRACTION * 100)}%% of --data)",
-    )
+    add_argument(data, "test_data")
     data.add_argument(
         "--num-train",
         type=int,
@@ -142,39 +128,33 @@ def parse_args(argv=None):
         help="longest input (characters) the exported model accepts; longer "
         "ones are rejected with an error",
     )
-    args = parser.parse_args(argv)
-    check_arguments(parser, args, positive=("units", "num_train", "num_test"))
-    return args
+    return parse_arguments(
+        parser, argv, positive=("units", "num_train", "num_test")
+    )
 
 
 def load_pairs(args):
     """`(train_pairs, test_pairs)` of Python strings from the arguments."""
-    if args.data:
-        pairs = load_parallel_text(args.data)
-        if args.test_data:
-            return pairs, load_parallel_text(args.test_data)
-        return split_pairs(pairs, HELD_OUT_FRACTION, seed=args.seed)
-    sizes = (args.num_train, args.num_test)
     builder_kwargs = {}
-    if sizes != (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST):
+    if (args.num_train, args.num_test) != (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST):
         if args.dataset == DEFAULT_DATASET:
             builder_kwargs["config"] = DateConversionConfig(
                 name=f"train{args.num_train}_test{args.num_test}",
                 num_train=args.num_train,
                 num_test=args.num_test,
             )
-        else:
+        elif not args.data:
             print(
                 "Note: --num-train and --num-test size the generated "
                 f"date_conversion dataset only; {args.dataset} is used whole."
             )
-    data = load_tfds_translation_data(
-        args.dataset,
+    pairs = load_text_pairs(
+        **data_source_arguments(args),
+        held_out_fraction=HELD_OUT_FRACTION,
         held_out_split="test",
-        data_dir=args.data_dir,
         builder_kwargs=builder_kwargs,
     )
-    return text_pairs(data.train), text_pairs(data.held_out)
+    return pairs.train_pairs(), pairs.held_out
 
 
 def _round_up(value, multiple=8):
@@ -276,12 +256,9 @@ def main(argv=None, callbacks=()):
         f"Data: {len(train_pairs)} train and {len(test_pairs)} held-out "
         f"pairs, e.g. {train_pairs[0][0]!r} -> {train_pairs[0][1]!r}"
     )
-    source_tokenizer = experiment.source_tokenizer
-    target_tokenizer = experiment.target_tokenizer
-    source_tokenizer.save(run.path("source_vocabulary.json"))
-    target_tokenizer.save(run.path("target_vocabulary.json"))
+    experiment.source_tokenizer.save(run.path("source_vocabulary.json"))
+    experiment.target_tokenizer.save(run.path("target_vocabulary.json"))
     model = experiment.model
-    longest_target = experiment.longest_target
     exact_match = ExactMatchCallback(
         experiment.make_translator,
         test_pairs,
@@ -291,7 +268,6 @@ def main(argv=None, callbacks=()):
         model, experiment.train_data, callbacks=[*callbacks, exact_match]
     )
     training_seconds = run.elapsed()
-
     translator = exact_match.translator or experiment.make_translator()
     accuracy, _ = translator.exact_match(test_pairs)
     print(f"Final held-out exact match: {accuracy:.4%}")
@@ -314,10 +290,10 @@ def main(argv=None, callbacks=()):
             lambda path: export_seq2seq(
                 path,
                 model,
-                source_tokenizer,
-                target_tokenizer,
+                experiment.source_tokenizer,
+                experiment.target_tokenizer,
                 max_source_length=args.max_source_length,
-                max_output_length=longest_target,
+                max_output_length=experiment.longest_target,
             ),
             check,
             translator.translate(check),

@@ -1,29 +1,21 @@
 """Train a Transformer to translate, score it with BLEU and export it.
 
-By default it trains on the TFDS dataset `ted_hrlr_translate/pt_to_en`
-(Portuguese to English TED talk transcripts; downloaded once, internet
-needed) or, offline, on your own parallel text: two line-aligned files
-(`--source-file`, `--target-file`) or a TSV (`--data`). It learns one
-WordPiece vocabulary per language from the training pairs, trains a
-Transformer encoder-decoder (`keras_attention.models.transformer`) with
-label-smoothed cross-entropy and the paper's learning-rate schedule, and
-then:
-
-- prints the corpus BLEU (sacreBLEU's default: 13a tokenisation, 4-grams,
-  exp smoothing) of greedy or beam-search translations of the held-out
-  split, and a few example translations. The outputs are the tokenizer's
-  normalised text (lower-cased and without accents unless
-  `--case-sensitive`), so the references are normalised the same way
-  before scoring;
-- writes to `--output-dir`: `attention.png` (cross-attention heatmaps of
-  a few held-out examples), `model.keras`, the vocabularies
-  `source_vocabulary.txt` and `target_vocabulary.txt`, and the runner's
-  files (see `keras_attention.cli`: `history.csv`, `checkpoints/`, `logs/`,
-  `summary.json`; a killed run resumes when the same command runs again);
-- exports `saved_model/`, whose `serving_default` signature maps a batch of
-  raw source sentences to translated strings (tokenizer, encoder and cached
-  decoder inside), reloads it in a fresh Python process that never imports
-  `keras_attention` and checks its answers against the in-process ones.
+It trains on the TFDS dataset `--dataset` (by default
+`ted_hrlr_translate/pt_to_en`, Portuguese to English TED talks; downloaded
+once) or, offline, on two line-aligned files (`--source-file`,
+`--target-file`) or a TSV (`--data`): one WordPiece vocabulary per
+language, a Transformer encoder-decoder, label-smoothed cross-entropy and
+the paper's learning-rate schedule. Then it prints the corpus BLEU
+(sacreBLEU's default) of greedy or beam-search translations of the
+held-out pairs, with the references normalised as the tokenizer
+normalises its outputs (lower-cased and without accents unless
+`--case-sensitive`), and writes to `--output-dir`: `attention.png`
+(cross-attention heatmaps), `model.keras`, `source_vocabulary.txt`,
+`target_vocabulary.txt`, the runner's files (see `keras_attention.cli`;
+a killed run resumes when the same command runs again) and
+`saved_model/`, whose `serving_default` signature maps raw source
+sentences to translations and is checked in a fresh Python process that
+never imports `keras_attention`.
 
     python recipes/translate.py                      # CPU-sized model
     python recipes/translate.py --preset base --strategy mirrored  # GPUs
@@ -38,29 +30,25 @@ from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
 from keras_attention.cli import add_output_arguments
 from keras_attention.cli import add_preset_arguments
-from keras_attention.cli import apply_preset
-from keras_attention.cli import check_arguments
+from keras_attention.cli import data_source_arguments
 from keras_attention.cli import make_parser
+from keras_attention.cli import parse_arguments
 from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
-from keras_attention.data.parallel_text import load_parallel_text
-from keras_attention.data.parallel_text import split_pairs
+from keras_attention.data import load_text_pairs
+from keras_attention.data import make_translation_dataset
+from keras_attention.data import normalized_references
+from keras_attention.data import pair_texts
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
-from keras_attention.data.translation import load_parallel_files
-from keras_attention.data.translation import load_tfds_translation_data
-from keras_attention.data.translation import make_translation_dataset
-from keras_attention.data.translation import normalized_references
-from keras_attention.data.translation import text_pairs
-from keras_attention.data.translation import translation_tokenizers
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.metrics import corpus_bleu
-from keras_attention.models.transformer import build_transformer
+from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
-from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
+from keras_attention.text import learn_or_load_wordpiece_tokenizer
 from keras_attention.training import make_distribution_strategy
 from keras_attention.training import transformer_adam
 from keras_attention.viz import plot_translator_attention
@@ -105,8 +93,7 @@ HELD_OUT_FRACTION = 0.05
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
-SOURCE_VOCABULARY = "source_vocabulary.txt"
-TARGET_VOCABULARY = "target_vocabulary.txt"
+VOCABULARIES = ("source_vocabulary.txt", "target_vocabulary.txt")
 
 
 def parse_args(argv=None):
@@ -119,17 +106,7 @@ def parse_args(argv=None):
         help="TFDS translation dataset (name/config); ignored with "
         "--source-file or --data",
     )
-    add_argument(data, "data_dir")
-    data.add_argument(
-        "--source-key",
-        help="TFDS feature of the source language (default: the dataset's "
-        "first supervised key)",
-    )
-    data.add_argument(
-        "--target-key",
-        help="TFDS feature of the target language (default: the second "
-        "supervised key)",
-    )
+    add_arguments(data, "data_dir", "source_key", "target_key")
     add_argument(data, "train_split")
     data.add_argument(
         "--eval-split",
@@ -137,36 +114,18 @@ def parse_args(argv=None):
         help="TFDS split for validation loss and BLEU (a dataset without a "
         "validation split holds out --held-out-fraction of --train-split)",
     )
-    data.add_argument(
-        "--source-file",
-        metavar="PATH",
-        help="local source sentences, one per line (with --target-file)",
-    )
-    data.add_argument(
-        "--target-file",
-        metavar="PATH",
-        help="local target sentences, line-aligned with --source-file",
-    )
+    add_arguments(data, "source_file", "target_file")
     add_argument(
-        data,
-        "data",
-        help="local `source<TAB>target` file instead of --source-file",
+        data, "data", help="local `source<TAB>target` file instead of --dataset"
     )
     add_argument(
         data,
         "held_out_fraction",
         default=HELD_OUT_FRACTION,
-        help="fraction of local pairs (or of a TFDS training split when "
-        "the dataset has no validation split) held out for validation and "
-        "BLEU",
+        help="fraction of local pairs (or of a TFDS training split without "
+        "a validation split) held out for validation and BLEU",
     )
-    add_argument(data, "max_train_examples")
-    add_argument(
-        data,
-        "max_eval_examples",
-        help="use at most this many held-out pairs for validation loss and "
-        "BLEU (default: all)",
-    )
+    add_arguments(data, "max_train_examples", "max_eval_examples")
     text = parser.add_argument_group("tokenizer")
     add_preset_arguments(
         text,
@@ -174,13 +133,7 @@ def parse_args(argv=None):
         "vocabulary_size",
         vocabulary_size="WordPiece vocabulary size per language",
     )
-    add_argument(text, "case_sensitive")
-    text.add_argument(
-        "--normalization",
-        choices=[str(n) for n in NORMALIZATIONS],
-        default="nfd_strip_accents",
-        help="Unicode normalisation before tokenisation",
-    )
+    add_arguments(text, "case_sensitive", "normalization")
     model = parser.add_argument_group("model")
     model.add_argument(
         "--preset",
@@ -192,11 +145,7 @@ def parse_args(argv=None):
     add_preset_arguments(
         model,
         PRESETS,
-        "num_layers",
-        "d_model",
-        "num_heads",
-        "feed_forward_dim",
-        "dropout",
+        *("num_layers", "d_model", "num_heads", "feed_forward_dim", "dropout"),
         num_layers="encoder and decoder blocks",
     )
     training = parser.add_argument_group("training")
@@ -209,9 +158,7 @@ def parse_args(argv=None):
         "sentences of similar length",
     )
     add_argument(
-        training,
-        "batch_size",
-        help="sentence pairs per batch instead of --batch-tokens",
+        training, "batch_size", help="sentence pairs per batch instead"
     )
     add_preset_arguments(
         training,
@@ -236,19 +183,12 @@ def parse_args(argv=None):
         help="the most target tokens generated (default: --max-length)",
     )
     add_output_arguments(parser, "translate")
-    args = parser.parse_args(argv)
-    apply_preset(args, PRESETS[args.preset])
+    args = parse_arguments(
+        parser, argv, positive=("batch_tokens",), presets=PRESETS
+    )
     if args.batch_size is not None:
         args.batch_tokens = None
     args.max_output_length = args.max_output_length or args.max_length
-    args.normalization = (
-        None if args.normalization == "None" else args.normalization
-    )
-    check_arguments(parser, args, positive=("batch_tokens",))
-    if bool(args.source_file) != bool(args.target_file):
-        parser.error("--source-file and --target-file go together")
-    if args.source_file and args.data:
-        parser.error("use either --source-file/--target-file or --data")
     return args
 
 
@@ -258,41 +198,18 @@ def load_data(args):
     TFDS training data stays a `tf.data.Dataset` (it may be large); the
     held-out pairs are Python strings, for BLEU.
     """
-    if args.source_file or args.data:
-        if args.data:
-            pairs = load_parallel_text(args.data, file_format="tsv")
-        else:
-            pairs = load_parallel_files(args.source_file, args.target_file)
-        train, held_out = split_pairs(
-            pairs, args.held_out_fraction, seed=args.seed
-        )
-        if args.max_train_examples:
-            train = train[: args.max_train_examples]
-    else:
-        data = load_tfds_translation_data(
-            args.dataset,
-            train_split=args.train_split,
-            held_out_split=args.eval_split,
-            data_dir=args.data_dir,
-            source_key=args.source_key,
-            target_key=args.target_key,
-            held_out_fraction=args.held_out_fraction,
-            max_train_examples=args.max_train_examples,
-        )
-        train, held_out_data = data.train, data.held_out
-        if args.max_eval_examples:
-            held_out_data = held_out_data.take(args.max_eval_examples)
-        held_out = text_pairs(held_out_data)
-        if not held_out:
-            raise ValueError(f"The split {args.eval_split!r} is empty.")
-        source_key, target_key = data.keys
+    pairs = load_text_pairs(
+        **data_source_arguments(args),
+        file_format="tsv",
+        max_held_out_examples=args.max_eval_examples,
+        held_out_split=args.eval_split,
+    )
+    if pairs.keys:
         print(
-            f"TFDS {args.dataset}: {source_key} -> {target_key}, training "
-            f"on {args.train_split}, held out: {data.held_out_split}"
+            f"TFDS {args.dataset}: {' -> '.join(pairs.keys)}, training on "
+            f"{args.train_split}, held out: {pairs.held_out_from}"
         )
-    if args.max_eval_examples:
-        held_out = held_out[: args.max_eval_examples]
-    return train, held_out
+    return pairs.train, pairs.held_out
 
 
 def main(argv=None, callbacks=()):
@@ -306,13 +223,17 @@ def main(argv=None, callbacks=()):
     run = Run(args)
     train, held_out = load_data(args)  # bad input stops here
     resuming = run.start()
-    source_tokenizer, target_tokenizer = translation_tokenizers(
-        train,
-        args.vocabulary_size,
-        [run.path(name) for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY)],
-        reuse=resuming,
-        lowercase=not args.case_sensitive,
-        normalization=args.normalization,
+    source_tokenizer, target_tokenizer = (
+        learn_or_load_wordpiece_tokenizer(
+            pair_texts(train, index),
+            args.vocabulary_size,
+            run.path(name),
+            reuse=resuming,
+            lowercase=not args.case_sensitive,
+            normalization=args.normalization,
+            add_start_end=True,
+        )
+        for index, name in enumerate(VOCABULARIES)
     )
     print(
         f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "
@@ -320,30 +241,24 @@ def main(argv=None, callbacks=()):
         f"{source_tokenizer.vocabulary_size} and "
         f"{target_tokenizer.vocabulary_size} WordPieces"
     )
-    batching = dict(
-        batch_size=args.batch_size or 64,
-        batch_tokens=args.batch_tokens,
-        max_length=args.max_length,
+    train_data, validation_data = (
+        make_translation_dataset(
+            pairs,
+            source_tokenizer,
+            target_tokenizer,
+            batch_size=args.batch_size or 64,
+            batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
+            length_policy=policy,
+            shuffle=shuffle,
+            seed=args.seed,
+            count_batches=True,
+        )
+        for pairs, policy, shuffle in (
+            (train, args.length_policy, True),
+            (held_out, "truncate", False),
+        )
     )
-    train_data = make_translation_dataset(
-        train,
-        source_tokenizer,
-        target_tokenizer,
-        length_policy=args.length_policy,
-        shuffle=True,
-        seed=args.seed,
-        count_batches=True,
-        **batching,
-    )
-    validation_data = make_translation_dataset(
-        held_out,
-        source_tokenizer,
-        target_tokenizer,
-        length_policy="truncate",
-        count_batches=True,
-        **batching,
-    )
-
     strategy = make_distribution_strategy(args.strategy)
     with strategy.scope():
         model = build_transformer(
@@ -388,27 +303,27 @@ def main(argv=None, callbacks=()):
         length_penalty=args.length_penalty,
         max_source_length=args.max_length,
     )
-    sources = [s for s, _ in held_out]
+    sources, targets = (pair_texts(held_out, index) for index in (0, 1))
     hypotheses = translator.translate(sources)
     references = normalized_references(
-        [t for _, t in held_out],
+        targets,
         lowercase=not args.case_sensitive,
         normalization=args.normalization,
     )
     bleu = corpus_bleu(hypotheses, references)
     search = "greedy" if args.beam_width == 1 else f"beam {args.beam_width}"
     print(f"Held-out {search} {bleu} on {len(held_out)} sentences")
-    for source, reference, hypothesis in list(
-        zip(sources, references, hypotheses)
-    )[:NUM_PRINTED_EXAMPLES]:
-        print(f"  source:     {source}")
-        print(f"  reference:  {reference}")
-        print(f"  translated: {hypothesis}")
-
+    for example in list(zip(sources, references, hypotheses))[
+        :NUM_PRINTED_EXAMPLES
+    ]:
+        print(
+            "  source:     {}\n  reference:  {}\n  translated: {}".format(
+                *example
+            )
+        )
     plot_translator_attention(
         translator.greedy(), sources[:NUM_HEATMAPS], run.path("attention.png")
     )
-
     summary = {
         "bleu": bleu.score,
         "bleu_signature": str(bleu),
