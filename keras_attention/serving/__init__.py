@@ -2,15 +2,20 @@
 
 Every export is `export_*(path, <the thing exported>, ...options)` and
 writes a SavedModel with one `serving_default` signature, `texts: (batch,)
-tf.string` in, a dict with at least `"outputs": (batch,) tf.string` out. It
+tf.string` in, a dict with at least `"outputs": (batch,) tf.string` and
+`"status": (batch,) tf.string` out; a bad item (empty, over-long, not
+UTF-8) gets its status and an empty answer, never failing the others. It
 loads with plain TensorFlow (plus tensorflow-text for WordPiece models) in
 a process that never imports `keras_attention`, and it never modifies the
 model, tokenizer or translator it is given.
 
 Layout (imports flow down this list only):
 
-- `constants`: the signature name, its input and output keys, the asset
-  file names; imports nothing.
+- `constants`: the signature names, their input and output keys, the
+  item statuses, the asset file names; imports nothing.
+- `item_status`: each item of a batch stands alone: its status (`ok`,
+  `truncated`, `empty`, `too_long`, `invalid_utf8`), and the model run on
+  the answerable items only.
 - `_archive`: private helpers of the exports (input spec, tokenizer copy,
   writing an `ExportArchive`).
 - `translator`: `Translator`, a Transformer and its tokenizers as one
@@ -27,6 +32,12 @@ Layout (imports flow down this list only):
 """
 
 from keras_attention.serving.classifier import export_text_classifier
+from keras_attention.serving.constants import CLASSIFY_CLASSES
+from keras_attention.serving.constants import CLASSIFY_INPUTS
+from keras_attention.serving.constants import CLASSIFY_SCORES
+from keras_attention.serving.constants import CLASSIFY_SIGNATURE
+from keras_attention.serving.constants import EXAMPLE_TEXT_FEATURE
+from keras_attention.serving.constants import ITEM_STATUSES
 from keras_attention.serving.constants import SERVING_ATTENTION
 from keras_attention.serving.constants import SERVING_CLASS_IDS
 from keras_attention.serving.constants import SERVING_IDS
@@ -35,7 +46,13 @@ from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_PROBABILITIES
 from keras_attention.serving.constants import SERVING_SCORES
 from keras_attention.serving.constants import SERVING_SIGNATURE
+from keras_attention.serving.constants import SERVING_STATUS
 from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
+from keras_attention.serving.constants import STATUS_EMPTY
+from keras_attention.serving.constants import STATUS_INVALID_UTF8
+from keras_attention.serving.constants import STATUS_OK
+from keras_attention.serving.constants import STATUS_TOO_LONG
+from keras_attention.serving.constants import STATUS_TRUNCATED
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
 from keras_attention.serving.fresh_process import compare_served_classes
 from keras_attention.serving.fresh_process import (
@@ -47,6 +64,12 @@ from keras_attention.serving.translator import Translator
 from keras_attention.serving.translator_export import export_translator
 
 __all__ = [
+    "CLASSIFY_CLASSES",
+    "CLASSIFY_INPUTS",
+    "CLASSIFY_SCORES",
+    "CLASSIFY_SIGNATURE",
+    "EXAMPLE_TEXT_FEATURE",
+    "ITEM_STATUSES",
     "SERVING_ATTENTION",
     "SERVING_CLASS_IDS",
     "SERVING_IDS",
@@ -55,7 +78,13 @@ __all__ = [
     "SERVING_PROBABILITIES",
     "SERVING_SCORES",
     "SERVING_SIGNATURE",
+    "SERVING_STATUS",
     "SOURCE_VOCABULARY_ASSET",
+    "STATUS_EMPTY",
+    "STATUS_INVALID_UTF8",
+    "STATUS_OK",
+    "STATUS_TOO_LONG",
+    "STATUS_TRUNCATED",
     "TARGET_VOCABULARY_ASSET",
     "Translator",
     "compare_served_classes",

@@ -2,8 +2,10 @@
 
 `export_text_classifier` writes a SavedModel whose `serving_default`
 signature tokenizes a `(batch,)` `tf.string` tensor in the graph (with a
-fresh copy of the training tokenizer, truncating as in training), runs the
-model and returns the probabilities, the class ids and the class names. It
+fresh copy of the training tokenizer), runs the model and returns the
+probabilities, the class ids, the class names and each item's status
+(see `item_status`: an empty, over-long or invalid item gets `""`, zero
+probabilities and class id `-1`, and never changes the others). It
 loads with `tf.saved_model.load` in a process that imports only TensorFlow
 and tensorflow-text (for the tokenizer's ops), never Keras or
 `keras_attention`.
@@ -22,14 +24,20 @@ from keras_attention.serving._archive import write_archive
 from keras_attention.serving.constants import SERVING_CLASS_IDS
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_PROBABILITIES
+from keras_attention.serving.item_status import answer_texts
 
 __all__ = ["export_text_classifier"]
+
+# The class id of an item that is not answered (its status is not `ok`).
+UNANSWERED_CLASS_ID = -1
 
 
 class _TextClassifierModule(tf.Module):
     """Holds the tokenizer, the model and the class names; `serve` runs."""
 
-    def __init__(self, model, tokenizer, class_names, max_sequence_length):
+    def __init__(
+        self, model, tokenizer, class_names, max_sequence_length, truncate
+    ):
         super().__init__(name="text_classifier")
         self.model = model
         # A fresh copy: its WordPiece model is a constant built from the
@@ -37,27 +45,41 @@ class _TextClassifierModule(tf.Module):
         self.tokenizer = copy_tokenizer(tokenizer)
         self.class_names = list(class_names)
         self.max_sequence_length = max_sequence_length
+        self.truncate = truncate
 
-    def serve(self, texts):
-        ids = self.tokenizer.tokenize(texts)  # (batch, None), maybe padded
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.RaggedTensor.from_tensor(ids, padding=0)
-        if self.max_sequence_length is not None:
-            ids = ids[:, : self.max_sequence_length]  # (batch, None)
-        token_ids = tf.cast(ids.to_tensor(), tf.int32)  # (batch, len)
-        # At least one (padding) position, so a batch of empty texts runs.
+    def classify(self, ids):
+        """Outputs of `(num, None)` ragged ids, all answerable."""
+        token_ids = tf.cast(ids.to_tensor(), tf.int32)  # (num, len)
+        # At least one (padding) position, so an empty batch runs.
         missing = tf.maximum(1 - tf.shape(token_ids)[1], 0)
-        token_ids = tf.pad(token_ids, [[0, 0], [0, missing]])  # (batch, len)
+        token_ids = tf.pad(token_ids, [[0, 0], [0, missing]])  # (num, len)
         probabilities = tf.cast(
             self.model(token_ids, training=False), tf.float32
-        )  # (batch, classes)
+        )  # (num, classes)
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         names = tf.constant(self.class_names, tf.string)  # (classes,)
         return {
-            SERVING_OUTPUT: tf.gather(names, class_ids),  # (batch,)
+            SERVING_OUTPUT: tf.gather(names, class_ids),  # (num,)
             SERVING_PROBABILITIES: probabilities,
-            SERVING_CLASS_IDS: class_ids,  # (batch,)
+            SERVING_CLASS_IDS: class_ids,  # (num,)
         }
+
+    def tokenize(self, texts):
+        """`(batch, None)` ragged ids of `(batch,)` strings."""
+        ids = self.tokenizer.tokenize(texts)  # (batch, None), maybe padded
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=0)
+        return ids
+
+    def serve(self, texts):
+        return answer_texts(
+            texts,
+            self.tokenize,
+            self.classify,
+            self.max_sequence_length,
+            self.truncate,
+            fill_values={SERVING_CLASS_IDS: UNANSWERED_CLASS_ID},
+        )
 
 
 def _is_path(value):
@@ -65,17 +87,24 @@ def _is_path(value):
 
 
 def export_text_classifier(
-    path, model, tokenizer, class_names, max_sequence_length=None
+    path,
+    model,
+    tokenizer,
+    class_names,
+    max_sequence_length=None,
+    truncate=False,
 ):
     """Exports a text classifier as a SavedModel: raw strings in.
 
     The `serving_default` signature takes `texts`, a `(batch,)` `tf.string`
-    tensor; tokenizes it in the graph (truncating to `max_sequence_length`
-    ids, as in training), runs `model` and returns a dict with
+    tensor; tokenizes it in the graph, runs `model` and returns a dict with
     `"probabilities"` `(batch, num_classes)` float32, `"class_ids"`
-    `(batch,)` int32 and `"outputs"` `(batch,)` `tf.string`, the name of the
-    most probable class. The tokenizer (a constant WordPiece model), the
-    class names and the model's variables are all inside the SavedModel.
+    `(batch,)` int32, `"outputs"` `(batch,)` `tf.string`, the name of the
+    most probable class, and `"status"` `(batch,)` `tf.string`. A text of
+    more than `max_sequence_length` ids is rejected (`"too_long"`), or
+    truncated as in training with `truncate=True`. The tokenizer (a
+    constant WordPiece model), the class names and the model's variables
+    are all inside the SavedModel.
 
     The order `(model, tokenizer, path, ...)` of earlier versions still
     works, with a `DeprecationWarning`, for one release.
@@ -89,8 +118,11 @@ def export_text_classifier(
             `WordPieceTokenizer`: a layer with `tokenize`, `get_config` and
             `from_config`.
         class_names: the name of each class id, `num_classes` strings.
-        max_sequence_length: optional int, the most ids kept per text.
-            Defaults to `None` (keep all).
+        max_sequence_length: optional int, the most ids a text is
+            answered with. Defaults to `None` (no limit).
+        truncate: bool, whether longer texts are cut to
+            `max_sequence_length` ids and answered (`"truncated"`) rather
+            than rejected (`"too_long"`). Defaults to `False`.
 
     Returns:
         `path`.
@@ -129,6 +161,6 @@ def export_text_classifier(
         "max_sequence_length", max_sequence_length, allow_none=True
     )
     module = _TextClassifierModule(
-        model, tokenizer, class_names, max_sequence_length
+        model, tokenizer, class_names, max_sequence_length, bool(truncate)
     )
     return write_archive(path, module, models=(model,))

@@ -12,9 +12,12 @@ from the vocabularies, not the caller's objects, which are left unchanged).
 It loads with plain `tf.saved_model.load`, in a process that never imports
 `keras_attention`.
 
-Inputs longer than `max_source_length` characters, and empty inputs, are
-rejected: the call fails with an `InvalidArgumentError` that says so. They
-are never silently truncated, because a truncated date is a different date.
+Each item of a batch stands alone (see `item_status`): the signature also
+returns its `"status"`. An empty or blank input is `"empty"`; one longer
+than `max_source_length` characters is `"too_long"` and not answered (a
+truncated date is a different date), unless the export was asked to
+truncate (`truncate=True`, status `"truncated"`). Such items get `""` and
+zero attention; the other items of the batch are answered as if alone.
 """
 
 import tensorflow as tf
@@ -27,6 +30,7 @@ from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import write_archive
 from keras_attention.serving.constants import SERVING_ATTENTION
 from keras_attention.serving.constants import SERVING_OUTPUT
+from keras_attention.serving.item_status import answer_texts
 from keras_attention.text.character_tokenizer import CharacterTokenizer
 
 __all__ = ["export_seq2seq", "export_text_to_text"]
@@ -36,34 +40,25 @@ class _TextToTextModule(tf.Module):
     """Holds the tokenizers and the decoder; `serve` is the signature."""
 
     def __init__(
-        self, decoder, source_tokenizer, target_tokenizer, max_source_length
+        self,
+        decoder,
+        source_tokenizer,
+        target_tokenizer,
+        max_source_length,
+        truncate,
     ):
         super().__init__(name="text_to_text")
         self.decoder = decoder
         self.source_tokenizer = copy_tokenizer(source_tokenizer)
         self.target_tokenizer = copy_tokenizer(target_tokenizer)
         self.max_source_length = max_source_length
+        self.truncate = truncate
 
-    def serve(self, texts):
-        ids = self.source_tokenizer.tokenize(texts)  # (batch, None) ragged
-        lengths = ids.row_lengths()  # (batch,)
-        checks = [
-            tf.debugging.assert_less_equal(
-                lengths,
-                tf.constant(self.max_source_length, lengths.dtype),
-                message=(
-                    f"Inputs longer than {self.max_source_length} "
-                    "characters are rejected (not truncated)"
-                ),
-            ),
-            tf.debugging.assert_positive(
-                lengths, message="Empty inputs are rejected"
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            source_ids = ids.to_tensor()  # (batch, src_len)
+    def decode(self, ids):
+        """Outputs of `(num, None)` ragged source ids, all answerable."""
+        source_ids = ids.to_tensor()  # (num, src_len)
         # At least one (padding) step: the encoder RNN cannot run zero steps
-        # (an empty batch has none).
+        # (a batch without an answerable item has none).
         source_ids = tf.pad(
             source_ids,
             [[0, 0], [0, tf.maximum(1 - tf.shape(source_ids)[1], 0)]],
@@ -74,6 +69,15 @@ class _TextToTextModule(tf.Module):
             SERVING_ATTENTION: attention_weights,
         }
 
+    def serve(self, texts):
+        return answer_texts(
+            texts,
+            self.source_tokenizer.tokenize,
+            self.decode,
+            self.max_source_length,
+            self.truncate,
+        )
+
 
 def export_text_to_text(
     path,
@@ -82,6 +86,7 @@ def export_text_to_text(
     target_tokenizer,
     max_source_length,
     models=(),
+    truncate=False,
 ):
     """Exports a string-in, string-out SavedModel.
 
@@ -93,14 +98,19 @@ def export_text_to_text(
         source_tokenizer: a `CharacterTokenizer` (or any `tf.Module` with
             `tokenize`, `get_config` and `from_config`) for the inputs.
         target_tokenizer: the same for the outputs, with `detokenize`.
-        max_source_length: int, the longest accepted input, in characters.
+        max_source_length: int, the longest input answered as it is, in
+            characters.
         models: Keras models whose variables `decoder` uses; they are
             tracked in the SavedModel. Defaults to `()`.
+        truncate: bool, whether longer inputs are cut to
+            `max_source_length` and answered (`"truncated"`) rather than
+            rejected (`"too_long"`). Defaults to `False`.
 
     Returns:
         `path`. The SavedModel's `serving_default` signature takes
         `texts: (batch,) tf.string` and returns `{"outputs": (batch,)
-        tf.string, "attention_weights": (batch, steps, src_len) float32}`.
+        tf.string, "attention_weights": (batch, steps, src_len) float32,
+        "status": (batch,) tf.string}`.
 
     Example:
 
@@ -125,7 +135,11 @@ def export_text_to_text(
         ("detokenize", "get_config", "from_config"),
     )
     module = _TextToTextModule(
-        decoder, source_tokenizer, target_tokenizer, max_source_length
+        decoder,
+        source_tokenizer,
+        target_tokenizer,
+        max_source_length,
+        bool(truncate),
     )
     return write_archive(path, module, models=models)
 
@@ -137,6 +151,7 @@ def export_seq2seq(
     target_tokenizer,
     max_source_length,
     max_output_length,
+    truncate=False,
 ):
     """Exports a `build_attention_seq2seq` model with greedy decoding.
 
@@ -145,9 +160,12 @@ def export_seq2seq(
         model: a model built by `build_attention_seq2seq`.
         source_tokenizer: the source `CharacterTokenizer`.
         target_tokenizer: the target `CharacterTokenizer`.
-        max_source_length: int, the longest accepted input, in characters;
-            longer inputs are rejected (see the module docstring).
+        max_source_length: int, the longest input answered as it is, in
+            characters; longer inputs are rejected (see the module
+            docstring).
         max_output_length: int, the most output characters.
+        truncate: bool, whether longer inputs are truncated and answered
+            instead. Defaults to `False`.
 
     Returns:
         `path`; see `export_text_to_text` for the signature.
@@ -180,4 +198,5 @@ def export_seq2seq(
         target_tokenizer,
         max_source_length,
         models=(model,),
+        truncate=truncate,
     )

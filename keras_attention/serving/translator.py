@@ -29,6 +29,7 @@ from keras_attention.serving.constants import SERVING_ATTENTION
 from keras_attention.serving.constants import SERVING_IDS
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_SCORES
+from keras_attention.serving.item_status import answer_texts
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 
 __all__ = ["Translator"]
@@ -52,16 +53,20 @@ class Translator(tf.Module):
 
     Call it with a `(batch,)` string tensor (or a list of Python strings).
     Sources are tokenised with `source_tokenizer` exactly as in training
-    (with `[START]`/`[END]` if it adds them) and padded with id `0`;
-    sources longer than `max_source_length` ids are truncated, keeping the
-    end id. Decoding is greedy for `beam_width=1` and beam search
+    (with `[START]`/`[END]` if it adds them) and padded with id `0`.
+    Each source stands alone (see `item_status`, and the `"status"`
+    output): one longer than `max_source_length` ids is rejected
+    (`"too_long"`), or cut to it keeping the end id with `truncate=True`
+    (`"truncated"`); one that is not UTF-8 is `"invalid_utf8"`; one with
+    no token besides the start and end ids (empty, blank, or only
+    characters the normalisation drops) is `"empty"`. Those not answered
+    translate to `""` (padding ids, zero attention and score), and never
+    change the others' translations. Decoding is greedy for `beam_width=1`
+    and beam search
     otherwise, at most `max_output_length` target ids (end id included).
     The outputs are detokenised by `target_tokenizer`: the normalised words
     (lower-cased and without accents if the tokenizer does so) joined by
-    single spaces. A source with no token besides the start and end ids
-    (empty, blank, or only characters the normalisation drops) translates
-    to `""` (padding ids, zero attention and score), not to what the model
-    makes of the bare start and end ids.
+    single spaces.
 
     Args:
         model: a model built by `build_transformer` (or reloaded from its
@@ -75,9 +80,11 @@ class Translator(tf.Module):
             Defaults to `1`.
         length_penalty: float, the GNMT length penalty of beam search.
             Defaults to `0.6`.
-        max_source_length: optional int, the most source ids kept (see
-            above). Defaults to `None` (no limit; with learned position
-            embeddings use the model's `max_length`).
+        max_source_length: optional int, the most source ids answered
+            (see above). Defaults to `None` (no limit; with learned
+            position embeddings use the model's `max_length`).
+        truncate: bool, whether longer sources are cut and answered
+            rather than rejected. Defaults to `False`.
 
     Call arguments:
         texts: `(batch,)` strings.
@@ -89,7 +96,7 @@ class Translator(tf.Module):
         max_output_length, src_len)` float32 cross-attention of the last
         decoder block averaged over its heads (zero after the end id); with
         beam search `"scores"`, `(batch,)` float32 length-normalised log
-        probabilities.
+        probabilities; `"status"`, `(batch,)` strings.
 
     Example:
 
@@ -108,6 +115,7 @@ class Translator(tf.Module):
         beam_width=1,
         length_penalty=0.6,
         max_source_length=None,
+        truncate=False,
     ):
         _check_tokenizer("source_tokenizer", source_tokenizer)
         _check_tokenizer("target_tokenizer", target_tokenizer)
@@ -139,67 +147,72 @@ class Translator(tf.Module):
         self.beam_width = beam_width
         self.length_penalty = float(length_penalty)
         self.max_source_length = max_source_length
+        self.truncate = bool(truncate)
         self._translate = tf.function(
             self.serve, input_signature=[texts_spec()]
         )
 
-    def encode(self, texts):
-        """`(batch, src_len)` int32 source ids, `0`-padded (graph-safe)."""
-        ids = tf.cast(self.source_tokenizer.tokenize(texts), tf.int32)
-        if self.max_source_length is not None:
-            if self.source_tokenizer.add_start_end:
-                body = ids[:, :-1][:, : self.max_source_length - 1]
-                end = tf.fill(
-                    [body.nrows(), 1], self.source_tokenizer.end_id
-                )  # (batch, 1)
-                ids = tf.concat([body, end], axis=1)  # (batch, None)
-            else:
-                ids = ids[:, : self.max_source_length]
-        return ids.to_tensor(default_value=self.source_tokenizer.padding_id)
+    def _cut(self, ids):
+        """Ragged ids cut to `max_source_length`, keeping the end id."""
+        if self.max_source_length is None:
+            return ids
+        if not self.source_tokenizer.add_start_end:
+            return ids[:, : self.max_source_length]
+        body = ids[:, :-1][:, : self.max_source_length - 1]
+        end = tf.fill(
+            [body.nrows(), 1], self.source_tokenizer.end_id
+        )  # (batch, 1)
+        return tf.concat([body, end], axis=1)  # (batch, None)
 
-    def serve(self, texts):
-        """The serving function: see the class docstring."""
-        source_ids = self.encode(texts)  # (batch, src_len)
+    def encode(self, texts):
+        """`(batch, src_len)` int32 source ids, `0`-padded (graph-safe).
+
+        Sources longer than `max_source_length` ids are cut to it (keeping
+        the end id), whatever the policy: this shows what the model sees.
+        """
+        return self._cut(self.tokenize(texts)).to_tensor(
+            default_value=self.source_tokenizer.padding_id
+        )
+
+    def decode(self, ids):
+        """The outputs of `(num, None)` ragged source ids, all answerable."""
+        source_ids = ids.to_tensor(
+            default_value=self.source_tokenizer.padding_id
+        )  # (num, src_len)
         outputs = {}
         if self.beam_width == 1:
-            ids, attention = self.decoder.greedy(
+            output_ids, attention = self.decoder.greedy(
                 source_ids, return_attention_scores=True
-            )  # (batch, steps), (batch, steps, layers, heads, src_len)
+            )  # (num, steps), (num, steps, layers, heads, src_len)
             outputs[SERVING_ATTENTION] = tf.reduce_mean(
                 attention[:, :, -1], axis=2
-            )  # (batch, steps, src_len)
+            )  # (num, steps, src_len)
         else:
-            ids, scores = self.decoder.beam(
+            output_ids, scores = self.decoder.beam(
                 source_ids,
                 beam_width=self.beam_width,
                 length_penalty=self.length_penalty,
-            )  # (batch, steps), (batch,)
+            )  # (num, steps), (num,)
             outputs[SERVING_SCORES] = scores
-        # A source with no token besides start/end (blank, or only
-        # characters the normalisation drops) has nothing to translate.
-        tokenizer = self.source_tokenizer
-        special = [tokenizer.padding_id]
-        if tokenizer.add_start_end:
-            special += [tokenizer.start_id, tokenizer.end_id]
-        has_text = tf.reduce_any(
-            tf.reduce_all(
-                tf.not_equal(source_ids[:, :, None], tf.constant(special)),
-                axis=-1,
-            ),
-            axis=1,
-        )  # (batch,)
-        ids = tf.where(has_text[:, None], ids, tf.zeros_like(ids))
-        for key in (SERVING_ATTENTION, SERVING_SCORES):
-            if key in outputs:
-                mask = tf.reshape(
-                    has_text, [-1] + [1] * (len(outputs[key].shape) - 1)
-                )
-                outputs[key] *= tf.cast(mask, outputs[key].dtype)
-        outputs[SERVING_OUTPUT] = tf.where(
-            has_text, self.target_tokenizer.detokenize(ids), ""
-        )
-        outputs[SERVING_IDS] = ids
+        outputs[SERVING_OUTPUT] = self.target_tokenizer.detokenize(output_ids)
+        outputs[SERVING_IDS] = output_ids
         return outputs
+
+    def tokenize(self, texts):
+        """`(batch, None)` ragged int32 source ids of `(batch,)` strings."""
+        return tf.cast(self.source_tokenizer.tokenize(texts), tf.int32)
+
+    def serve(self, texts):
+        """The serving function: see the class docstring."""
+        return answer_texts(
+            texts,
+            self.tokenize,
+            self.decode,
+            self.max_source_length,
+            self.truncate,
+            num_special=2 if self.source_tokenizer.add_start_end else 0,
+            cut=self._cut,
+        )
 
     def greedy(self):
         """This translator if it decodes greedily, else a greedy copy.
@@ -221,6 +234,7 @@ class Translator(tf.Module):
             max_output_length=self.max_output_length,
             length_penalty=self.length_penalty,
             max_source_length=self.max_source_length,
+            truncate=self.truncate,
         )
 
     def serving_function(self):

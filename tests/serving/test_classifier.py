@@ -54,6 +54,8 @@ EDGE_TEXTS = [
     "bob " * 20,
 ]
 THREE_CLASSES = ["negative", "neutral", "positive"]
+EMPTY_INDEX = EDGE_TEXTS.index("")
+EDGE_STATUSES = [b"ok", b"ok", b"empty", b"ok", b"truncated"]
 
 # Runs in a fresh interpreter: only TensorFlow and tensorflow-text.
 _FRESH_PROCESS = textwrap.dedent(
@@ -101,6 +103,7 @@ def test_path_comes_first_and_the_arguments_are_unchanged(parts, tmp_path):
         tokenizer,
         CLASS_NAMES,
         max_sequence_length=MAX_SEQUENCE_LENGTH,
+        truncate=True,
     )
     assert path == tmp_path / "classifier"
     assert state_of(model, tokenizer) == before
@@ -149,6 +152,15 @@ def test_bad_arguments_name_the_argument(
         )
 
 
+def test_long_texts_are_rejected_by_default(parts, tmp_path):
+    path = tmp_path / "classifier"
+    export_text_classifier(path, *parts, CLASS_NAMES, MAX_SEQUENCE_LENGTH)
+    outputs = served(path)
+    assert outputs["status"].numpy().tolist() == [b"ok", b"too_long"]
+    assert outputs["class_ids"].numpy()[1] == -1
+    assert outputs["outputs"].numpy()[1] == b""
+
+
 def exported_classifier(tmp_path, max_sequence_length=8):
     tokenizer = WordPieceTokenizer(WORDPIECES)
     model = build_transformer_classifier(
@@ -165,32 +177,36 @@ def exported_classifier(tmp_path, max_sequence_length=8):
         tokenizer,
         THREE_CLASSES,
         max_sequence_length=max_sequence_length,
+        truncate=True,
     )
     return model, tokenizer, path
 
 
 def in_process_probabilities(model, tokenizer, texts, max_length):
     ids = tokenizer(texts)[:, :max_length].to_tensor(shape=[None, max_length])
-    return np.asarray(model(ids, training=False))
+    return np.array(model(ids, training=False))
 
 
 def test_export_reload_equality(tmp_path):
     model, tokenizer, path = exported_classifier(tmp_path)
     expected = in_process_probabilities(model, tokenizer, EDGE_TEXTS, 8)
-    class_names = [THREE_CLASSES[i] for i in expected.argmax(-1)]
+    # The empty text is not answered: zero probabilities, class id -1.
+    expected[EMPTY_INDEX] = 0.0
+    class_ids = expected.argmax(-1)
+    class_ids[EMPTY_INDEX] = -1
+    class_names = [THREE_CLASSES[i] if i >= 0 else "" for i in class_ids]
     serve = tf.saved_model.load(path).signatures["serving_default"]
     outputs = serve(texts=tf.constant(EDGE_TEXTS))
-    # The long text is truncated like in training, the empty one is finite.
+    # The long text is truncated like in training.
     np.testing.assert_allclose(
         outputs["probabilities"].numpy(), expected, atol=1e-6
     )
-    np.testing.assert_array_equal(
-        outputs["class_ids"].numpy(), expected.argmax(-1)
-    )
+    np.testing.assert_array_equal(outputs["class_ids"].numpy(), class_ids)
     assert [s.decode() for s in outputs["outputs"].numpy()] == class_names
+    assert outputs["status"].numpy().tolist() == EDGE_STATUSES
     # A batch of only empty texts runs too.
     empty = serve(texts=tf.constant(["", ""]))["probabilities"].numpy()
-    assert empty.shape == (2, 3) and np.isfinite(empty).all()
+    assert empty.shape == (2, 3) and np.all(empty == 0)
 
     # In a fresh process that imports only TensorFlow and tensorflow-text.
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -61,14 +61,31 @@ def test_fresh_process_without_keras_attention(exported):
         run_saved_model_in_fresh_process(path, TEXTS, wrong)
 
 
-@pytest.mark.parametrize(
-    "text, match", [("1" * 13, "longer than 12"), ("", "Empty inputs")]
-)
-def test_bad_inputs_are_rejected(exported, text, match):
-    path, _ = exported
+BAD_TEXTS = ["1" * 13, "", " \t", b"\xff2/10"]
+BAD_STATUSES = [b"too_long", b"empty", b"empty", b"invalid_utf8"]
+
+
+def test_bad_items_get_a_status_and_leave_the_others_alone(exported):
+    path, translator = exported
     serving = tf.saved_model.load(path).signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
-        serving(tf.constant(["2/10/93", text]))
+    outputs = serving(tf.constant(TEXTS[:1] + BAD_TEXTS + TEXTS[1:]))
+    statuses = outputs["status"].numpy().tolist()
+    assert statuses == [b"ok"] + BAD_STATUSES + [b"ok", b"ok"]
+    answers = [s.decode() for s in outputs["outputs"].numpy()]
+    expected = translator.translate(TEXTS)
+    assert answers == expected[:1] + [""] * len(BAD_TEXTS) + expected[1:]
+    assert np.all(outputs["attention_weights"].numpy()[1:5] == 0)
+
+
+def test_truncate_answers_long_inputs(tmp_path):
+    model, source, target = seq2seq_parts()
+    path = export_seq2seq(
+        tmp_path / "saved_model", model, source, target, 4, 3, truncate=True
+    )
+    serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    outputs = serving(tf.constant(["2/10/93", "2/10"]))
+    assert outputs["status"].numpy().tolist() == [b"truncated", b"ok"]
+    assert outputs["outputs"].numpy()[0] == outputs["outputs"].numpy()[1]
 
 
 def test_an_empty_batch_gives_empty_outputs(exported):

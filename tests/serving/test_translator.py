@@ -18,13 +18,14 @@ def parts():
     return translator_parts()
 
 
-def make_greedy_translator(parts):
+def make_greedy_translator(parts, **options):
     model, source_tokenizer, target_tokenizer = parts
     return Translator(
         model,
         source_tokenizer,
         target_tokenizer,
         max_output_length=MAX_OUTPUT_LENGTH,
+        **options,
     )
 
 
@@ -52,7 +53,12 @@ def test_greedy_outputs_match_the_decoder(parts, greedy_translator):
     translator = greedy_translator
     texts = ["um dois 3", "dois"]
     outputs = translator(texts)
-    assert sorted(outputs) == ["attention_weights", "output_ids", "outputs"]
+    assert sorted(outputs) == [
+        "attention_weights",
+        "output_ids",
+        "outputs",
+        "status",
+    ]
     source_ids = translator.encode(tf.constant(texts))
     ids, attention = translator.decoder.greedy(
         source_ids, return_attention_scores=True
@@ -80,7 +86,7 @@ def test_beam_outputs(parts):
         beam_width=3,
     )
     outputs = translator(["um dois 3", "dois"])
-    assert sorted(outputs) == ["output_ids", "outputs", "scores"]
+    assert sorted(outputs) == ["output_ids", "outputs", "scores", "status"]
     ids, scores = translator.decoder.beam(
         translator.encode(tf.constant(["um dois 3", "dois"])), beam_width=3
     )
@@ -116,6 +122,27 @@ def test_export_loads_and_answers_like_the_translator(
     assert np.all(blank["output_ids"].numpy()[:3] == 0)
     assert np.all(blank["attention_weights"].numpy()[:3] == 0)
     assert blank["outputs"].numpy()[3] == served["outputs"].numpy()[0]
+    assert blank["status"].numpy().tolist() == [b"empty"] * 3 + [b"ok"]
+
+
+@pytest.mark.parametrize(
+    "truncate, status", [(False, b"too_long"), (True, b"truncated")]
+)
+def test_long_sources_are_rejected_or_truncated(parts, truncate, status):
+    translator = make_greedy_translator(
+        parts, max_source_length=4, truncate=truncate
+    )
+    texts = ["um dois 1 2 3 4", "um", b"\xc3("]
+    outputs = translator(tf.constant(texts))
+    assert outputs["status"].numpy().tolist() == [
+        status,
+        b"ok",
+        b"invalid_utf8",
+    ]
+    alone = translator(["um dois 1 2 3 4"])["outputs"].numpy()[0]
+    assert outputs["outputs"].numpy()[0] == alone
+    assert (alone == b"") != truncate
+    assert outputs["outputs"].numpy()[2] == b""
 
 
 def test_bad_arguments(parts):

@@ -2,13 +2,20 @@
 
 `translator_parts()`: a `build_transformer` model with its two WordPiece
 tokenizers; `seq2seq_parts()`: a `build_attention_seq2seq` model with its
-two character tokenizers.
+two character tokenizers; `classifier_parts()`: a
+`build_transformer_classifier` model with its WordPiece tokenizer.
 """
 
 from keras_attention.data.translation import learn_translation_tokenizers
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.transformer import build_transformer
+from keras_attention.models.transformer_classifier import (
+    build_transformer_classifier,
+)
 from keras_attention.text.character_tokenizer import CharacterTokenizer
+from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
+
+CLASSIFIER_VOCABULARY = ["[PAD]", "[UNK]", "[START]", "[END]", "the", "cat"]
 
 
 def translator_parts():
@@ -39,3 +46,18 @@ def seq2seq_parts():
         attention="additive",
     )
     return model, source, target
+
+
+def classifier_parts(num_classes=3, max_sequence_length=16):
+    """`(model, tokenizer)` of a classifier with learned positions."""
+    model = build_transformer_classifier(
+        len(CLASSIFIER_VOCABULARY),
+        num_classes,
+        num_layers=1,
+        num_heads=2,
+        embedding_dim=8,
+        feed_forward_dim=16,
+        max_sequence_length=max_sequence_length,
+        positional_encoding="learned",
+    )
+    return model, WordPieceTokenizer(CLASSIFIER_VOCABULARY)
