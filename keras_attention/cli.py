@@ -13,7 +13,8 @@ module holds what every one of them would otherwise write again:
   one release and print `warning: --old is deprecated, use --new` on
   stderr;
 - presets, named sets of defaults that explicit options override
-  (`add_preset_arguments`, `apply_preset`, `parse_arguments(...,
+  (`add_preset_group`: `--preset` and its sizes in one group;
+  `add_preset_arguments`, `apply_preset`, `parse_arguments(...,
   presets=)`);
 - `data_source_arguments`: the arguments that name the data (a local
   file or a TFDS dataset), as keywords of the `keras_attention.data`
@@ -59,6 +60,7 @@ __all__ = [
     "add_arguments",
     "add_output_arguments",
     "add_preset_arguments",
+    "add_preset_group",
     "add_restart_argument",
     "apply_preset",
     "check_arguments",
@@ -150,6 +152,12 @@ COMMON_ARGUMENTS = {
     "output_dir": dict(help="where to write the model, plots and logs"),
     "epochs": dict(type=int, positive=True, help="training epochs"),
     "batch_size": dict(type=int, positive=True, help="examples per batch"),
+    "batch_tokens": dict(
+        type=int,
+        positive=True,
+        help="token budget per batch; batches group sequences of similar "
+        "length",
+    ),
     "learning_rate": dict(type=float, help="Adam step size"),
     "seed": dict(type=int, default=0, help="random seed"),
     "restart": dict(
@@ -204,6 +212,9 @@ COMMON_ARGUMENTS = {
         help="hidden width of each block's feed-forward network",
     ),
     "dropout": dict(type=float, help="dropout rate, in [0, 1)"),
+    "norm_first": dict(
+        action="store_true", help="pre-LN blocks instead of post-LN"
+    ),
     "steps_per_epoch": dict(
         type=int,
         positive=True,
@@ -408,6 +419,55 @@ def add_preset_arguments(group, presets, *names, **help_texts):
         add_argument(
             group, name, help=f"{help_text} {preset_defaults(presets, name)}"
         )
+
+
+def add_preset_group(parser, presets, default, preset_help, **help_texts):
+    """Add the `sizes` group: `--preset` and one flag per preset field.
+
+    Every field of the presets' dataclass is a common argument whose
+    default comes from the chosen preset (`add_preset_arguments`);
+    `parse_arguments(..., presets=presets)` fills in what the command line
+    leaves out.
+
+    Args:
+        parser: the recipe's parser.
+        presets: a dict of preset name to a dataclass of values whose
+            fields are keys of `COMMON_ARGUMENTS`.
+        default: the preset used without `--preset`.
+        preset_help: the help text of `--preset`.
+        **help_texts: a more precise help for some fields (the presets'
+            values are still appended).
+
+    Returns:
+        The group.
+
+    Example:
+
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Sizes:
+    ...     epochs: int = 2
+    >>> presets = {"small": Sizes(), "big": Sizes(epochs=9)}
+    >>> parser = make_parser("A recipe.")
+    >>> _ = add_preset_group(parser, presets, "small", "model sizes")
+    >>> parse_arguments(parser, ["--preset", "big"], presets=presets).epochs
+    9
+    """
+    if default not in presets:
+        raise ValueError(
+            f"`default` must be one of {sorted(presets)}. "
+            f"Received: default={default!r}"
+        )
+    group = parser.add_argument_group(
+        "sizes", "defaults from --preset; explicit options override them"
+    )
+    group.add_argument(
+        "--preset", choices=sorted(presets), default=default, help=preset_help
+    )
+    fields = dataclasses.fields(presets[default])
+    add_preset_arguments(
+        group, presets, *(field.name for field in fields), **help_texts
+    )
+    return group
 
 
 def apply_preset(args, preset):

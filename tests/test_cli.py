@@ -18,6 +18,7 @@ from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
 from keras_attention.cli import add_output_arguments
 from keras_attention.cli import add_preset_arguments
+from keras_attention.cli import add_preset_group
 from keras_attention.cli import apply_preset
 from keras_attention.cli import check_arguments
 from keras_attention.cli import data_source_arguments
@@ -251,6 +252,39 @@ def test_check_arguments_on_line_aligned_files(capsys, argv, message):
     assert message in capsys.readouterr().err
     good = ["--source-file", "a.pt", "--target-file", "a.en"]
     check_arguments(parser, parser.parse_args(good))  # no exit
+
+
+def test_preset_group_holds_the_preset_and_every_field(capsys):
+    parser = make_parser("A recipe.")
+    group = add_preset_group(
+        parser, PRESETS, "small", "how big", d_model="the width"
+    )
+    assert group.title == "sizes"
+    flags = [action.option_strings[0] for action in group._group_actions]
+    # Each field with its old spellings (`--embedding-dim`).
+    assert flags == ["--preset", "--epochs", "--d-model", "--embedding-dim"]
+    text = " ".join(parser.format_help().split())
+    assert "how big" in text
+    assert "the width (default: 64 with big, 16 with small)" in text
+    args = parse_arguments(parser, ["--epochs", "5"], presets=PRESETS)
+    assert (args.preset, args.epochs, args.d_model) == ("small", 5, 16)
+    args = parse_arguments(parser, ["--preset", "big"], presets=PRESETS)
+    assert (args.epochs, args.d_model) == (9, 64)
+    with pytest.raises(SystemExit):
+        parse_arguments(parser, ["--preset", "huge"], presets=PRESETS)
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="Received: default='huge'"):
+        add_preset_group(make_parser("A recipe."), PRESETS, "huge", "sizes")
+
+
+def test_batch_tokens_and_norm_first_are_common_arguments(capsys):
+    parser = _parser("batch_tokens", "norm_first")
+    args = parser.parse_args(["--batch-tokens", "512", "--norm-first"])
+    assert (args.batch_tokens, args.norm_first) == (512, True)
+    assert parser.parse_args([]).norm_first is False
+    with pytest.raises(SystemExit):
+        check_arguments(parser, parser.parse_args(["--batch-tokens", "0"]))
+    assert "--batch-tokens must be positive" in capsys.readouterr().err
 
 
 def test_parse_arguments_applies_the_preset_then_checks(capsys):
