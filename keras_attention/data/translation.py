@@ -42,10 +42,11 @@ from keras_attention.data.tfds import choose_held_out_split
 from keras_attention.data.tfds import hold_out
 from keras_attention.data.tfds import supervised_pair
 from keras_attention.data.tfds import tfds_builder
+from keras_attention.text.run_vocabulary import (
+    learn_or_load_wordpiece_tokenizer,
+)
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import learn_wordpiece_vocabulary
-from keras_attention.text.wordpiece_vocabulary import load_vocabulary
-from keras_attention.text.wordpiece_vocabulary import save_vocabulary
 from keras_attention.text.wordpiece_vocabulary import split_words
 
 __all__ = [
@@ -415,8 +416,8 @@ def learn_translation_tokenizers(
 
     Returns:
         `(source_tokenizer, target_tokenizer)`, two `WordPieceTokenizer`s.
-        Save their vocabularies with `save_vocabulary(tokenizer.
-        get_vocabulary(), path)`.
+        `translation_tokenizers` also saves (or reloads) their
+        vocabularies.
     """
     dataset = _pair_dataset(data)
     target_vocabulary_size = target_vocabulary_size or source_vocabulary_size
@@ -454,8 +455,9 @@ def translation_tokenizers(
     """The source and target tokenizers of a run, saved or reloaded.
 
     A resumed run must use the vocabularies it trained with: with `reuse`
-    and both files present they are reloaded; otherwise they are learned
-    from `data` (`learn_translation_tokenizers`) and saved there.
+    and both files present they are reloaded; otherwise both are learned
+    from `data` and saved there (`text.learn_or_load_wordpiece_tokenizer`,
+    once per language).
 
     Args:
         data: the training pairs (a list or a `tf.data.Dataset`).
@@ -468,23 +470,41 @@ def translation_tokenizers(
 
     Returns:
         `(source_tokenizer, target_tokenizer)`, with `add_start_end=True`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> directory = tempfile.mkdtemp()
+    >>> paths = [os.path.join(directory, n) for n in ("pt.txt", "en.txt")]
+    >>> pairs = [("o gato", "the cat"), ("o cão", "the dog")] * 10
+    >>> source, target = translation_tokenizers(pairs, 40, paths)
+    >>> reloaded, _ = translation_tokenizers([], 40, paths, reuse=True)
+    >>> reloaded.get_vocabulary() == source.get_vocabulary()
+    True
     """
-    if reuse and all(os.path.isfile(path) for path in vocabulary_paths):
-        return tuple(
-            WordPieceTokenizer(
-                load_vocabulary(path),
-                lowercase=lowercase,
-                normalization=normalization,
-                add_start_end=True,
-            )
-            for path in vocabulary_paths
+    if len(vocabulary_paths) != 2:
+        raise ValueError(
+            "`vocabulary_paths` must be (source_path, target_path). "
+            f"Received: vocabulary_paths={vocabulary_paths!r}"
         )
-    tokenizers = learn_translation_tokenizers(
-        data, vocabulary_size, lowercase=lowercase, normalization=normalization
+    reuse = reuse and all(os.path.isfile(path) for path in vocabulary_paths)
+    if reuse:
+        texts = (None, None)  # not read
+    else:
+        dataset = _pair_dataset(data)
+        texts = [dataset.map(lambda *pair, i=i: pair[i]) for i in (0, 1)]
+    return tuple(
+        learn_or_load_wordpiece_tokenizer(
+            language_texts,
+            vocabulary_size,
+            path,
+            reuse=reuse,
+            lowercase=lowercase,
+            normalization=normalization,
+            add_start_end=True,
+        )
+        for language_texts, path in zip(texts, vocabulary_paths)
     )
-    for tokenizer, path in zip(tokenizers, vocabulary_paths):
-        save_vocabulary(tokenizer.get_vocabulary(), path)
-    return tokenizers
 
 
 def normalized_references(
