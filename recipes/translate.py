@@ -24,31 +24,30 @@ never imports `keras_attention`.
 """
 
 import dataclasses
+import functools
 
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
 from keras_attention.cli import add_arguments
 from keras_attention.cli import add_output_arguments
-from keras_attention.cli import add_preset_arguments
+from keras_attention.cli import add_preset_group
 from keras_attention.cli import data_source_arguments
 from keras_attention.cli import make_parser
 from keras_attention.cli import parse_arguments
-from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
 from keras_attention.data import load_text_pairs
 from keras_attention.data import make_translation_dataset
 from keras_attention.data import normalized_references
-from keras_attention.data import pair_texts
+from keras_attention.data import translation_tokenizers
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
-from keras_attention.metrics import corpus_bleu
+from keras_attention.metrics import evaluate_translations
 from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
-from keras_attention.text import learn_or_load_wordpiece_tokenizer
 from keras_attention.training import make_distribution_strategy
 from keras_attention.training import transformer_adam
 from keras_attention.viz import plot_translator_attention
@@ -127,45 +126,22 @@ def parse_args(argv=None):
     )
     add_arguments(data, "max_train_examples", "max_eval_examples")
     text = parser.add_argument_group("tokenizer")
-    add_preset_arguments(
-        text,
-        PRESETS,
-        "vocabulary_size",
-        vocabulary_size="WordPiece vocabulary size per language",
-    )
     add_arguments(text, "case_sensitive", "normalization")
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="cpu-small",
-        help="model and training sizes: cpu-small (2 layers, d_model 128) "
-        "for a CPU, base (the paper's base model) for a GPU",
-    )
-    add_preset_arguments(
-        model,
+    add_preset_group(
+        parser,
         PRESETS,
-        *("num_layers", "d_model", "num_heads", "feed_forward_dim", "dropout"),
+        "cpu-small",
+        "model and training sizes: cpu-small (2 layers, d_model 128) "
+        "for a CPU, base (the paper's base model) for a GPU",
         num_layers="encoder and decoder blocks",
+        vocabulary_size="WordPiece vocabulary size per language",
+        max_length="longest source or target in tokens",
+        batch_tokens="token budget per batch; batches group sentences of "
+        "similar length",
     )
     training = parser.add_argument_group("training")
-    add_preset_arguments(training, PRESETS, "epochs")
-    training.add_argument(
-        "--batch-tokens",
-        type=int,
-        help="token budget per batch "
-        f"{preset_defaults(PRESETS, 'batch_tokens')}; batches group "
-        "sentences of similar length",
-    )
     add_argument(
         training, "batch_size", help="sentence pairs per batch instead"
-    )
-    add_preset_arguments(
-        training,
-        PRESETS,
-        "max_length",
-        "warmup_steps",
-        max_length="longest source or target in tokens",
     )
     training.add_argument(
         "--length-policy",
@@ -183,9 +159,7 @@ def parse_args(argv=None):
         help="the most target tokens generated (default: --max-length)",
     )
     add_output_arguments(parser, "translate")
-    args = parse_arguments(
-        parser, argv, positive=("batch_tokens",), presets=PRESETS
-    )
+    args = parse_arguments(parser, argv, presets=PRESETS)
     if args.batch_size is not None:
         args.batch_tokens = None
     args.max_output_length = args.max_output_length or args.max_length
@@ -223,17 +197,13 @@ def main(argv=None, callbacks=()):
     run = Run(args)
     train, held_out = load_data(args)  # bad input stops here
     resuming = run.start()
-    source_tokenizer, target_tokenizer = (
-        learn_or_load_wordpiece_tokenizer(
-            pair_texts(train, index),
-            args.vocabulary_size,
-            run.path(name),
-            reuse=resuming,
-            lowercase=not args.case_sensitive,
-            normalization=args.normalization,
-            add_start_end=True,
-        )
-        for index, name in enumerate(VOCABULARIES)
+    source_tokenizer, target_tokenizer = translation_tokenizers(
+        train,
+        args.vocabulary_size,
+        [run.path(name) for name in VOCABULARIES],
+        reuse=resuming,
+        lowercase=not args.case_sensitive,
+        normalization=args.normalization,
     )
     print(
         f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "
@@ -303,32 +273,25 @@ def main(argv=None, callbacks=()):
         length_penalty=args.length_penalty,
         max_source_length=args.max_length,
     )
-    sources, targets = (pair_texts(held_out, index) for index in (0, 1))
-    hypotheses = translator.translate(sources)
-    references = normalized_references(
-        targets,
-        lowercase=not args.case_sensitive,
-        normalization=args.normalization,
+    evaluation = evaluate_translations(
+        translator.translate,
+        held_out,
+        normalize=functools.partial(
+            normalized_references,
+            lowercase=not args.case_sensitive,
+            normalization=args.normalization,
+        ),
     )
-    bleu = corpus_bleu(hypotheses, references)
     search = "greedy" if args.beam_width == 1 else f"beam {args.beam_width}"
-    print(f"Held-out {search} {bleu} on {len(held_out)} sentences")
-    for example in list(zip(sources, references, hypotheses))[
-        :NUM_PRINTED_EXAMPLES
-    ]:
-        print(
-            "  source:     {}\n  reference:  {}\n  translated: {}".format(
-                *example
-            )
-        )
+    print(f"Held-out {search} {evaluation.bleu} on {len(held_out)} sentences")
+    print(evaluation.format_examples(NUM_PRINTED_EXAMPLES))
+    sources = evaluation.sources
     plot_translator_attention(
         translator.greedy(), sources[:NUM_HEATMAPS], run.path("attention.png")
     )
     summary = {
-        "bleu": bleu.score,
-        "bleu_signature": str(bleu),
+        **evaluation.summary(),
         "decoding": search,
-        "num_held_out": len(held_out),
         "parameters": model.count_params(),
         "training_seconds": training_seconds,
     }
@@ -337,7 +300,7 @@ def main(argv=None, callbacks=()):
         summary["export_agreement"] = run.export_and_verify(
             lambda path: export_translator(path, translator),
             check,
-            hypotheses[: len(check)],
+            evaluation.hypotheses[: len(check)],
             noun="translations",
         )
     return run.finish(summary)
