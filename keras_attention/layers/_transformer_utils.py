@@ -16,7 +16,14 @@ from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import clone_initializer
 from keras_attention.layers.dropout import Dropout
 from keras_attention.layers.layer_normalization import LayerNormalization
+from keras_attention.layers.multi_head_attention import _check_key_value_heads
+from keras_attention.layers.multi_head_attention import _check_soft_cap
+from keras_attention.layers.rms_normalization import RMSNormalization
 from keras_attention.ops.masks import merge_masks
+
+# Gated feed-forward networks (Shazeer, 2020): `activation` names the gate's.
+GATED_ACTIVATIONS = {"swiglu": "silu", "geglu": "gelu"}
+NORMALIZATIONS = {"layer": LayerNormalization, "rms": RMSNormalization}
 
 
 def check_sequence_shape(name, shape):
@@ -96,9 +103,24 @@ class TransformerBlockBase(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         attention_implementation="auto",
+        normalization="layer",
+        num_key_value_heads=None,
+        sliding_window=None,
+        soft_cap=None,
+        rotary=False,
+        rotary_max_wavelength=10000,
         **kwargs,
     ):
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"`normalization` must be one of {sorted(NORMALIZATIONS)}. "
+                f"Received: normalization={normalization!r}"
+            )
         num_heads = check_positive_int("num_heads", num_heads)
+        # Checked here too so that a bad block fails when it is made.
+        _check_key_value_heads(num_heads, num_key_value_heads)
+        check_positive_int("sliding_window", sliding_window, allow_none=True)
+        _check_soft_cap(soft_cap)
         feed_forward_dim = check_positive_int(
             "feed_forward_dim", feed_forward_dim
         )
@@ -123,12 +145,23 @@ class TransformerBlockBase(keras.layers.Layer):
         self.value_dim = value_dim
         self.dropout = dropout
         self.attention_dropout = attention_dropout
-        self.activation = keras.activations.get(activation)
+        # A gated network keeps its name ("swiglu"); others the function.
+        self.activation = (
+            activation
+            if activation in GATED_ACTIVATIONS
+            else keras.activations.get(activation)
+        )
         self.norm_first = norm_first
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.attention_implementation = attention_implementation
+        self.normalization = normalization
+        self.num_key_value_heads = num_key_value_heads
+        self.sliding_window = sliding_window
+        self.soft_cap = soft_cap
+        self.rotary = rotary
+        self.rotary_max_wavelength = rotary_max_wavelength
         self.supports_masking = True
 
     def _resolve_key_dim(self, d_model):
@@ -143,12 +176,27 @@ class TransformerBlockBase(keras.layers.Layer):
             )
         return d_model // self.num_heads
 
-    def _attention_kwargs(self, d_model, name):
-        """Constructor arguments for one attention sublayer."""
+    def _attention_kwargs(self, d_model, name, positional=True):
+        """Constructor arguments for one attention sublayer.
+
+        `positional` (self-attention) adds the sliding window and the
+        rotary embedding, which cross-attention has no use for.
+        """
         attention_dropout = self.attention_dropout
         if attention_dropout is None:
             attention_dropout = self.dropout
+        options = dict(
+            num_key_value_heads=self.num_key_value_heads,
+            soft_cap=self.soft_cap,
+        )
+        if positional:
+            options.update(
+                sliding_window=self.sliding_window,
+                rotary=self.rotary,
+                rotary_max_wavelength=self.rotary_max_wavelength,
+            )
         return dict(
+            **options,
             num_heads=self.num_heads,
             key_dim=self._resolve_key_dim(d_model),
             value_dim=self.value_dim,
@@ -162,8 +210,8 @@ class TransformerBlockBase(keras.layers.Layer):
         )
 
     def _make_norm_and_dropout(self, prefix, sequence_shape):
-        """The built `LayerNormalization` and `Dropout` of one sublayer."""
-        norm = LayerNormalization(
+        """The built normalization and `Dropout` of one sublayer."""
+        norm = NORMALIZATIONS[self.normalization](
             epsilon=self.layer_norm_epsilon,
             dtype=self.dtype_policy,
             name=f"{prefix}_layer_norm",
@@ -176,27 +224,45 @@ class TransformerBlockBase(keras.layers.Layer):
         )
         return norm, dropout
 
+    def _dense(self, units, name, input_shape, activation=None):
+        layer = keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+        layer.build(input_shape)
+        return layer
+
     def _build_feed_forward(self, sequence_shape):
-        """Position-wise feed-forward: Dense(ff, activation) -> Dense(d)."""
+        """Dense(ff, activation) -> Dense(d), or its gated variant.
+
+        A gated network (`"swiglu"`, `"geglu"`) multiplies the intermediate
+        projection by a gate, `act(x W_gate) * (x W_in)`, before the output
+        projection.
+        """
         d_model = sequence_shape[-1]
-        self._feed_forward_intermediate = keras.layers.Dense(
+        gate_activation = GATED_ACTIVATIONS.get(self.activation)
+        self._feed_forward_gate = None
+        if gate_activation is not None:
+            self._feed_forward_gate = self._dense(
+                self.feed_forward_dim,
+                "feed_forward_gate_dense",
+                sequence_shape,
+                activation=gate_activation,
+            )
+        self._feed_forward_intermediate = self._dense(
             self.feed_forward_dim,
-            activation=self.activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feed_forward_intermediate_dense",
+            "feed_forward_intermediate_dense",
+            sequence_shape,
+            activation=None if gate_activation else self.activation,
         )
-        self._feed_forward_intermediate.build(sequence_shape)
-        self._feed_forward_output = keras.layers.Dense(
+        self._feed_forward_output = self._dense(
             d_model,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
-            dtype=self.dtype_policy,
-            name="feed_forward_output_dense",
-        )
-        self._feed_forward_output.build(
-            tuple(sequence_shape[:-1]) + (self.feed_forward_dim,)
+            "feed_forward_output_dense",
+            tuple(sequence_shape[:-1]) + (self.feed_forward_dim,),
         )
         self._feed_forward_norm, self._feed_forward_dropout = (
             self._make_norm_and_dropout("feed_forward", sequence_shape)
@@ -209,6 +275,8 @@ class TransformerBlockBase(keras.layers.Layer):
         shape = ops.shape(x)
         tokens = ops.reshape(x, (-1, shape[-1]))  # (batch * len, d_model)
         hidden = self._feed_forward_intermediate(tokens)  # (tokens, ff)
+        if self._feed_forward_gate is not None:
+            hidden = hidden * self._feed_forward_gate(tokens)
         outputs = self._feed_forward_output(hidden)  # (tokens, d_model)
         return (ops.reshape(outputs, shape),)  # (batch, len, d_model)
 
@@ -247,7 +315,11 @@ class TransformerBlockBase(keras.layers.Layer):
                 "value_dim": self.value_dim,
                 "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": (
+                    self.activation
+                    if isinstance(self.activation, str)
+                    else keras.activations.serialize(self.activation)
+                ),
                 "norm_first": self.norm_first,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(
@@ -257,6 +329,12 @@ class TransformerBlockBase(keras.layers.Layer):
                     self.bias_initializer
                 ),
                 "attention_implementation": self.attention_implementation,
+                "normalization": self.normalization,
+                "num_key_value_heads": self.num_key_value_heads,
+                "sliding_window": self.sliding_window,
+                "soft_cap": self.soft_cap,
+                "rotary": self.rotary,
+                "rotary_max_wavelength": self.rotary_max_wavelength,
             }
         )
         return config

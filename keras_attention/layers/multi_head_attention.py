@@ -17,6 +17,7 @@ from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rank_3
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import clone_initializer
+from keras_attention.layers.rotary_embedding import RotaryEmbedding
 from keras_attention.ops.attention import scaled_dot_product_attention
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
@@ -86,6 +87,34 @@ def _check_features(name, shape, projection):
         )
 
 
+def _check_key_value_heads(num_heads, num_key_value_heads):
+    """`num_key_value_heads` (default `num_heads`), once it divides it."""
+    if num_key_value_heads is None:
+        return num_heads
+    num_key_value_heads = check_positive_int(
+        "num_key_value_heads", num_key_value_heads
+    )
+    if num_heads % num_key_value_heads:
+        raise ValueError(
+            "`num_key_value_heads` must divide `num_heads`: each key/value "
+            "head serves a group of query heads. Received: "
+            f"num_heads={num_heads}, num_key_value_heads={num_key_value_heads}"
+        )
+    return num_key_value_heads
+
+
+def _check_soft_cap(soft_cap):
+    if soft_cap is not None and (
+        not isinstance(soft_cap, numbers.Real)
+        or isinstance(soft_cap, bool)
+        or not 0 < soft_cap < float("inf")
+    ):
+        raise ValueError(
+            "`soft_cap` must be a positive, finite number or None. "
+            f"Received: soft_cap={soft_cap!r}"
+        )
+
+
 class _MultiHeadAttentionBase(keras.layers.Layer):
     """Shared machinery of `MultiHeadAttention` and `MultiHeadSelfAttention`.
 
@@ -108,10 +137,32 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
         attention_implementation="auto",
         chunk_size=None,
         seed=None,
+        num_key_value_heads=None,
+        sliding_window=None,
+        soft_cap=None,
+        rotary=False,
+        rotary_max_wavelength=10000,
+        rotary_scaling_factor=1.0,
         **kwargs,
     ):
         num_heads = check_positive_int("num_heads", num_heads)
         key_dim = check_positive_int("key_dim", key_dim)
+        num_key_value_heads = _check_key_value_heads(
+            num_heads, num_key_value_heads
+        )
+        sliding_window = check_positive_int(
+            "sliding_window", sliding_window, allow_none=True
+        )
+        _check_soft_cap(soft_cap)
+        if not isinstance(rotary, bool):
+            raise ValueError(
+                f"`rotary` must be a bool. Received: rotary={rotary!r}"
+            )
+        if rotary and key_dim % 2:
+            raise ValueError(
+                "Rotary position embeddings rotate pairs of features, so "
+                f"they need an even `key_dim`. Received: key_dim={key_dim}"
+            )
         value_dim = check_positive_int("value_dim", value_dim, allow_none=True)
         output_dim = check_positive_int(
             "output_dim", output_dim, allow_none=True
@@ -135,16 +186,37 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
         self.attention_implementation = attention_implementation
         self.chunk_size = chunk_size
         self.seed = seed
+        self.num_key_value_heads = num_key_value_heads
+        self.sliding_window = sliding_window
+        self.soft_cap = None if soft_cap is None else float(soft_cap)
+        self.rotary = rotary
+        self.rotary_max_wavelength = rotary_max_wavelength
+        self.rotary_scaling_factor = rotary_scaling_factor
         self.supports_masking = True
         self._seed_generator = (
             keras.random.SeedGenerator(seed) if dropout > 0.0 else None
         )
+        self._rotary_embedding = None
+        if rotary:
+            # No weights: the layer only rotates (batch, len, heads, depth).
+            self._rotary_embedding = RotaryEmbedding(
+                max_wavelength=rotary_max_wavelength,
+                scaling_factor=rotary_scaling_factor,
+                dtype=self.dtype_policy,
+                name="rotary_embedding",
+            )
 
-    def _head_projection(self, name, depth, input_shape):
+    def _rotate(self, heads, start_index=0):
+        """`heads` rotated for positions `start_index + t` (if `rotary`)."""
+        if self._rotary_embedding is None:
+            return heads
+        return self._rotary_embedding(heads, start_index=start_index)
+
+    def _head_projection(self, name, depth, input_shape, heads=None):
         """A built `(d_in) -> (heads, depth)` projection named `name`."""
         layer = MatMulEinsumDense(
             _HEAD_PROJECTION,
-            output_shape=(None, self.num_heads, depth),
+            output_shape=(None, heads or self.num_heads, depth),
             bias_axes="hk" if self.use_bias else None,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
@@ -180,17 +252,22 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
         attention_mask,
         training,
         return_attention_scores,
+        causal=False,
+        window=None,
     ):
         """Attention over projected heads, then the output projection.
 
         Args:
             query: `(batch, q_len, heads, key_dim)` projected queries.
-            key: `(batch, k_len, heads, key_dim)` projected keys.
-            value: `(batch, k_len, heads, value_dim)` projected values.
+            key: `(batch, k_len, kv_heads, key_dim)` projected keys.
+            value: `(batch, k_len, kv_heads, value_dim)` projected values.
             attention_mask: boolean mask broadcastable to
                 `(batch, q_len, k_len)`, or `None`.
             training: bool, whether dropout is active.
             return_attention_scores: bool, whether to return the weights.
+            causal: bool, the op's (bottom-right) causal mask, built per
+                tile by the memory-efficient kernels.
+            window: optional int, the op's sliding window.
 
         Returns:
             `(output, scores)`: the `(batch, q_len, output_dim)` output and
@@ -210,6 +287,9 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
             return_attention_scores=return_attention_scores,
             implementation=self.attention_implementation,
             chunk_size=self.chunk_size,
+            causal=causal,
+            window=window,
+            soft_cap=self.soft_cap,
         )
         scores = None
         if return_attention_scores:
@@ -251,6 +331,12 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
                 "attention_implementation": self.attention_implementation,
                 "chunk_size": self.chunk_size,
                 "seed": self.seed,
+                "num_key_value_heads": self.num_key_value_heads,
+                "sliding_window": self.sliding_window,
+                "soft_cap": self.soft_cap,
+                "rotary": self.rotary,
+                "rotary_max_wavelength": self.rotary_max_wavelength,
+                "rotary_scaling_factor": self.rotary_scaling_factor,
             }
         )
         return config
@@ -278,8 +364,8 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
     usual lower-triangular mask when `q_len == k_len`.
 
     For fast autoregressive decoding the layer takes a key/value `cache` of
-    shape `(batch, 2, max_len, num_heads, key_dim)` holding projected keys
-    (`cache[:, 0]`) and values (`cache[:, 1]`); this needs
+    shape `(batch, 2, max_len, num_key_value_heads, key_dim)` holding
+    projected keys (`cache[:, 0]`) and values (`cache[:, 1]`); this needs
     `value_dim == key_dim`.
     - With `cache_update_index`, the keys and values of the current `value`
       (and `key`) input, usually a single token, are projected, written into
@@ -317,6 +403,26 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             to size tiles from a memory budget. Defaults to `None`.
         seed: optional int, seed of the attention dropout. Defaults to
             `None`.
+        num_key_value_heads: int dividing `num_heads`, the number of key
+            and value heads (grouped-query attention; `1` is multi-query
+            attention). The key/value projections and the cache hold only
+            these heads; query head `i` uses key/value head
+            `i // (num_heads // num_key_value_heads)`, as in
+            `keras.layers.GroupedQueryAttention`. Defaults to `num_heads`.
+        sliding_window: optional int `w`, local attention: with the causal
+            mask query `i` sees keys `[i - w + 1, i]`, without it keys
+            less than `w` positions away. The memory-efficient attention
+            then costs `length * w`, not `length^2`. Defaults to `None`.
+        soft_cap: optional positive float, logit soft-capping: scores
+            become `soft_cap * tanh(scores / soft_cap)`. Defaults to `None`.
+        rotary: bool, whether to rotate each head's queries and keys with
+            rotary position embeddings (Su et al., 2021), positions counted
+            from 0 (from `cache_update_index` with a cache, which then holds
+            rotated keys). Meant for self-attention. Defaults to `False`.
+        rotary_max_wavelength: int, the longest wavelength of the rotary
+            embedding. Defaults to `10000`.
+        rotary_scaling_factor: float, positions are divided by it (linear
+            position interpolation). Defaults to `1.0`.
         **kwargs: other keyword arguments of `keras.layers.Layer`, such as
             `name` and `dtype`.
 
@@ -339,8 +445,8 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         return_attention_scores: bool, whether to also return the attention
             weights. Defaults to `False`.
         training: bool, whether dropout is active. Defaults to `None`.
-        cache: optional `(batch, 2, max_len, num_heads, key_dim)` key/value
-            cache.
+        cache: optional `(batch, 2, max_len, num_key_value_heads,
+            key_dim)` key/value cache.
         cache_update_index: optional int or scalar int tensor, the position
             at which the keys and values of `value` are written into
             `cache`.
@@ -385,9 +491,12 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         self.query_dense = self._head_projection(
             "query", self.key_dim, query_shape
         )
-        self.key_dense = self._head_projection("key", self.key_dim, key_shape)
+        heads = self.num_key_value_heads
+        self.key_dense = self._head_projection(
+            "key", self.key_dim, key_shape, heads
+        )
         self.value_dense = self._head_projection(
-            "value", self.value_dim, value_shape
+            "value", self.value_dim, value_shape, heads
         )
         self._build_output_projection(query_shape)
 
@@ -413,15 +522,16 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
     def _check_cache(self, cache):
         self._check_cache_support()
         shape = tuple(cache.shape)
-        expected = (2, None, self.num_heads, self.key_dim)
+        expected = (2, None, self.num_key_value_heads, self.key_dim)
         if len(shape) != 5 or any(
             got is not None and want is not None and got != want
             for got, want in zip(shape[1:], expected)
         ):
             raise ValueError(
-                "`cache` must have shape (batch, 2, max_len, num_heads, "
-                f"key_dim) = (batch, 2, max_len, {self.num_heads}, "
-                f"{self.key_dim}). Received: cache.shape={shape}"
+                "`cache` must have shape (batch, 2, max_len, "
+                "num_key_value_heads, key_dim) = (batch, 2, max_len, "
+                f"{self.num_key_value_heads}, {self.key_dim}). Received: "
+                f"cache.shape={shape}"
             )
 
     def compute_cache(self, value, key=None):
@@ -437,7 +547,8 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                 to `value`.
 
         Returns:
-            The `(batch, 2, length, num_heads, key_dim)` cache.
+            The `(batch, 2, length, num_key_value_heads, key_dim)` cache
+            (with `rotary`, keys rotated for positions `0..length - 1`).
         """
         self._check_cache_support()
         if not self.built:
@@ -448,7 +559,7 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             )
         key = value if key is None else key
         self._check_inputs(value=value, key=key)
-        keys = self.key_dense(ops.copy(key))  # (batch, len, heads, key_dim)
+        keys = self._rotate(self.key_dense(ops.copy(key)))  # (b, len, h, k)
         values = self.value_dense(ops.copy(value))  # (batch, len, heads, dim)
         return ops.stack([keys, values], axis=_CACHE_KV_AXIS)
 
@@ -477,23 +588,24 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         # The copies drop the implicit Keras masks, which this layer handles
         # itself, so that the projections do not warn about them.
         projected_query = self.query_dense(ops.copy(query))  # (b, q, h, k)
-        causal_offset = None
+        position = 0  # of the first query (and new key), for `rotary`
         if cache is None:
-            keys = self.key_dense(ops.copy(key))  # (batch, k_len, heads, k)
-            values = self.value_dense(ops.copy(value))  # (b, k_len, h, v)
+            keys = self._rotate(self.key_dense(ops.copy(key)))  # (b, k, g, k)
+            values = self.value_dense(ops.copy(value))  # (b, k_len, g, v)
         else:
             self._check_cache(cache)
             cache = ops.cast(cache, self.compute_dtype)
             if cache_update_index is not None:
+                position = cache_update_index
                 # One in-place-able update of the stacked cache: writing keys
                 # and values apart and re-stacking would copy it every step.
                 new_entries = ops.stack(
                     [
-                        self.key_dense(ops.copy(key)),
+                        self._rotate(self.key_dense(ops.copy(key)), position),
                         self.value_dense(ops.copy(value)),
                     ],
                     axis=_CACHE_KV_AXIS,
-                )  # (batch, 2, new_len, heads, key_dim)
+                )  # (batch, 2, new_len, kv_heads, key_dim)
                 cache = _check_cache_update(
                     cache, new_entries, cache_update_index
                 )
@@ -502,9 +614,9 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                 )
                 # The new tokens' masks do not cover the whole cache.
                 value_mask = key_mask = None
-                causal_offset = cache_update_index
-            keys = cache[:, 0]  # (batch, max_len, heads, key_dim)
-            values = cache[:, 1]  # (batch, max_len, heads, key_dim)
+            keys = cache[:, 0]  # (batch, max_len, kv_heads, key_dim)
+            values = cache[:, 1]  # (batch, max_len, kv_heads, key_dim)
+        projected_query = self._rotate(projected_query, position)
 
         mask = compute_attention_mask(
             query,
@@ -513,12 +625,19 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             value_mask=value_mask,
             key_mask=key_mask,
             attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask and causal_offset is None,
         )  # (batch|1, q_len|1, k_len|1)
-        if use_causal_mask and causal_offset is not None:
+        # Without a cache the op builds the causal and window masks itself
+        # (per tile on the memory-efficient path); with one, queries stand
+        # at `cache_update_index + t`, not at the bottom-right corner.
+        causal, window = use_causal_mask, self.sliding_window
+        if cache_update_index is not None and (causal or window):
             mask = merge_masks(
-                mask, _offset_causal_mask(query, keys, causal_offset)
+                mask,
+                _positional_mask(
+                    query, keys, cache_update_index, causal, window
+                ),
             )
+            causal, window = False, None
 
         output, scores = self._attend(
             projected_query,
@@ -527,6 +646,8 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             mask,
             training,
             return_attention_scores,
+            causal=causal,
+            window=window,
         )
         outputs = (output,)
         if return_attention_scores:
@@ -566,10 +687,19 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-def _offset_causal_mask(query, key, offset):
-    """`(1, q_len, k_len)` mask: query `t` sees keys `j <= offset + t`."""
+def _positional_mask(query, key, offset, causal, window):
+    """`(1, q_len, k_len)` mask of queries at `offset + t` over keys `j`.
+
+    With `causal` query `t` sees keys `j <= offset + t`; with `window` only
+    those less than `window` positions away (before it when causal).
+    """
     offset = ops.cast(offset, "int32")
     rows = ops.arange(ops.shape(query)[1], dtype="int32") + offset  # (q,)
     cols = ops.arange(ops.shape(key)[1], dtype="int32")  # (k,)
-    allowed = ops.less_equal(cols[None, :], rows[:, None])  # (q_len, k_len)
+    distance = rows[:, None] - cols[None, :]  # (q_len, k_len)
+    allowed = ops.ones_like(distance, dtype="bool")
+    if causal:
+        allowed = ops.greater_equal(distance, 0)
+    if window:
+        allowed = ops.logical_and(allowed, ops.less(ops.abs(distance), window))
     return allowed[None]  # (1, q_len, k_len)

@@ -54,6 +54,14 @@ class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
             to size tiles from a memory budget. Defaults to `None`.
         seed: optional int, seed of the attention dropout. Defaults to
             `None`.
+        num_key_value_heads, sliding_window, soft_cap, rotary,
+        rotary_max_wavelength, rotary_scaling_factor: grouped-query
+            attention, local attention, logit soft-capping and rotary
+            position embeddings, as in `MultiHeadAttention`. With grouped
+            heads the fused kernel has shape `(features,
+            num_key_value_heads, group * key_dim + key_dim + value_dim)`:
+            per key/value head, its group of query heads, its key and its
+            value.
         **kwargs: other keyword arguments of `keras.layers.Layer`, such as
             `name` and `dtype`.
 
@@ -88,10 +96,16 @@ class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
+    def _group(self):
+        return self.num_heads // self.num_key_value_heads
+
     def build(self, input_shape):
         check_rank_3("inputs", input_shape)
         self.query_key_value_dense = self._head_projection(
-            "query_key_value", 2 * self.key_dim + self.value_dim, input_shape
+            "query_key_value",
+            (self._group() + 1) * self.key_dim + self.value_dim,
+            input_shape,
+            heads=self.num_key_value_heads,
         )
         self._build_output_projection(input_shape)
 
@@ -116,18 +130,34 @@ class MultiHeadSelfAttention(mha._MultiHeadAttentionBase):
         # than splitting one fused output (forward+backward, graph mode).
         query, key, value = self.query_key_value_dense(
             ops.copy(inputs),
-            sections=[self.key_dim, self.key_dim, self.value_dim],
-        )  # (b, t, h, k), (b, t, h, k), (b, t, h, v)
+            sections=[
+                self._group() * self.key_dim,
+                self.key_dim,
+                self.value_dim,
+            ],
+        )  # (b, t, g, group * k), (b, t, g, k), (b, t, g, v)
+        if self._group() > 1:
+            # Query head `i` of key/value head `i // group`, as the op wants.
+            batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+            query = ops.reshape(
+                query, (batch, length, self.num_heads, self.key_dim)
+            )
         attention_mask = compute_attention_mask(
             inputs,
             inputs,
             query_mask=mask,
             value_mask=mask,
             attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask,
         )  # (batch|1, length|1, length|1)
         output, scores = self._attend(
-            query, key, value, attention_mask, training, return_attention_scores
+            self._rotate(query),
+            self._rotate(key),
+            value,
+            attention_mask,
+            training,
+            return_attention_scores,
+            causal=use_causal_mask,
+            window=self.sliding_window,
         )
         return (output, scores) if return_attention_scores else output
 

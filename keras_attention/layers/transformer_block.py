@@ -44,7 +44,9 @@ class TransformerBlock(TransformerBlockBase):
             the residual sum. Defaults to `0.0`.
         attention_dropout: float in `[0, 1)`, dropout on the attention
             weights. Defaults to `dropout`.
-        activation: activation of the feed-forward hidden layer. Defaults to
+        activation: activation of the feed-forward hidden layer, or
+            `"swiglu"` / `"geglu"` for a gated feed-forward network
+            (`act(x W_gate) * (x W_in)`, with SiLU or GELU). Defaults to
             `"relu"`.
         norm_first: bool, whether to normalize before each sublayer (pre-LN)
             instead of after the residual sum (post-LN). Defaults to
@@ -57,6 +59,21 @@ class TransformerBlock(TransformerBlockBase):
         attention_implementation: `"auto"`, `"dense"` or `"chunked"`, see
             `keras_attention.ops.scaled_dot_product_attention`. Defaults to
             `"auto"`.
+        normalization: `"layer"` (`LayerNormalization`) or `"rms"`
+            (`RMSNormalization`, as in Llama and Gemma). Defaults to
+            `"layer"`.
+        num_key_value_heads: int dividing `num_heads`, the key/value heads
+            of the attention (grouped-query attention; `1` is multi-query).
+            Defaults to `num_heads`.
+        sliding_window: optional int, local self-attention over the last
+            `sliding_window` positions (see `MultiHeadAttention`). Defaults
+            to `None`.
+        soft_cap: optional float, attention logit soft-capping. Defaults
+            to `None`.
+        rotary: bool, rotary position embeddings in the self-attention.
+            Defaults to `False`.
+        rotary_max_wavelength: int, their longest wavelength. Defaults to
+            `10000`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:

@@ -66,7 +66,9 @@ class TransformerDecoderBlock(TransformerBlockBase):
             the residual sum. Defaults to `0.0`.
         attention_dropout: float in `[0, 1)`, dropout on the attention
             weights. Defaults to `dropout`.
-        activation: activation of the feed-forward hidden layer. Defaults to
+        activation: activation of the feed-forward hidden layer, or
+            `"swiglu"` / `"geglu"` for a gated feed-forward network
+            (`act(x W_gate) * (x W_in)`, with SiLU or GELU). Defaults to
             `"relu"`.
         norm_first: bool, whether to normalize before each sublayer (pre-LN)
             instead of after the residual sum (post-LN). Defaults to
@@ -79,6 +81,11 @@ class TransformerDecoderBlock(TransformerBlockBase):
         attention_implementation: `"auto"`, `"dense"` or `"chunked"`, see
             `keras_attention.ops.scaled_dot_product_attention`. Defaults to
             `"auto"`.
+        normalization, num_key_value_heads, sliding_window, soft_cap,
+        rotary, rotary_max_wavelength: RMS normalization, grouped-query,
+            local and soft-capped attention and rotary positions in the
+            self-attention, as in `TransformerBlock` (cross-attention gets
+            the grouped heads and the soft cap only).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -179,7 +186,9 @@ class TransformerDecoderBlock(TransformerBlockBase):
                 encoder_sequence_shape,
             )
             self._cross_attention = MultiHeadAttention(
-                **self._attention_kwargs(d_model, "cross_attention")
+                **self._attention_kwargs(
+                    d_model, "cross_attention", positional=False
+                )
             )
             self._cross_attention.build(
                 decoder_sequence_shape, encoder_sequence_shape
@@ -389,7 +398,8 @@ class TransformerDecoderBlock(TransformerBlockBase):
             dtype: the cache dtype. Defaults to the layer's compute dtype.
 
         Returns:
-            A `(batch_size, 2, max_length, num_heads, key_dim)` zero tensor.
+            A `(batch_size, 2, max_length, num_key_value_heads, key_dim)`
+            zero tensor.
         """
         if not self.built:
             raise ValueError(
@@ -399,7 +409,13 @@ class TransformerDecoderBlock(TransformerBlockBase):
             )
         key_dim = self._self_attention.key_dim
         return ops.zeros(
-            (batch_size, 2, max_length, self.num_heads, key_dim),
+            (
+                batch_size,
+                2,
+                max_length,
+                self._self_attention.num_key_value_heads,
+                key_dim,
+            ),
             dtype=dtype or self.compute_dtype,
         )
 
