@@ -1,13 +1,16 @@
 """Serving: SavedModels that take raw strings and answer strings.
 
-Every export is `export_*(path, <the thing exported>, ...options)` and
-writes a SavedModel with one `serving_default` signature, `texts: (batch,)
-tf.string` in, a dict with at least `"outputs": (batch,) tf.string` and
-`"status": (batch,) tf.string` out; a bad item (empty, over-long, not
-UTF-8) gets its status and an empty answer, never failing the others. It
-loads with plain TensorFlow (plus tensorflow-text for WordPiece models) in
-a process that never imports `keras_attention`, and it never modifies the
-model, tokenizer or translator it is given.
+Every export is `export_*(path, <the thing exported>, ...options,
+version=None)`: `path` is a model base directory as TF Serving watches it,
+the SavedModel goes to `<path>/<version>/` (the next integer version by
+default) and the export returns that directory. The SavedModel has a
+`serving_default` signature, `texts: (batch,) tf.string` in, a dict with
+at least `"outputs": (batch,) tf.string` and `"status": (batch,)
+tf.string` out; a bad item (empty, over-long, not UTF-8) gets its status
+and an empty answer, never failing the others. It loads with plain
+TensorFlow (plus tensorflow-text for WordPiece models) in a process that
+never imports `keras_attention`, and it never modifies the model,
+tokenizer or translator it is given.
 
 Layout (imports flow down this list only):
 
@@ -16,6 +19,8 @@ Layout (imports flow down this list only):
 - `item_status`: each item of a batch stands alone: its status (`ok`,
   `truncated`, `empty`, `too_long`, `invalid_utf8`), and the model run on
   the answerable items only.
+- `model_versions`: TF Serving's layout, `<base>/<version>/`: writing a
+  version all or nothing, finding and loading the newest.
 - `_archive`: private helpers of the exports (input spec, tokenizer copy,
   writing an `ExportArchive`).
 - `translator`: `Translator`, a Transformer and its tokenizers as one
@@ -58,6 +63,9 @@ from keras_attention.serving.fresh_process import compare_served_classes
 from keras_attention.serving.fresh_process import (
     run_saved_model_in_fresh_process,
 )
+from keras_attention.serving.model_versions import load_saved_model
+from keras_attention.serving.model_versions import next_version
+from keras_attention.serving.model_versions import saved_model_path
 from keras_attention.serving.text_to_text import export_seq2seq
 from keras_attention.serving.text_to_text import export_text_to_text
 from keras_attention.serving.translator import Translator
@@ -92,5 +100,8 @@ __all__ = [
     "export_text_classifier",
     "export_text_to_text",
     "export_translator",
+    "load_saved_model",
+    "next_version",
     "run_saved_model_in_fresh_process",
+    "saved_model_path",
 ]

@@ -3,16 +3,15 @@
 The `(batch,)` string input spec of every signature, a fresh copy of a
 tokenizer (so an export never holds, or changes, the caller's), and the
 writing of a `keras.export.ExportArchive` with one `serving_default`
-endpoint.
+endpoint as a version of a model base directory.
 """
-
-import os
 
 import keras
 import tensorflow as tf
 
 from keras_attention.serving.constants import SERVING_INPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
+from keras_attention.serving.model_versions import write_version
 
 
 def check_tensorflow_backend():
@@ -47,17 +46,19 @@ def check_tokenizer(name, tokenizer, methods):
             )
 
 
-def write_archive(path, module, models=()):
-    """Writes `module.serve` as the `serving_default` signature of `path`.
+def write_archive(path, module, models=(), version=None):
+    """Writes `module.serve` as the `serving_default` signature.
 
     Args:
-        path: the SavedModel directory to write.
+        path: the model base directory; the SavedModel goes to
+            `<path>/<version>/`.
         module: a `tf.Module` with a `serve(texts)` method; it and
             everything it tracks are saved.
         models: Keras models whose variables `module.serve` uses.
+        version: optional positive int. Defaults to `None` (the next).
 
     Returns:
-        `path`.
+        The version directory, a str.
     """
     archive = keras.export.ExportArchive()
     for model in models:
@@ -66,5 +67,8 @@ def write_archive(path, module, models=()):
     archive.add_endpoint(
         SERVING_SIGNATURE, module.serve, input_signature=[texts_spec()]
     )
-    archive.write_out(os.fspath(path), verbose=False)
-    return path
+    return write_version(
+        path,
+        lambda directory: archive.write_out(directory, verbose=False),
+        version,
+    )

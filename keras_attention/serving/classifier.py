@@ -93,6 +93,7 @@ def export_text_classifier(
     class_names,
     max_sequence_length=None,
     truncate=False,
+    version=None,
 ):
     """Exports a text classifier as a SavedModel: raw strings in.
 
@@ -110,7 +111,8 @@ def export_text_classifier(
     works, with a `DeprecationWarning`, for one release.
 
     Args:
-        path: the SavedModel directory to write.
+        path: the model base directory; the SavedModel goes to
+            `<path>/<version>/` (TF Serving's layout).
         model: a Keras model mapping `(batch, len)` int32 ids (`0` =
             padding) to `(batch, num_classes)` probabilities, e.g. from
             `build_transformer_classifier`.
@@ -123,15 +125,18 @@ def export_text_classifier(
         truncate: bool, whether longer texts are cut to
             `max_sequence_length` ids and answered (`"truncated"`) rather
             than rejected (`"too_long"`). Defaults to `False`.
+        version: optional positive int, the version to write. Defaults
+            to `None` (one more than the highest under `path`, or `1`).
 
     Returns:
-        `path`.
+        The version directory written, a str.
 
     Example:
 
     >>> export_text_classifier("/tmp/classifier", model, tokenizer,
     ...                        ["neg", "pos"])  # doctest: +SKIP
-    >>> serve = tf.saved_model.load("/tmp/classifier").signatures[
+    '/tmp/classifier/1'
+    >>> serve = load_saved_model("/tmp/classifier").signatures[
     ...     "serving_default"]  # doctest: +SKIP
     >>> serve(tf.constant(["a wonderful film"]))["outputs"]  # doctest: +SKIP
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'pos'], ...)>
@@ -163,4 +168,4 @@ def export_text_classifier(
     module = _TextClassifierModule(
         model, tokenizer, class_names, max_sequence_length, bool(truncate)
     )
-    return write_archive(path, module, models=(model,))
+    return write_archive(path, module, models=(model,), version=version)

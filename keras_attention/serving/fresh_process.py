@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
+from keras_attention.serving.model_versions import saved_model_path
 
 __all__ = ["compare_served_classes", "run_saved_model_in_fresh_process"]
 
@@ -55,7 +56,9 @@ def run_saved_model_in_fresh_process(path, texts, expected=None, timeout=300):
     checks that the SavedModel stands on its own.
 
     Args:
-        path: a SavedModel written by one of the `export_*` functions.
+        path: a model base directory or a version directory written by
+            one of the `export_*` functions (a base directory answers with
+            its highest version).
         texts: a list of input strings.
         expected: optional list of the answers the in-process model gave
             for `texts`; when given, any disagreement raises. Defaults to
@@ -75,6 +78,7 @@ def run_saved_model_in_fresh_process(path, texts, expected=None, timeout=300):
     ...     "/tmp/dates", ["aug 19, 2003"])  # doctest: +SKIP
     ['2003-08-19']
     """
+    path = saved_model_path(path)
     environment = dict(os.environ)
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = subprocess.run(

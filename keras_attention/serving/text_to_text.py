@@ -9,7 +9,8 @@ result. Each kind of model supplies only its decoding function:
 Everything the SavedModel needs is tracked in it: the model's variables and
 the tokenizers' vocabularies (fresh `tf.lookup` tables and constants made
 from the vocabularies, not the caller's objects, which are left unchanged).
-It loads with plain `tf.saved_model.load`, in a process that never imports
+It is written as `<path>/<version>/` (see `model_versions`) and loads with
+plain `tf.saved_model.load`, in a process that never imports
 `keras_attention`.
 
 Each item of a batch stands alone (see `item_status`): the signature also
@@ -87,11 +88,13 @@ def export_text_to_text(
     max_source_length,
     models=(),
     truncate=False,
+    version=None,
 ):
     """Exports a string-in, string-out SavedModel.
 
     Args:
-        path: the SavedModel directory to write.
+        path: the model base directory; the SavedModel goes to
+            `<path>/<version>/` (TF Serving's layout).
         decoder: a callable (usually a `tf.Module`) mapping `(batch,
             src_len)` int32 ids, `0`-padded, to `(tokens (batch, steps),
             attention_weights (batch, steps, src_len))`.
@@ -105,10 +108,13 @@ def export_text_to_text(
         truncate: bool, whether longer inputs are cut to
             `max_source_length` and answered (`"truncated"`) rather than
             rejected (`"too_long"`). Defaults to `False`.
+        version: optional positive int, the version to write. Defaults
+            to `None` (one more than the highest under `path`, or `1`).
 
     Returns:
-        `path`. The SavedModel's `serving_default` signature takes
-        `texts: (batch,) tf.string` and returns `{"outputs": (batch,)
+        The version directory written, a str. The SavedModel's
+        `serving_default` signature takes `texts: (batch,) tf.string` and
+        returns `{"outputs": (batch,)
         tf.string, "attention_weights": (batch, steps, src_len) float32,
         "status": (batch,) tf.string}`.
 
@@ -141,7 +147,7 @@ def export_text_to_text(
         max_source_length,
         bool(truncate),
     )
-    return write_archive(path, module, models=models)
+    return write_archive(path, module, models=models, version=version)
 
 
 def export_seq2seq(
@@ -152,11 +158,13 @@ def export_seq2seq(
     max_source_length,
     max_output_length,
     truncate=False,
+    version=None,
 ):
     """Exports a `build_attention_seq2seq` model with greedy decoding.
 
     Args:
-        path: the SavedModel directory to write.
+        path: the model base directory; the SavedModel goes to
+            `<path>/<version>/`.
         model: a model built by `build_attention_seq2seq`.
         source_tokenizer: the source `CharacterTokenizer`.
         target_tokenizer: the target `CharacterTokenizer`.
@@ -166,15 +174,19 @@ def export_seq2seq(
         max_output_length: int, the most output characters.
         truncate: bool, whether longer inputs are truncated and answered
             instead. Defaults to `False`.
+        version: optional positive int, the version to write. Defaults
+            to `None` (one more than the highest under `path`, or `1`).
 
     Returns:
-        `path`; see `export_text_to_text` for the signature.
+        The version directory; see `export_text_to_text` for the
+        signature.
 
     Example:
 
     >>> export_seq2seq("/tmp/dates", model, source_tokenizer,
     ...                target_tokenizer, 64, 10)  # doctest: +SKIP
-    >>> serving = tf.saved_model.load("/tmp/dates").signatures[
+    '/tmp/dates/1'
+    >>> serving = load_saved_model("/tmp/dates").signatures[
     ...     "serving_default"]  # doctest: +SKIP
     >>> serving(tf.constant(["aug 19, 2003"]))["outputs"]  # doctest: +SKIP
     <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'2003-08-19'])>
@@ -199,4 +211,5 @@ def export_seq2seq(
         max_source_length,
         models=(model,),
         truncate=truncate,
+        version=version,
     )

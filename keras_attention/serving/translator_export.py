@@ -15,6 +15,7 @@ from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
+from keras_attention.serving.model_versions import write_version
 from keras_attention.serving.translator import Translator
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
 
@@ -33,7 +34,7 @@ class _TranslatorArchive(tf.Module):
         self.target_vocabulary = tf.saved_model.Asset(target_vocabulary)
 
 
-def export_translator(path, translator):
+def export_translator(path, translator, version=None):
     """Writes a string-to-string SavedModel of a `Translator`.
 
     The SavedModel's `serving_default` signature takes
@@ -45,19 +46,23 @@ def export_translator(path, translator):
     `keras_attention` needed.
 
     Args:
-        path: the SavedModel directory to write.
+        path: the model base directory; the SavedModel goes to
+            `<path>/<version>/` (TF Serving's layout).
         translator: a `Translator`.
+        version: optional positive int, the version to write. Defaults
+            to `None` (one more than the highest under `path`, or `1`).
 
     Returns:
-        `path`.
+        The version directory written, a str.
 
     Example:
 
     >>> translator = Translator(model, source_tokenizer,
     ...                         target_tokenizer)  # doctest: +SKIP
     >>> export_translator("/tmp/translator", translator)  # doctest: +SKIP
+    '/tmp/translator/1'
     >>> import tensorflow_text  # doctest: +SKIP
-    >>> serving = tf.saved_model.load("/tmp/translator").signatures[
+    >>> serving = tf.saved_model.load("/tmp/translator/1").signatures[
     ...     "serving_default"]  # doctest: +SKIP
     >>> serving(tf.constant(["obrigado ."]))["outputs"]  # doctest: +SKIP
     """
@@ -67,7 +72,6 @@ def export_translator(path, translator):
             "`translator` must be a `Translator`. "
             f"Received: {type(translator).__name__}"
         )
-    path = os.fspath(path)
     with tempfile.TemporaryDirectory() as vocabulary_dir:
         vocabularies = []
         for name, tokenizer in (
@@ -77,10 +81,14 @@ def export_translator(path, translator):
             vocabulary_path = os.path.join(vocabulary_dir, name)
             save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
             vocabularies.append(vocabulary_path)
-        # `tf.saved_model.save` copies the assets into `path/assets/`.
-        tf.saved_model.save(
-            _TranslatorArchive(translator, *vocabularies),
+        archive = _TranslatorArchive(translator, *vocabularies)
+        # `tf.saved_model.save` copies the assets into `assets/`.
+        return write_version(
             path,
-            signatures={SERVING_SIGNATURE: translator.serving_function()},
+            lambda directory: tf.saved_model.save(
+                archive,
+                directory,
+                signatures={SERVING_SIGNATURE: translator.serving_function()},
+            ),
+            version,
         )
-    return path

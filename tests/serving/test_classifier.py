@@ -20,6 +20,7 @@ from keras_attention.models.transformer_classifier import (
 )
 from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
+from keras_attention.serving import load_saved_model
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from tests.serving.snapshots import state_of
 
@@ -85,7 +86,7 @@ def parts():
 
 
 def served(path):
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    serve = load_saved_model(path).signatures["serving_default"]
     return serve(texts=tf.constant(TEXTS))
 
 
@@ -105,7 +106,7 @@ def test_path_comes_first_and_the_arguments_are_unchanged(parts, tmp_path):
         max_sequence_length=MAX_SEQUENCE_LENGTH,
         truncate=True,
     )
-    assert path == tmp_path / "classifier"
+    assert path == os.path.join(tmp_path, "classifier", "1")
     assert state_of(model, tokenizer) == before
     outputs = served(path)
     np.testing.assert_allclose(
@@ -170,9 +171,8 @@ def exported_classifier(tmp_path, max_sequence_length=8):
         positional_encoding="learned",
         **SMALL,
     )
-    path = os.fspath(tmp_path / "saved_model")
-    export_text_classifier(
-        path,
+    path = export_text_classifier(
+        tmp_path / "saved_model",
         model,
         tokenizer,
         THREE_CLASSES,

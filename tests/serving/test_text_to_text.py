@@ -18,9 +18,8 @@ TEXTS = ["Aug 19, 03", "2/10/93", "x"]
 def exported(tmp_path_factory):
     """An untrained (random) model: the export must reproduce it exactly."""
     model, source, target = seq2seq_parts()
-    path = str(tmp_path_factory.mktemp("export") / "saved_model")
-    export_seq2seq(
-        path,
+    path = export_seq2seq(
+        tmp_path_factory.mktemp("export") / "saved_model",
         model,
         source,
         target,

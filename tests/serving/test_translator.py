@@ -100,7 +100,8 @@ def test_export_loads_and_answers_like_the_translator(
     _, source_tokenizer, target_tokenizer = parts
     translator = greedy_translator
     path = export_translator(tmp_path / "translator", translator)
-    assets = tmp_path / "translator" / "assets"
+    assert path == os.path.join(tmp_path, "translator", "1")
+    assets = tmp_path / "translator" / "1" / "assets"
     assert load_vocabulary(assets / "source_vocabulary.txt") == (
         source_tokenizer.get_vocabulary()
     )
