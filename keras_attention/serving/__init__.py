@@ -21,6 +21,10 @@ Layout (imports flow down this list only):
   the answerable items only.
 - `model_versions`: TF Serving's layout, `<base>/<version>/`: writing a
   version all or nothing, finding and loading the newest.
+- `request_formats`: TF Serving's gRPC requests (`PredictRequest`,
+  `ClassificationRequest`) and REST bodies for a batch of texts, and their
+  answers by a loaded signature.
+- `warmup`: the `assets.extra/tf_serving_warmup_requests` file.
 - `_archive`: private helpers of the exports (input spec, tokenizer copy,
   writing an `ExportArchive`).
 - `translator`: `Translator`, a Transformer and its tokenizers as one
@@ -66,10 +70,21 @@ from keras_attention.serving.fresh_process import (
 from keras_attention.serving.model_versions import load_saved_model
 from keras_attention.serving.model_versions import next_version
 from keras_attention.serving.model_versions import saved_model_path
+from keras_attention.serving.request_formats import (
+    answer_classification_request,
+)
+from keras_attention.serving.request_formats import answer_predict_request
+from keras_attention.serving.request_formats import answer_rest_body
+from keras_attention.serving.request_formats import classification_request
+from keras_attention.serving.request_formats import predict_request
+from keras_attention.serving.request_formats import predict_response_outputs
+from keras_attention.serving.request_formats import rest_predict_body
 from keras_attention.serving.text_to_text import export_seq2seq
 from keras_attention.serving.text_to_text import export_text_to_text
 from keras_attention.serving.translator import Translator
 from keras_attention.serving.translator_export import export_translator
+from keras_attention.serving.warmup import read_warmup_requests
+from keras_attention.serving.warmup import write_warmup_requests
 
 __all__ = [
     "CLASSIFY_CLASSES",
@@ -95,6 +110,10 @@ __all__ = [
     "STATUS_TRUNCATED",
     "TARGET_VOCABULARY_ASSET",
     "Translator",
+    "answer_classification_request",
+    "answer_predict_request",
+    "answer_rest_body",
+    "classification_request",
     "compare_served_classes",
     "export_seq2seq",
     "export_text_classifier",
@@ -102,6 +121,11 @@ __all__ = [
     "export_translator",
     "load_saved_model",
     "next_version",
+    "predict_request",
+    "predict_response_outputs",
+    "read_warmup_requests",
+    "rest_predict_body",
     "run_saved_model_in_fresh_process",
     "saved_model_path",
+    "write_warmup_requests",
 ]

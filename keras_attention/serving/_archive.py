@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras_attention.serving.constants import SERVING_INPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.model_versions import write_version
+from keras_attention.serving.warmup import write_warmup_requests
 
 
 def check_tensorflow_backend():
@@ -46,7 +47,17 @@ def check_tokenizer(name, tokenizer, methods):
             )
 
 
-def write_archive(path, module, models=(), version=None):
+def write_extras(directory, warmup_texts=None):
+    """Writes what a SavedModel in `directory` has besides the graph.
+
+    The TF Serving warmup file (`assets.extra/`) from `warmup_texts`, when
+    given.
+    """
+    if warmup_texts is not None:
+        write_warmup_requests(directory, warmup_texts)
+
+
+def write_archive(path, module, models=(), version=None, warmup_texts=None):
     """Writes `module.serve` as the `serving_default` signature.
 
     Args:
@@ -56,6 +67,8 @@ def write_archive(path, module, models=(), version=None):
             everything it tracks are saved.
         models: Keras models whose variables `module.serve` uses.
         version: optional positive int. Defaults to `None` (the next).
+        warmup_texts: optional example inputs for the warmup file.
+            Defaults to `None` (no warmup file).
 
     Returns:
         The version directory, a str.
@@ -67,8 +80,9 @@ def write_archive(path, module, models=(), version=None):
     archive.add_endpoint(
         SERVING_SIGNATURE, module.serve, input_signature=[texts_spec()]
     )
-    return write_version(
-        path,
-        lambda directory: archive.write_out(directory, verbose=False),
-        version,
-    )
+
+    def write(directory):
+        archive.write_out(directory, verbose=False)
+        write_extras(directory, warmup_texts)
+
+    return write_version(path, write, version)

@@ -94,6 +94,7 @@ def export_text_classifier(
     max_sequence_length=None,
     truncate=False,
     version=None,
+    warmup_texts=None,
 ):
     """Exports a text classifier as a SavedModel: raw strings in.
 
@@ -127,6 +128,9 @@ def export_text_classifier(
             than rejected (`"too_long"`). Defaults to `False`.
         version: optional positive int, the version to write. Defaults
             to `None` (one more than the highest under `path`, or `1`).
+        warmup_texts: optional list of a few real example inputs, written
+            as TF Serving warmup requests (`assets.extra/`). Defaults to
+            `None` (no warmup file).
 
     Returns:
         The version directory written, a str.
@@ -168,4 +172,10 @@ def export_text_classifier(
     module = _TextClassifierModule(
         model, tokenizer, class_names, max_sequence_length, bool(truncate)
     )
-    return write_archive(path, module, models=(model,), version=version)
+    return write_archive(
+        path,
+        module,
+        models=(model,),
+        version=version,
+        warmup_texts=warmup_texts,
+    )

@@ -89,6 +89,7 @@ def export_text_to_text(
     models=(),
     truncate=False,
     version=None,
+    warmup_texts=None,
 ):
     """Exports a string-in, string-out SavedModel.
 
@@ -110,6 +111,9 @@ def export_text_to_text(
             rejected (`"too_long"`). Defaults to `False`.
         version: optional positive int, the version to write. Defaults
             to `None` (one more than the highest under `path`, or `1`).
+        warmup_texts: optional list of a few real example inputs, written
+            as TF Serving warmup requests (`assets.extra/`). Defaults to
+            `None` (no warmup file).
 
     Returns:
         The version directory written, a str. The SavedModel's
@@ -147,7 +151,13 @@ def export_text_to_text(
         max_source_length,
         bool(truncate),
     )
-    return write_archive(path, module, models=models, version=version)
+    return write_archive(
+        path,
+        module,
+        models=models,
+        version=version,
+        warmup_texts=warmup_texts,
+    )
 
 
 def export_seq2seq(
@@ -159,6 +169,7 @@ def export_seq2seq(
     max_output_length,
     truncate=False,
     version=None,
+    warmup_texts=None,
 ):
     """Exports a `build_attention_seq2seq` model with greedy decoding.
 
@@ -176,6 +187,9 @@ def export_seq2seq(
             instead. Defaults to `False`.
         version: optional positive int, the version to write. Defaults
             to `None` (one more than the highest under `path`, or `1`).
+        warmup_texts: optional list of a few real example inputs, written
+            as TF Serving warmup requests (`assets.extra/`). Defaults to
+            `None` (no warmup file).
 
     Returns:
         The version directory; see `export_text_to_text` for the
@@ -212,4 +226,5 @@ def export_seq2seq(
         models=(model,),
         truncate=truncate,
         version=version,
+        warmup_texts=warmup_texts,
     )

@@ -12,6 +12,7 @@ import tempfile
 import tensorflow as tf
 
 from keras_attention.serving._archive import check_tensorflow_backend
+from keras_attention.serving._archive import write_extras
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
@@ -34,7 +35,7 @@ class _TranslatorArchive(tf.Module):
         self.target_vocabulary = tf.saved_model.Asset(target_vocabulary)
 
 
-def export_translator(path, translator, version=None):
+def export_translator(path, translator, version=None, warmup_texts=None):
     """Writes a string-to-string SavedModel of a `Translator`.
 
     The SavedModel's `serving_default` signature takes
@@ -51,6 +52,9 @@ def export_translator(path, translator, version=None):
         translator: a `Translator`.
         version: optional positive int, the version to write. Defaults
             to `None` (one more than the highest under `path`, or `1`).
+        warmup_texts: optional list of a few real example inputs, written
+            as TF Serving warmup requests (`assets.extra/`). Defaults to
+            `None` (no warmup file).
 
     Returns:
         The version directory written, a str.
@@ -82,13 +86,14 @@ def export_translator(path, translator, version=None):
             save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
             vocabularies.append(vocabulary_path)
         archive = _TranslatorArchive(translator, *vocabularies)
-        # `tf.saved_model.save` copies the assets into `assets/`.
-        return write_version(
-            path,
-            lambda directory: tf.saved_model.save(
+
+        def write(directory):
+            # `tf.saved_model.save` copies the assets into `assets/`.
+            tf.saved_model.save(
                 archive,
                 directory,
                 signatures={SERVING_SIGNATURE: translator.serving_function()},
-            ),
-            version,
-        )
+            )
+            write_extras(directory, warmup_texts)
+
+        return write_version(path, write, version)
