@@ -156,7 +156,7 @@ COMMON_ARGUMENTS = {
         type=int,
         positive=True,
         help="token budget per batch; batches group sequences of similar "
-        "length",
+        "length (dropped when --batch-size is given)",
     ),
     "learning_rate": dict(type=float, help="Adam step size"),
     "seed": dict(type=int, default=0, help="random seed"),
@@ -240,7 +240,9 @@ COMMON_ARGUMENTS = {
         type=float, help="GNMT length penalty alpha of beam search"
     ),
     "max_output_length": dict(
-        type=int, positive=True, help="the most tokens generated"
+        type=int,
+        positive=True,
+        help="the most tokens generated (default: --max-length)",
     ),
     "no_export": dict(
         action="store_true",
@@ -571,6 +573,10 @@ def check_arguments(parser, args, positive=()):
 def parse_arguments(parser, argv=None, positive=(), presets=None):
     """Parse `argv`, fill in the chosen preset, check the common arguments.
 
+    Between the two, the defaults that depend on other arguments are set:
+    with `--batch-size`, `--batch-tokens` is `None`; without
+    `--max-output-length`, it is `--max-length`.
+
     Args:
         parser: the recipe's parser.
         argv: command-line arguments. Defaults to `None` (`sys.argv[1:]`).
@@ -593,8 +599,22 @@ def parse_arguments(parser, argv=None, positive=(), presets=None):
     args = parser.parse_args(argv)
     if presets is not None:
         apply_preset(args, presets[args.preset])
+    _resolve_defaults(args)
     check_arguments(parser, args, positive=positive)
     return args
+
+
+def _resolve_defaults(args):
+    """Defaults that depend on other arguments, as their help texts say.
+
+    An explicit `--batch-size` replaces the `--batch-tokens` budget, and
+    `--max-output-length` defaults to `--max-length`.
+    """
+    if getattr(args, "batch_size", None) is not None:
+        if hasattr(args, "batch_tokens"):
+            args.batch_tokens = None
+    if hasattr(args, "max_output_length") and args.max_output_length is None:
+        args.max_output_length = getattr(args, "max_length", None)
 
 
 class Run:

@@ -26,14 +26,7 @@ accuracy and writes to `--output-dir`:
 
 import keras
 
-from keras_attention.cli import Run
-from keras_attention.cli import add_argument
-from keras_attention.cli import add_arguments
-from keras_attention.cli import add_output_arguments
-from keras_attention.cli import data_source_arguments
-from keras_attention.cli import make_parser
-from keras_attention.cli import parse_arguments
-from keras_attention.cli import run_recipe
+from keras_attention import cli
 from keras_attention.data import label_counts
 from keras_attention.data import load_text_classification
 from keras_attention.data import make_text_classification_dataset
@@ -59,16 +52,16 @@ CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 def build_parser():
     """The command-line parser (every option has a help text)."""
-    parser = make_parser(__doc__)
+    parser = cli.make_parser(__doc__)
     data = parser.add_argument_group("data")
-    add_argument(
+    cli.add_argument(
         data,
         "dataset",
         default=DEFAULT_DATASET,
         help="TFDS dataset with a text feature and a ClassLabel feature "
         "(ignored with --data)",
     )
-    add_arguments(data, "text_key", "label_key", "train_split")
+    cli.add_arguments(data, "text_key", "label_key", "train_split")
     data.add_argument(
         "--test-split",
         default="test",
@@ -77,26 +70,26 @@ def build_parser():
         "is held out (an unlabelled split, as GLUE's test splits, is an "
         "error: use validation)",
     )
-    add_argument(
+    cli.add_argument(
         data,
         "data",
         help="local training file instead of --dataset: one "
         "`text<TAB>label` per line; the labels (any strings) become the "
         "classes",
     )
-    add_arguments(data, "test_data", "data_dir", "max_train_examples")
+    cli.add_arguments(data, "test_data", "data_dir", "max_train_examples")
     text = parser.add_argument_group("tokenizer")
-    add_argument(text, "vocabulary_size", default=8000)
-    add_argument(
+    cli.add_argument(text, "vocabulary_size", default=8000)
+    cli.add_argument(
         text,
         "max_length",
         default=256,
         help="the most subword tokens kept per text (the rest is cut, in "
         "training and in the exported model alike)",
     )
-    add_argument(text, "case_sensitive")
+    cli.add_argument(text, "case_sensitive")
     model = parser.add_argument_group("model")
-    add_arguments(
+    cli.add_arguments(
         model,
         num_layers=2,
         num_heads=4,
@@ -116,26 +109,22 @@ def build_parser():
         default="mean",
         help="average the non-padding tokens, or classify a class token",
     )
-    model.add_argument(
-        "--norm-first",
-        action="store_true",
-        help="pre-LN blocks instead of post-LN",
-    )
+    cli.add_argument(model, "norm_first")
     training = parser.add_argument_group("training")
-    add_arguments(training, epochs=3, batch_size=32, learning_rate=1e-3)
-    add_arguments(training, "seed", "restart")
-    add_output_arguments(parser, "classify")
+    cli.add_arguments(training, epochs=3, batch_size=32, learning_rate=1e-3)
+    cli.add_arguments(training, "seed", "restart")
+    cli.add_output_arguments(parser, "classify")
     return parser
 
 
 def parse_args(argv=None):
-    return parse_arguments(build_parser(), argv)
+    return cli.parse_arguments(build_parser(), argv)
 
 
 def load_data(args):
     """The `TextClassificationData` the arguments name."""
     return load_text_classification(
-        **data_source_arguments(args),
+        **cli.data_source_arguments(args),
         test_split=args.test_split,
         held_out_fraction=HELD_OUT_FRACTION,
     )
@@ -188,7 +177,7 @@ def main(argv=None, callbacks=()):
         callbacks: extra Keras callbacks for `model.fit`.
     """
     args = parse_args(argv)
-    run = Run(args)
+    run = cli.Run(args)
     data = load_data(args)  # bad input stops here, before any cleanup
     resuming = run.start()
     save_class_names(data.class_names, run.path("classes.json"))
@@ -274,4 +263,4 @@ def main(argv=None, callbacks=()):
 
 
 if __name__ == "__main__":
-    run_recipe(main)
+    cli.run_recipe(main)

@@ -26,15 +26,7 @@ never imports `keras_attention`.
 import dataclasses
 import functools
 
-from keras_attention.cli import Run
-from keras_attention.cli import add_argument
-from keras_attention.cli import add_arguments
-from keras_attention.cli import add_output_arguments
-from keras_attention.cli import add_preset_group
-from keras_attention.cli import data_source_arguments
-from keras_attention.cli import make_parser
-from keras_attention.cli import parse_arguments
-from keras_attention.cli import run_recipe
+from keras_attention import cli
 from keras_attention.data import load_text_pairs
 from keras_attention.data import make_translation_dataset
 from keras_attention.data import normalized_references
@@ -96,38 +88,38 @@ VOCABULARIES = ("source_vocabulary.txt", "target_vocabulary.txt")
 
 
 def parse_args(argv=None):
-    parser = make_parser(__doc__)
+    parser = cli.make_parser(__doc__)
     data = parser.add_argument_group("data")
-    add_argument(
+    cli.add_argument(
         data,
         "dataset",
         default=DEFAULT_DATASET,
         help="TFDS translation dataset (name/config); ignored with "
         "--source-file or --data",
     )
-    add_arguments(data, "data_dir", "source_key", "target_key")
-    add_argument(data, "train_split")
+    cli.add_arguments(data, "data_dir", "source_key", "target_key")
+    cli.add_argument(data, "train_split")
     data.add_argument(
         "--eval-split",
         default=DEFAULT_HELD_OUT_SPLIT,
         help="TFDS split for validation loss and BLEU (a dataset without a "
         "validation split holds out --held-out-fraction of --train-split)",
     )
-    add_arguments(data, "source_file", "target_file")
-    add_argument(
+    cli.add_arguments(data, "source_file", "target_file")
+    cli.add_argument(
         data, "data", help="local `source<TAB>target` file instead of --dataset"
     )
-    add_argument(
+    cli.add_argument(
         data,
         "held_out_fraction",
         default=HELD_OUT_FRACTION,
         help="fraction of local pairs (or of a TFDS training split without "
         "a validation split) held out for validation and BLEU",
     )
-    add_arguments(data, "max_train_examples", "max_eval_examples")
+    cli.add_arguments(data, "max_train_examples", "max_eval_examples")
     text = parser.add_argument_group("tokenizer")
-    add_arguments(text, "case_sensitive", "normalization")
-    add_preset_group(
+    cli.add_arguments(text, "case_sensitive", "normalization")
+    cli.add_preset_group(
         parser,
         PRESETS,
         "cpu-small",
@@ -140,7 +132,7 @@ def parse_args(argv=None):
         "similar length",
     )
     training = parser.add_argument_group("training")
-    add_argument(
+    cli.add_argument(
         training, "batch_size", help="sentence pairs per batch instead"
     )
     training.add_argument(
@@ -149,21 +141,19 @@ def parse_args(argv=None):
         default="filter",
         help="drop or truncate training pairs longer than --max-length",
     )
-    add_arguments(training, label_smoothing=0.1)
-    add_arguments(training, "steps_per_epoch", "strategy", "restart", "seed")
+    cli.add_arguments(training, label_smoothing=0.1)
+    cli.add_arguments(
+        training, "steps_per_epoch", "strategy", "restart", "seed"
+    )
     decoding = parser.add_argument_group("decoding")
-    add_arguments(decoding, beam_width=4, length_penalty=0.6)
-    add_argument(
+    cli.add_arguments(decoding, beam_width=4, length_penalty=0.6)
+    cli.add_argument(
         decoding,
         "max_output_length",
         help="the most target tokens generated (default: --max-length)",
     )
-    add_output_arguments(parser, "translate")
-    args = parse_arguments(parser, argv, presets=PRESETS)
-    if args.batch_size is not None:
-        args.batch_tokens = None
-    args.max_output_length = args.max_output_length or args.max_length
-    return args
+    cli.add_output_arguments(parser, "translate")
+    return cli.parse_arguments(parser, argv, presets=PRESETS)
 
 
 def load_data(args):
@@ -173,7 +163,7 @@ def load_data(args):
     held-out pairs are Python strings, for BLEU.
     """
     pairs = load_text_pairs(
-        **data_source_arguments(args),
+        **cli.data_source_arguments(args),
         file_format="tsv",
         max_held_out_examples=args.max_eval_examples,
         held_out_split=args.eval_split,
@@ -194,7 +184,7 @@ def main(argv=None, callbacks=()):
         callbacks: extra Keras callbacks for `model.fit`.
     """
     args = parse_args(argv)
-    run = Run(args)
+    run = cli.Run(args)
     train, held_out = load_data(args)  # bad input stops here
     resuming = run.start()
     source_tokenizer, target_tokenizer = translation_tokenizers(
@@ -307,4 +297,4 @@ def main(argv=None, callbacks=()):
 
 
 if __name__ == "__main__":
-    run_recipe(main)
+    cli.run_recipe(main)

@@ -287,6 +287,22 @@ def test_batch_tokens_and_norm_first_are_common_arguments(capsys):
     assert "--batch-tokens must be positive" in capsys.readouterr().err
 
 
+def test_parse_arguments_resolves_defaults_that_follow_other_flags():
+    parser = _parser(
+        "batch_size", "max_length", "max_output_length", batch_tokens=4096
+    )
+    args = parse_arguments(parser, ["--max-length", "32"])
+    assert (args.batch_tokens, args.batch_size) == (4096, None)
+    assert args.max_output_length == 32
+    args = parse_arguments(
+        parser, ["--batch-size", "8", "--max-output-length", "5"]
+    )
+    assert (args.batch_tokens, args.batch_size) == (None, 8)
+    assert (args.max_output_length, args.max_length) == (5, None)
+    # A parser without these flags is left alone.
+    assert not hasattr(parse_arguments(_parser("epochs"), []), "batch_tokens")
+
+
 def test_parse_arguments_applies_the_preset_then_checks(capsys):
     parser = make_parser("A recipe.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
