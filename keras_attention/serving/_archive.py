@@ -6,13 +6,21 @@ writing of a `keras.export.ExportArchive` with one `serving_default`
 endpoint as a version of a model base directory.
 """
 
+import os
+
 import keras
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
+from keras_attention.serving.constants import CLASSIFY_INPUTS
+from keras_attention.serving.constants import CLASSIFY_SIGNATURE
 from keras_attention.serving.constants import SERVING_INPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.model_versions import write_version
 from keras_attention.serving.warmup import write_warmup_requests
+
+# The method name TF Serving's Classify API requires of a signature.
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 def check_tensorflow_backend():
@@ -47,6 +55,24 @@ def check_tokenizer(name, tokenizer, methods):
             )
 
 
+def set_method_names(directory, method_names):
+    """Sets the `method_name` of signatures in `directory/saved_model.pb`.
+
+    TF Serving's Classify API serves only a signature whose method name is
+    `tensorflow/serving/classify`; TensorFlow writes every signature as
+    `tensorflow/serving/predict`.
+    """
+    path = os.path.join(directory, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as file:
+        saved_model.ParseFromString(file.read())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method_name in method_names.items():
+            meta_graph.signature_def[name].method_name = method_name
+    with open(path, "wb") as file:
+        file.write(saved_model.SerializeToString())
+
+
 def write_extras(directory, warmup_texts=None):
     """Writes what a SavedModel in `directory` has besides the graph.
 
@@ -57,7 +83,14 @@ def write_extras(directory, warmup_texts=None):
         write_warmup_requests(directory, warmup_texts)
 
 
-def write_archive(path, module, models=(), version=None, warmup_texts=None):
+def write_archive(
+    path,
+    module,
+    models=(),
+    version=None,
+    warmup_texts=None,
+    classify=None,
+):
     """Writes `module.serve` as the `serving_default` signature.
 
     Args:
@@ -69,6 +102,9 @@ def write_archive(path, module, models=(), version=None, warmup_texts=None):
         version: optional positive int. Defaults to `None` (the next).
         warmup_texts: optional example inputs for the warmup file.
             Defaults to `None` (no warmup file).
+        classify: optional function of `(batch,)` serialized
+            `tf.Example`s, written as the `classification` signature for
+            TF Serving's Classify API. Defaults to `None`.
 
     Returns:
         The version directory, a str.
@@ -80,9 +116,16 @@ def write_archive(path, module, models=(), version=None, warmup_texts=None):
     archive.add_endpoint(
         SERVING_SIGNATURE, module.serve, input_signature=[texts_spec()]
     )
+    if classify is not None:
+        examples = tf.TensorSpec([None], tf.string, name=CLASSIFY_INPUTS)
+        archive.add_endpoint(
+            CLASSIFY_SIGNATURE, classify, input_signature=[examples]
+        )
 
     def write(directory):
         archive.write_out(directory, verbose=False)
+        if classify is not None:
+            set_method_names(directory, {CLASSIFY_SIGNATURE: CLASSIFY_METHOD})
         write_extras(directory, warmup_texts)
 
     return write_version(path, write, version)

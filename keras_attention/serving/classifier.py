@@ -21,6 +21,9 @@ from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer
 from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import write_archive
+from keras_attention.serving.constants import CLASSIFY_CLASSES
+from keras_attention.serving.constants import CLASSIFY_SCORES
+from keras_attention.serving.constants import EXAMPLE_TEXT_FEATURE
 from keras_attention.serving.constants import SERVING_CLASS_IDS
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_PROBABILITIES
@@ -81,6 +84,18 @@ class _TextClassifierModule(tf.Module):
             fill_values={SERVING_CLASS_IDS: UNANSWERED_CLASS_ID},
         )
 
+    def classify_examples(self, examples):
+        """The `classification` signature: serialized `tf.Example`s in."""
+        features = tf.io.parse_example(
+            examples,
+            {EXAMPLE_TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string, "")},
+        )
+        outputs = self.serve(features[EXAMPLE_TEXT_FEATURE])
+        scores = outputs[SERVING_PROBABILITIES]  # (batch, classes)
+        names = tf.constant(self.class_names, tf.string)  # (classes,)
+        classes = tf.tile(names[None], [tf.shape(scores)[0], 1])
+        return {CLASSIFY_CLASSES: classes, CLASSIFY_SCORES: scores}
+
 
 def _is_path(value):
     return isinstance(value, (str, bytes, os.PathLike))
@@ -107,6 +122,13 @@ def export_text_classifier(
     truncated as in training with `truncate=True`. The tokenizer (a
     constant WordPiece model), the class names and the model's variables
     are all inside the SavedModel.
+
+    A second signature, `classification`, serves TF Serving's Classify
+    API: `inputs`, `(batch,)` serialized `tf.Example`s with the text in the
+    bytes feature `"text"`, to `classes` `(batch, num_classes)` (every
+    class name) and `scores` `(batch, num_classes)` (their probabilities,
+    zero for an item that is not answered; its status is only in
+    `serving_default`).
 
     The order `(model, tokenizer, path, ...)` of earlier versions still
     works, with a `DeprecationWarning`, for one release.
@@ -178,4 +200,5 @@ def export_text_classifier(
         models=(model,),
         version=version,
         warmup_texts=warmup_texts,
+        classify=module.classify_examples,
     )

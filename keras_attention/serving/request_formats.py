@@ -167,7 +167,9 @@ def answer_classification_request(signature, request):
     for row_classes, row_scores in zip(classes, scores):
         classifications = response.result.classifications.add()
         for label, score in zip(row_classes, row_scores):
-            classifications.classes.add(label=label, score=float(score))
+            classifications.classes.add(
+                label=label.decode("utf-8"), score=float(score)
+            )
     return response
 
 

@@ -14,10 +14,13 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving import answer_classification_request
+from keras_attention.serving import classification_request
 from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
 from keras_attention.serving import load_saved_model
@@ -260,3 +263,32 @@ def test_compare_served_classes_rejects_real_disagreements():
         compare_served_classes(
             COMPARED_TEXTS, wrong[:2], PROBABILITIES, CLASS_NAMES
         )
+
+
+def test_classification_signature_answers_classify_requests(parts, tmp_path):
+    path = export_text_classifier(
+        tmp_path / "classifier", *parts, CLASS_NAMES, MAX_SEQUENCE_LENGTH
+    )
+    saved_model = saved_model_pb2.SavedModel.FromString(
+        open(os.path.join(path, "saved_model.pb"), "rb").read()
+    )
+    signature_def = saved_model.meta_graphs[0].signature_def["classification"]
+    assert signature_def.method_name == "tensorflow/serving/classify"
+    assert sorted(signature_def.outputs) == ["classes", "scores"]
+    loaded = load_saved_model(path)
+    texts = TEXTS + [""]
+    request = classification_request(texts, model_name="reviews")
+    response = answer_classification_request(
+        loaded.signatures["classification"], request
+    )
+    expected = loaded.signatures["serving_default"](texts=tf.constant(texts))
+    rows = response.result.classifications
+    assert len(rows) == len(texts)
+    for row, probabilities in zip(rows, expected["probabilities"].numpy()):
+        assert [c.label for c in row.classes] == CLASS_NAMES
+        np.testing.assert_allclose(
+            [c.score for c in row.classes], probabilities, atol=1e-6
+        )
+    # The long and the empty texts are not answered: zero scores.
+    assert [c.score for c in rows[1].classes] == [0.0, 0.0]
+    assert [c.score for c in rows[2].classes] == [0.0, 0.0]
