@@ -6,6 +6,8 @@ deprecated alias, loaded on first use (it needs tensorflow-text).
 
 import importlib
 
+from keras_attention.models.causal_lm import build_causal_lm
+from keras_attention.models.causal_lm_generator import CausalLMGenerator
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import ExactMatchCallback
 from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
@@ -20,6 +22,7 @@ from keras_attention.models.transformer_classifier import (
 from keras_attention.models.transformer_decoding import TransformerDecoder
 
 __all__ = [
+    "CausalLMGenerator",
     "ExactMatchCallback",
     "Seq2SeqGreedyDecoder",
     "Seq2SeqTranslator",
@@ -27,6 +30,7 @@ __all__ = [
     "Translator",
     "build_attention_inspector",
     "build_attention_seq2seq",
+    "build_causal_lm",
     "build_transformer",
     "build_transformer_classifier",
 ]

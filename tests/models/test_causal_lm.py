@@ -1,0 +1,222 @@
+"""`build_causal_lm` and `CausalLMGenerator` on the backend under test."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_attention import samplers
+from keras_attention.models import CausalLMGenerator
+from keras_attention.models import build_causal_lm
+
+VOCAB = 24
+SMALL = dict(num_layers=2, d_model=16, num_heads=4, feed_forward_dim=32)
+PROMPTS = np.array([[5, 6, 7, 0], [9, 0, 0, 0], [3, 4, 5, 6]], "int32")
+
+
+def _numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def _model(**kwargs):
+    options = dict(SMALL, num_key_value_heads=2)
+    options.update(kwargs)
+    return build_causal_lm(VOCAB, **options)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(
+            position_encoding="learned",
+            normalization="layer",
+            activation="gelu",
+            tie_embeddings=False,
+            max_length=16,
+        ),
+        dict(position_encoding="sinusoidal", sliding_window=2),
+    ],
+)
+def test_logits_are_causal_and_ignore_right_padding(kwargs):
+    model = _model(**kwargs)
+    ids = np.array([[5, 6, 7, 8, 9, 0, 0]], "int32")
+    logits = _numpy(model(ids))
+    assert logits.shape == (1, 7, VOCAB) and logits.dtype == np.float32
+    changed = ids.copy()
+    changed[0, 3:5] = [1, 2]  # later tokens
+    np.testing.assert_allclose(
+        _numpy(model(changed))[:, :3], logits[:, :3], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        _numpy(model(ids[:, :5]))[0], logits[0, :5], atol=1e-5
+    )
+
+
+def test_saves_and_reloads_with_the_same_logits_and_generations(tmp_path):
+    model = _model()
+    path = os.path.join(tmp_path, "lm.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    ids = PROMPTS
+    np.testing.assert_allclose(
+        _numpy(reloaded(ids)), _numpy(model(ids)), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        CausalLMGenerator(reloaded, 8).generate(ids),
+        CausalLMGenerator(model, 8).generate(ids),
+    )
+
+
+def test_mixed_precision_logits_are_float32():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = _model()
+    logits = model(PROMPTS)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert np.isfinite(_numpy(logits)).all()
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        "greedy",
+        samplers.RandomSampler(temperature=0.8),
+        samplers.TopKSampler(k=4),
+        samplers.TopPSampler(p=0.7),
+    ],
+)
+def test_cached_generation_equals_recomputation(sampler):
+    generator = CausalLMGenerator(_model(sliding_window=3), 10, end_id=2)
+    cached = generator.generate(PROMPTS, sampler=sampler, seed=7)
+    uncached = generator.generate(
+        PROMPTS, sampler=sampler, seed=7, use_cache=False
+    )
+    np.testing.assert_array_equal(cached, uncached)
+    # Each prompt is kept, and the padding id never generated before the
+    # end (only after it).
+    for row, prompt in zip(cached, PROMPTS):
+        length = int((prompt != 0).sum())
+        np.testing.assert_array_equal(row[:length], prompt[:length])
+        tail = list(row[length:])
+        if 0 in tail:
+            assert 2 in tail[: tail.index(0)]
+            assert set(tail[tail.index(0) :]) == {0}
+
+
+def test_beam_search_cached_equals_recomputation_and_scores_log_probs():
+    model = _model()
+    generator = CausalLMGenerator(model, 9)
+    ids, scores = generator.beam(PROMPTS, beam_width=3, length_penalty=0.0)
+    again, again_scores = generator.beam(
+        PROMPTS, beam_width=3, length_penalty=0.0, use_cache=False
+    )
+    np.testing.assert_array_equal(ids, again)
+    np.testing.assert_allclose(scores, again_scores, atol=1e-5)
+    greedy = generator.generate(PROMPTS)
+
+    def log_prob(rows):
+        logits = _numpy(model(rows)).astype("float64")
+        logits[..., 0] = -np.inf  # the padding id is never generated
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        total = []
+        for row, prompt, lp in zip(rows, PROMPTS, log_probs):
+            start = int((prompt != 0).sum())
+            total.append(sum(lp[t - 1, row[t]] for t in range(start, len(row))))
+        return np.array(total)
+
+    # Beam's score is its log probability; one beam is greedy decoding.
+    np.testing.assert_allclose(scores, log_prob(ids), atol=1e-4)
+    single, _ = generator.beam(PROMPTS, beam_width=1, length_penalty=0.0)
+    np.testing.assert_array_equal(single, greedy)
+
+
+def test_seeds_reproduce_and_differ():
+    generator = CausalLMGenerator(_model(), 12)
+    first = generator.generate(PROMPTS, sampler="random", seed=1)
+    np.testing.assert_array_equal(
+        first, generator.generate(PROMPTS, sampler="random", seed=1)
+    )
+    assert not np.array_equal(
+        first, generator.generate(PROMPTS, sampler="random", seed=2)
+    )
+    # Top-1 sampling is greedy decoding.
+    np.testing.assert_array_equal(
+        generator.generate(PROMPTS, sampler=samplers.TopKSampler(k=1), seed=5),
+        generator.generate(PROMPTS),
+    )
+
+
+def test_left_and_right_padded_prompts_generate_the_same():
+    generator = CausalLMGenerator(_model(), 8)
+    right = np.array([[5, 6, 0], [9, 0, 0]], "int32")
+    left = np.array([[0, 5, 6], [0, 0, 9]], "int32")
+    np.testing.assert_array_equal(
+        generator.generate(left, sampler="top_p", seed=3),
+        generator.generate(right, sampler="top_p", seed=3),
+    )
+    # Alone or in a batch, a prompt gets the same continuation.
+    np.testing.assert_array_equal(
+        generator.generate(right[1:, :1])[0], generator.generate(right)[1]
+    )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="PyTorch runs eagerly"
+)
+def test_new_prompt_lengths_and_seeds_reuse_one_compiled_program():
+    generator = CausalLMGenerator(_model(), 10, end_id=2)
+    for length in range(1, 6):
+        prompts = np.arange(1, length + 1, dtype="int32")[None] + 2
+        generator.generate(np.repeat(prompts, 2, 0), "top_k", seed=length)
+    assert generator.traces == 1
+    for length in (2, 4):
+        generator.beam(np.full((2, length), 5, "int32"), beam_width=2)
+    assert generator.traces == 2
+
+
+def test_training_learns_a_pattern_that_generation_continues():
+    keras.utils.set_random_seed(0)
+    model = _model(num_layers=1)
+    pattern = np.tile(np.array([3, 4, 5, 6, 7], "int32"), 8)
+    windows = np.stack([pattern[i : i + 12] for i in range(20)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(
+        windows[:, :-1], windows[:, 1:], epochs=30, batch_size=10, verbose=0
+    )
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    ids = CausalLMGenerator(model, 10).generate(np.array([[5, 6]], "int32"))
+    np.testing.assert_array_equal(ids[0], [5, 6, 7, 3, 4, 5, 6, 7, 3, 4])
+
+
+@pytest.mark.parametrize(
+    "prompts, message",
+    [
+        (np.array([[0, 0]], "int32"), "at least one token"),
+        (np.array([[5, 0, 6]], "int32"), "not in between"),
+        (np.ones((1, 8), "int32"), "shorter than `max_length`"),
+        (np.array([[5, VOCAB]], "int32"), r"\[0, 24\)"),
+        (np.array([5, 6], "int32"), "batch, prompt_length"),
+        (np.array([[0.5]], "float32"), "integer"),
+    ],
+)
+def test_bad_prompts_raise_clear_errors(prompts, message):
+    generator = CausalLMGenerator(_model(), 8)
+    with pytest.raises(ValueError, match=message):
+        generator.generate(prompts)
+
+
+def test_bad_settings_raise_clear_errors():
+    with pytest.raises(ValueError, match="position table"):
+        CausalLMGenerator(_model(position_encoding="learned", max_length=6), 8)
+    with pytest.raises(ValueError, match="end_id"):
+        CausalLMGenerator(_model(), 8, end_id=0)
+    with pytest.raises(ValueError, match="position_encoding"):
+        _model(position_encoding="alibi")
+    with pytest.raises(ValueError, match="divide"):
+        _model(num_key_value_heads=3)
+    with pytest.raises(ValueError, match="beam_width"):
+        CausalLMGenerator(_model(), 8).beam(PROMPTS, beam_width=0)
