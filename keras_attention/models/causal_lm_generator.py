@@ -218,46 +218,109 @@ class CausalLMGenerator:
 
     # -- sampling --------------------------------------------------------
 
-    def _sample_program(self, sampler, use_cache):
-        end_id, padding_id = self.end_id, self.padding_id
+    def generate_buffer(
+        self,
+        buffer,
+        lengths,
+        sampler="greedy",
+        seed=None,
+        max_new_tokens=None,
+        use_cache=True,
+    ):
+        """Continues prompts already laid out in a buffer; graph-friendly.
 
+        The tensor-in, tensor-out core of `generate`, for callers that
+        trace it themselves (an exported `tf.function`, a `jax.jit`): it
+        checks nothing at run time and uses no NumPy.
+
+        Args:
+            buffer: `(batch, max_length)` int32 ids, each prompt from
+                column 0 and padding after it.
+            lengths: `(batch,)` int32 prompt lengths, each in
+                `[1, max_length)`.
+            sampler: a sampler name, a `keras_attention.samplers.Sampler`
+                or any callable `(logits, seed=) -> (batch,) ids`. Defaults
+                to `"greedy"`.
+            seed: a `(2,)` int32 seed for the whole batch, or `(batch, 2)`
+                seeds, one per row; step `i` draws with `seed + [0, i]`.
+                Defaults to `None` (`[0, 0]`).
+            max_new_tokens: optional `(batch,)` int32 (or a scalar): the
+                most ids each row generates, `0` for none. Defaults to
+                `None` (up to `max_length`).
+            use_cache: bool, whether to use the key/value caches. Defaults
+                to `True`.
+
+        Returns:
+            The `(batch, max_length)` int32 ids (see `generate`).
+
+        Example:
+
+        >>> model = ka.models.build_causal_lm(
+        ...     30, num_layers=1, d_model=16, num_heads=2,
+        ...     feed_forward_dim=32)
+        >>> generator = CausalLMGenerator(model, max_length=6)
+        >>> buffer = np.array([[5, 6, 0, 0, 0, 0]], "int32")
+        >>> ids = generator.generate_buffer(
+        ...     buffer, np.array([2], "int32"), max_new_tokens=1)
+        >>> ops.convert_to_numpy(ids)[0, 3:].tolist()
+        [0, 0, 0]
+        """
+        if not callable(sampler):
+            sampler = samplers_module.get(sampler)
+        buffer = ops.convert_to_tensor(buffer, "int32")
+        lengths = ops.convert_to_tensor(lengths, "int32")
+        seed = ops.convert_to_tensor([0, 0] if seed is None else seed, "int32")
+        end_id, padding_id = self.end_id, self.padding_id
+        caches, table = self._start(buffer, use_cache)
+        start = ops.min(lengths) - 1
+        finished = ops.zeros_like(lengths, dtype="bool")
+        limits = None
+        if max_new_tokens is not None:
+            limits = lengths + ops.maximum(
+                ops.convert_to_tensor(max_new_tokens, "int32"), 0
+            )  # (batch,), one past the last id a row may write
+            finished = lengths >= limits
+
+        def cond(index, buffer, caches, finished):
+            return ops.logical_and(
+                index < self.max_length - 1,
+                ops.logical_not(ops.all(finished)),
+            )
+
+        def body(index, buffer, caches, finished):
+            logits, caches = self._next_logits(buffer, index, caches, table)
+            logits = _without(logits, padding_id)
+            step_seed = ops.add(seed, ops.stack([0, index]))
+            sampled = sampler(logits, seed=step_seed)  # (rows,)
+            in_prompt = index + 1 < lengths
+            ids = ops.where(
+                in_prompt,
+                ops.take(buffer, index + 1, axis=1),
+                ops.where(finished, padding_id, sampled),
+            )
+            generating = ops.logical_not(in_prompt)
+            if end_id is not None:
+                done = ops.logical_and(generating, ops.equal(ids, end_id))
+                finished = ops.logical_or(finished, done)
+            if limits is not None:
+                full = ops.logical_and(generating, index + 2 >= limits)
+                finished = ops.logical_or(finished, full)
+            buffer = ops.slice_update(
+                buffer, [0, index + 1], ops.expand_dims(ids, 1)
+            )
+            return index + 1, buffer, caches, finished
+
+        _, buffer, _, _ = ops.while_loop(
+            cond, body, (start, buffer, caches, finished)
+        )
+        return buffer
+
+    def _sample_program(self, sampler, use_cache):
         def run(buffer, lengths, seed):
             self.traces += 1  # runs once per trace / compilation
-            caches, table = self._start(buffer, use_cache)
-            start = ops.min(lengths) - 1
-            finished = ops.zeros_like(lengths, dtype="bool")
-
-            def cond(index, buffer, caches, finished):
-                return ops.logical_and(
-                    index < self.max_length - 1,
-                    ops.logical_not(ops.all(finished)),
-                )
-
-            def body(index, buffer, caches, finished):
-                logits, caches = self._next_logits(buffer, index, caches, table)
-                logits = _without(logits, padding_id)
-                step_seed = ops.stack([seed[0], seed[1] + index])
-                sampled = sampler(logits, seed=step_seed)  # (rows,)
-                in_prompt = index + 1 < lengths
-                ids = ops.where(
-                    in_prompt,
-                    ops.take(buffer, index + 1, axis=1),
-                    ops.where(finished, padding_id, sampled),
-                )
-                if end_id is not None:
-                    done = ops.logical_and(
-                        ops.logical_not(in_prompt), ops.equal(ids, end_id)
-                    )
-                    finished = ops.logical_or(finished, done)
-                buffer = ops.slice_update(
-                    buffer, [0, index + 1], ops.expand_dims(ids, 1)
-                )
-                return index + 1, buffer, caches, finished
-
-            _, buffer, _, _ = ops.while_loop(
-                cond, body, (start, buffer, caches, finished)
+            return self.generate_buffer(
+                buffer, lengths, sampler, seed, use_cache=use_cache
             )
-            return buffer
 
         signature = [
             ((None, self.max_length), "int32"),
@@ -292,6 +355,42 @@ class CausalLMGenerator:
         seed = np.array([0 if seed is None else int(seed), 0], "int32")
         ids = self._compiled[key](*_tensors(buffer, lengths, seed))
         return np.asarray(keras.ops.convert_to_numpy(ids))
+
+    # -- attention -------------------------------------------------------
+
+    def attention_scores(self, token_ids):
+        """Every block's self-attention weights over whole sequences.
+
+        Args:
+            token_ids: `(batch, length)` int ids, padded on the right.
+
+        Returns:
+            A `(batch, num_layers, num_heads, length, length)` float32 NumPy
+            array: row `i` of a head weighs the positions `j <= i`.
+
+        Example:
+
+        >>> model = ka.models.build_causal_lm(
+        ...     30, num_layers=2, d_model=16, num_heads=2,
+        ...     feed_forward_dim=32)
+        >>> generator = CausalLMGenerator(model, max_length=8)
+        >>> generator.attention_scores(np.array([[5, 6, 7]])).shape
+        (1, 2, 2, 3, 3)
+        """
+        parts = self._parts
+        token_ids = ops.convert_to_tensor(token_ids, "int32")
+        padding_mask = parts.embedding.padding_mask(token_ids)  # (b, len)
+        x = parts.embed(token_ids, training=False)
+        scores = []
+        for block in parts.blocks:
+            x, block_scores = block(
+                x,
+                decoder_padding_mask=padding_mask,
+                return_attention_scores=True,
+                training=False,
+            )  # block_scores: (batch, heads, len, len)
+            scores.append(keras.ops.convert_to_numpy(block_scores))
+        return np.stack(scores, axis=1).astype("float32")
 
     # -- beam search -----------------------------------------------------
 
