@@ -331,6 +331,11 @@ def _tiled_attention(
 
     @tf.custom_gradient
     def attention(query, key, value, *biases):
+        # Eagerly, an outer GradientTape would record every op of the
+        # forward pass, and so keep every tile's weights (n^2 memory): the
+        # gradient comes from `grad` below, so nothing here is recorded.
+        query, key, value = (tf.stop_gradient(x) for x in (query, key, value))
+        biases = tuple(tf.stop_gradient(b) for b in biases)
         q_tiles = to_tiles(
             tf.transpose(tf.cast(query, score_dtype), [0, 2, 1, 3])
             * tf.cast(scale, score_dtype),
