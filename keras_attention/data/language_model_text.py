@@ -1,0 +1,133 @@
+"""A language model's data: documents, one token stream, windows of it.
+
+`load_documents` reads the texts (a local UTF-8 file, or the text feature
+of a TFDS split), `token_streams` tokenizes them into one stream of ids,
+every document followed by the end id, and splits off its end for
+evaluation, and `make_language_model_dataset` cuts a stream into batches
+of `(ids, next_ids)` windows.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_attention.data.text_files import read_text_lines
+from keras_attention.data.tfds import HELD_OUT_FRACTION
+
+__all__ = ["load_documents", "make_language_model_dataset", "token_streams"]
+
+
+def load_documents(
+    text_file=None,
+    tfds_name=None,
+    text_key="text",
+    split="train",
+    data_dir=None,
+    max_documents=None,
+):
+    """The texts to learn, a list of str: one file, or a TFDS split.
+
+    Args:
+        text_file: a UTF-8 text file, read as one document.
+        tfds_name: a TFDS dataset, used instead of `text_file`; each
+            example is a document. Defaults to `None`.
+        text_key: str, the TFDS text feature. Defaults to `"text"`.
+        split: the TFDS split. Defaults to `"train"`.
+        data_dir: optional TFDS data directory. Defaults to `None`.
+        max_documents: optional int, the most TFDS examples read.
+            Defaults to `None` (all).
+
+    Raises:
+        ValueError: for an unknown TFDS name or text feature, or an
+            unreadable file (see `read_text_lines`).
+
+    Example:
+
+    >>> documents = load_documents("recipes/data/nursery_rhymes.txt",
+    ... )  # doctest: +SKIP
+    >>> len(documents), documents[0][:8]  # doctest: +SKIP
+    (1, 'Mary had')
+    """
+    if not tfds_name:
+        return ["\n".join(read_text_lines(text_file))]
+    try:
+        examples = tfds.load(tfds_name, split=split, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise ValueError(
+            f"Unknown TFDS dataset. Received: tfds_name={tfds_name!r}"
+        ) from error
+    if text_key not in examples.element_spec:
+        raise ValueError(
+            f"{tfds_name} has no feature {text_key!r}; its features: "
+            f"{sorted(examples.element_spec)}. Received: "
+            f"text_key={text_key!r}"
+        )
+    if max_documents:
+        examples = examples.take(max_documents)
+    texts = examples.map(lambda example: example[text_key])
+    return [text.decode("utf-8") for text in texts.as_numpy_iterator()]
+
+
+def token_streams(
+    tokenizer, documents, sequence_length, fraction=HELD_OUT_FRACTION
+):
+    """`(train, held_out)` int32 ids of the documents, each with an end id.
+
+    Args:
+        tokenizer: a tokenizer with `tokenize` and `end_id`.
+        documents: a list of str.
+        sequence_length: int, the window length; both parts must hold one
+            window and its next id.
+        fraction: float, the share of the stream held out, from its end.
+            Defaults to `0.1`.
+
+    Example:
+
+    >>> from keras_attention.text import CharacterTokenizer
+    >>> tokenizer = CharacterTokenizer.from_texts(["abcd" * 10])
+    >>> train, held_out = token_streams(tokenizer, ["abcd" * 10], 3)
+    >>> len(train), len(held_out), int(held_out[-1]) == tokenizer.end_id
+    (36, 5, True)
+    """
+    rows = tokenizer.tokenize(tf.constant(documents)).numpy()
+    stream = np.concatenate([np.append(row, tokenizer.end_id) for row in rows])
+    cut = int(len(stream) * (1 - fraction))
+    if min(cut, len(stream) - cut) <= sequence_length:
+        raise ValueError(
+            f"The text has {len(stream)} tokens: too few to hold out "
+            f"{fraction:.0%} and keep a window of {sequence_length} + 1 on "
+            f"each side. Received: sequence_length={sequence_length}"
+        )
+    stream = stream.astype("int32")
+    return stream[:cut], stream[cut:]
+
+
+def make_language_model_dataset(
+    stream, sequence_length, batch_size, shuffle=False, seed=0
+):
+    """Batches of `(ids, next_ids)`, non-overlapping windows of `stream`.
+
+    Args:
+        stream: 1-D int ids.
+        sequence_length: int, the window length.
+        batch_size: int.
+        shuffle: bool, whether to shuffle the windows. Defaults to `False`.
+        seed: int, the shuffle seed. Defaults to `0`.
+
+    Returns:
+        A `tf.data.Dataset` of `(batch, sequence_length)` int32 pairs,
+        `next_ids` being `ids` shifted by one token.
+
+    Example:
+
+    >>> data = make_language_model_dataset(np.arange(7), 3, batch_size=2)
+    >>> [ids.tolist() for ids in next(iter(data.as_numpy_iterator()))]
+    [[[0, 1, 2], [3, 4, 5]], [[1, 2, 3], [4, 5, 6]]]
+    """
+    count = (len(stream) - 1) // sequence_length
+    starts = np.arange(count)[:, None] * sequence_length  # (count, 1)
+    ids = np.asarray(stream, "int32")[starts + np.arange(sequence_length + 1)]
+    data = tf.data.Dataset.from_tensor_slices((ids[:, :-1], ids[:, 1:]))
+    if shuffle:
+        data = data.shuffle(count, seed=seed)
+    return data.batch(batch_size)

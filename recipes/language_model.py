@@ -1,0 +1,297 @@
+"""Train a decoder-only language model on a text file or a TFDS dataset.
+
+The text is a UTF-8 file (`--text-file`, by default the nursery rhymes in
+`recipes/data/`, so the recipe runs offline) or a TFDS text feature
+(`--tfds-name`, `--text-key`), cut into characters or WordPiece subwords
+(`--tokenizer`), each document followed by the end id; the last 10% of the
+tokens are held out, and both parts are cut into `--sequence-length`
+windows. It trains `keras_attention.models.build_causal_lm`, prints the
+held-out loss and perplexity (per token) every epoch and sampled
+continuations at the end, and writes to `--output-dir` `attention.png`
+(every head over a held-out prompt), `training_curves.png`, `model.keras`,
+the vocabulary (reloaded on resume), the runner's files (see
+`keras_attention.cli`; an interrupted run resumes when the same command
+runs again) and `saved_model/<version>/`: `serving_default` continues
+prompt strings greedily, `generate` also takes per-prompt `max_new_tokens`,
+`temperature`, `top_k` and `seed` (see
+`keras_attention.serving.language_model`); it is checked in a fresh
+process that never imports `keras_attention`.
+
+    python recipes/language_model.py --output-dir outputs/rhymes
+    python recipes/language_model.py --tfds-name tiny_shakespeare \\
+        --tokenizer wordpiece --preset small
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_attention import cli
+from keras_attention.data.language_model_text import load_documents
+from keras_attention.data.language_model_text import make_language_model_dataset
+from keras_attention.data.language_model_text import token_streams
+from keras_attention.models import CausalLMGenerator
+from keras_attention.models import build_causal_lm
+from keras_attention.models.causal_lm import POSITION_ENCODINGS
+from keras_attention.samplers import TopKSampler
+from keras_attention.serving.language_model import export_causal_lm
+from keras_attention.text import CharacterTokenizer
+from keras_attention.text import learn_or_load_wordpiece_tokenizer
+from keras_attention.viz import plot_attention_heads
+from keras_attention.viz import plot_training_curves
+
+DEFAULT_TEXT = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "data", "nursery_rhymes.txt"
+)
+NUM_PROMPTS = 3
+PROMPT_TOKENS = 12
+HEATMAP_TOKENS = 24
+# `load_documents`'s arguments, and `build_causal_lm`'s, in `args`.
+DATA_OPTIONS = (
+    "text_file tfds_name text_key train_split data_dir max_train_examples"
+).split()
+MODEL_OPTIONS = (
+    "num_layers d_model num_heads feed_forward_dim num_key_value_heads "
+    "dropout position_encoding sliding_window normalization activation"
+).split()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    num_layers: int
+    d_model: int
+    num_heads: int
+    feed_forward_dim: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+PRESETS = {
+    "tiny": Sizes(1, 64, 4, 128, 6, 16, 5e-3),  # seconds on a CPU
+    "small": Sizes(4, 256, 8, 768, 20, 32, 1e-3),
+}
+
+
+def build_parser():
+    """The command-line parser (every option has a help text)."""
+    parser = cli.make_parser(__doc__)
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--text-file", default=DEFAULT_TEXT, help="a UTF-8 text to learn"
+    )
+    data.add_argument(
+        "--tfds-name", help="a TFDS text dataset instead of --text-file"
+    )
+    cli.add_argument(data, "text_key", default="text", help="its text feature")
+    cli.add_arguments(data, "train_split", "data_dir", "max_train_examples")
+    text = parser.add_argument_group("tokenizer")
+    text.add_argument(
+        "--tokenizer",
+        choices=("character", "wordpiece"),
+        default="character",
+        help="token unit",
+    )
+    cli.add_arguments(text, "case_sensitive", vocabulary_size=2000)
+    text.add_argument(
+        "--sequence-length",
+        type=int,
+        default=64,
+        help="tokens per training window, and the model's context",
+    )
+    cli.add_preset_group(parser, PRESETS, "tiny", "model and training sizes")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--position-encoding", choices=POSITION_ENCODINGS, default="rotary"
+    )
+    model.add_argument(
+        "--num-key-value-heads",
+        type=int,
+        help="grouped-query attention's key/value heads (1: multi-query; "
+        "default: --num-heads)",
+    )
+    model.add_argument(
+        "--sliding-window", type=int, help="local attention span in tokens"
+    )
+    model.add_argument(
+        "--normalization", choices=("rms", "layer"), default="rms"
+    )
+    model.add_argument(
+        "--activation",
+        default="swiglu",
+        help="feed-forward activation: swiglu, geglu or a Keras activation",
+    )
+    cli.add_arguments(model, dropout=0.0)
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument(
+        "--prompt",
+        action="append",
+        help="a prompt to continue, repeatable (default: the starts of a "
+        "few held-out windows)",
+    )
+    sampling.add_argument(
+        "--max-new-tokens", type=int, default=40, help="tokens per sample"
+    )
+    sampling.add_argument("--temperature", type=float, default=0.8)
+    sampling.add_argument("--top-k", type=int, default=10)
+    cli.add_arguments(parser, "seed", "restart")
+    cli.add_output_arguments(parser, "language_model")
+    return parser
+
+
+def parse_args(argv=None):
+    positive = ("sequence_length", "max_new_tokens", "top_k")
+    return cli.parse_arguments(
+        build_parser(), argv, positive=positive, presets=PRESETS
+    )
+
+
+def make_tokenizer(args, documents, run):
+    if args.tokenizer == "wordpiece":
+        return learn_or_load_wordpiece_tokenizer(
+            documents,
+            args.vocabulary_size,
+            run.path("vocabulary.txt"),
+            reuse=run.resuming,
+            lowercase=not args.case_sensitive,
+        )
+    path = run.path("vocabulary.json")
+    if run.resuming and os.path.isfile(path):
+        return CharacterTokenizer.load(path)
+    tokenizer = CharacterTokenizer.from_texts(
+        documents, lowercase=not args.case_sensitive
+    )
+    tokenizer.save(path)
+    return tokenizer
+
+
+def continue_texts(generator, tokenizer, prompts, max_new_tokens, **kwargs):
+    """Each prompt and its continuation, as the exported model writes it."""
+    ids = tokenizer.tokenize(tf.constant(prompts))
+    lengths = ids.row_lengths().numpy()[:, None]  # (batch, 1)
+    generated = generator.generate(ids.to_tensor().numpy(), **kwargs)
+    positions = np.arange(generated.shape[1])[None]  # (1, max_length)
+    generated[positions >= lengths + max_new_tokens] = generator.padding_id
+    return [text.decode() for text in tokenizer.detokenize(generated).numpy()]
+
+
+class PerplexityPrinter(keras.callbacks.Callback):
+    """Prints the held-out loss and perplexity after every epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {})["val_loss"]
+        print(
+            f"epoch {epoch + 1}: held-out loss {loss:.4f}, perplexity "
+            f"{math.exp(loss):.2f} per token"
+        )
+
+
+def main(argv=None, callbacks=()):
+    """Runs the recipe; returns a summary dict (also `summary.json`).
+
+    Args:
+        argv: command-line arguments (default: `sys.argv[1:]`).
+        callbacks: extra Keras callbacks for `model.fit`.
+    """
+    args = parse_args(argv)
+    run = cli.Run(args)
+    documents = load_documents(  # bad input stops here, before cleanup
+        *(getattr(args, name) for name in DATA_OPTIONS)
+    )
+    run.start()
+    tokenizer = make_tokenizer(args, documents, run)
+    length = args.sequence_length
+    train_ids, held_out_ids = token_streams(tokenizer, documents, length)
+    print(
+        f"Data: {len(documents)} documents, {len(train_ids)} training and "
+        f"{len(held_out_ids)} held-out tokens, vocabulary of "
+        f"{tokenizer.vocabulary_size} {args.tokenizer} tokens"
+    )
+    train, held_out = (
+        make_language_model_dataset(ids, length, args.batch_size, shuffle, seed)
+        for ids, shuffle, seed in (
+            (train_ids, True, args.seed),
+            (held_out_ids, False, 0),
+        )
+    )
+    model = build_causal_lm(
+        tokenizer.vocabulary_size,
+        max_length=length,
+        **{name: getattr(args, name) for name in MODEL_OPTIONS},
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = run.fit(
+        model,
+        train,
+        [PerplexityPrinter(), *callbacks],
+        validation_data=held_out,
+    )
+    loss = model.evaluate(held_out, verbose=0)
+    generator = CausalLMGenerator(model, length, end_id=tokenizer.end_id)
+    prompt_length = min(PROMPT_TOKENS, length // 2)
+    starts = np.arange(0, len(held_out_ids) - prompt_length, length)
+    starts = starts[:NUM_PROMPTS, None]  # held-out window starts
+    prompt_ids = held_out_ids[starts + np.arange(prompt_length)]
+    prompts = args.prompt or [
+        text.decode()
+        for text in tokenizer.detokenize(prompt_ids).numpy()
+        if text.strip()
+    ]
+    new_tokens = min(args.max_new_tokens, length - 1)
+    sampler = TopKSampler(k=args.top_k, temperature=args.temperature)
+    samples = continue_texts(
+        generator, tokenizer, prompts, new_tokens, sampler=sampler, seed=0
+    )
+    print(f"Held-out loss {loss:.4f}, perplexity {math.exp(loss):.2f}")
+    for sample in samples:
+        print(f"  {sample!r}")
+    vocabulary = getattr(tokenizer, "vocabulary", None) or (
+        tokenizer.get_vocabulary()
+    )
+    heatmap_ids = held_out_ids[: min(HEATMAP_TOKENS, length)]
+    plot_attention_heads(
+        [vocabulary[i] for i in heatmap_ids],
+        generator.attention_scores(heatmap_ids[None])[0],
+        run.path("attention.png"),
+        title="self-attention over a held-out prompt",
+    )
+    plot_training_curves(
+        history, run.path("training_curves.png"), ("loss", "val_loss")
+    )
+    model.save(run.path("model.keras"))
+    summary = {
+        "held_out_loss": loss,
+        "held_out_perplexity": math.exp(loss),
+        "num_train_tokens": len(train_ids),
+        "num_held_out_tokens": len(held_out_ids),
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "samples": samples,
+        "training_and_evaluation_seconds": run.elapsed(),
+    }
+    if not args.no_export:
+        summary["export_agreement"] = run.export_and_verify(
+            lambda path: export_causal_lm(
+                path,
+                model,
+                tokenizer,
+                length,
+                end_id=tokenizer.end_id,
+                max_new_tokens=new_tokens,
+                truncate=True,
+            ),
+            prompts,
+            continue_texts(generator, tokenizer, prompts, new_tokens),
+            noun="greedy continuations",
+        )
+    return run.finish(summary)
+
+
+if __name__ == "__main__":
+    cli.run_recipe(main)
