@@ -5,9 +5,11 @@ blocks that keeps only a running row maximum, row sum and weighted sum of
 values (Rabe & Staats, 2021; the forward pass of FlashAttention). Both the
 query-block function and the key step are wrapped in `jax.checkpoint`, so
 the backward pass recomputes a block's scores instead of storing them:
-memory grows with `n * block`, never `n^2`. With the causal mask, key blocks
-that lie wholly after a query block are skipped (`lax.cond`), which halves
-the work of a long causal sequence.
+memory grows with `n * block`, never `n^2`. With a sliding window each query
+block visits only the fixed number of key blocks that cover its window, so
+the cost grows as `n * window`. A causal call visits every key block (the
+blocks past the diagonal are masked, not skipped: skipping them with
+`lax.cond` made the backward pass keep residuals of every block pair).
 
 The dense implementation on JAX is `reference.reference_attention`, which
 XLA fuses well at the lengths where the `n^2` weights fit.
@@ -159,20 +161,20 @@ def _blockwise(
             allowed = allowed & block_of(mask, i, j)
         return allowed
 
-    def block_needed(i, j):
-        """Whether some query of block i may see some key of block j."""
-        first, last = i * q_block + offset, i * q_block + q_block - 1 + offset
-        needed = True
-        if causal:
-            needed = j * k_block <= last
-        if window is not None:
-            ahead = 0 if causal else window - 1
-            needed = (
-                needed
-                & (j * k_block <= last + ahead)
-                & (j * k_block + k_block - 1 >= first - (window - 1))
-            )
-        return needed
+    # Key blocks each query block visits: all of them, or with a window the
+    # fixed number that covers it, from a start that follows the block (a
+    # `lax.cond` skip instead would make the backward pass keep residuals
+    # of every (query, key) block pair: quadratic memory).
+    visited = k_blocks_n
+    if window is not None:
+        reach = (window - 1) * (1 if causal else 2)
+        visited = min(k_blocks_n, -(-(q_block + reach) // k_block) + 1)
+
+    def first_key_block(i):
+        if window is None:
+            return 0
+        first = i * q_block + offset - (window - 1)
+        return jnp.clip(first // k_block, 0, k_blocks_n - visited)
 
     def key_step(i, q_i, carry, j):
         row_max, row_sum, acc = carry  # (b,h,Bq,1), (b,h,Bq,1), (b,h,Bq,dv)
@@ -196,26 +198,17 @@ def _blockwise(
         return new_max, row_sum, acc
 
     def query_block(i, q_i):
-        def step(carry, j):
-            if not causal and window is None:
-                return jax.checkpoint(key_step)(i, q_i, carry, j), None
-            carry = lax.cond(
-                block_needed(i, j),
-                jax.checkpoint(key_step),
-                lambda i, q_i, carry, j: carry,
-                i,
-                q_i,
-                carry,
-                j,
-            )
-            return carry, None
+        start = first_key_block(i)
+
+        def step(carry, t):
+            return jax.checkpoint(key_step)(i, q_i, carry, start + t), None
 
         init = (
             jnp.full((batch, heads, q_block, 1), MASKED_SCORE, jnp.float32),
             jnp.zeros((batch, heads, q_block, 1), jnp.float32),
             jnp.zeros((batch, heads, q_block, v_depth), jnp.float32),
         )
-        (_, row_sum, acc), _ = lax.scan(step, init, jnp.arange(k_blocks_n))
+        (_, row_sum, acc), _ = lax.scan(step, init, jnp.arange(visited))
         # A row with no key to attend to has row_sum 0 and acc 0: output 0.
         return acc / jnp.where(row_sum > 0.0, row_sum, 1.0)
 
