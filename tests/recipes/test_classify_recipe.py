@@ -94,7 +94,7 @@ def test_local_tsv_end_to_end(recipe, tmp_path):
         "vocabulary.txt",
         "classes.json",
         "summary.json",
-        os.path.join("saved_model", "saved_model.pb"),
+        os.path.join("saved_model", "1", "saved_model.pb"),
     ):
         assert (output_dir / name).is_file(), name
     with open(output_dir / "classes.json") as file:

@@ -57,7 +57,7 @@ def test_end_to_end_writes_everything(recipe, tmp_path):
         "target_vocabulary.json",
         "history.csv",
         "summary.json",
-        "saved_model/saved_model.pb",
+        "saved_model/1/saved_model.pb",
     ):
         assert (out / name).exists(), name
     assert summary["export_agreement"] == 1.0

@@ -118,8 +118,8 @@ def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path):
         "history.csv",
         "summary.json",
         "checkpoints/epoch_001.weights.h5",
-        "saved_model/saved_model.pb",
-        "saved_model/assets/target_vocabulary.txt",
+        "saved_model/1/saved_model.pb",
+        "saved_model/1/assets/target_vocabulary.txt",
     ):
         assert (out / name).exists(), name
     assert not (out / "backup").exists()  # removed once training completes
@@ -135,7 +135,7 @@ def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path):
             cli,
             "show",
             "--dir",
-            str(out / "saved_model"),
+            str(out / "saved_model" / "1"),
             "--tag_set",
             "serve",
             "--signature_def",
