@@ -29,15 +29,15 @@ Every run writes, besides the recipe's own files, `history.csv`,
 `checkpoints/` (the weights after every epoch), `logs/` (TensorBoard, when
 the `tensorboard` package is installed), `backup/` while training is
 unfinished (an interrupted run resumes from it when the same command runs
-again; `--restart` starts over), `saved_model/` (unless `--no-export`) and
-`summary.json`.
+again; `--restart` starts over), `saved_model/<version>/` (unless
+`--no-export`; TF Serving's model base directory, one more version each
+time the recipe exports) and `summary.json`.
 """
 
 import argparse
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -55,6 +55,7 @@ __all__ = [
     "DEPRECATED_FLAGS",
     "EXPORT_DIR",
     "HelpFormatter",
+    "NUM_WARMUP_TEXTS",
     "Run",
     "add_argument",
     "add_arguments",
@@ -74,6 +75,8 @@ __all__ = [
 
 SUMMARY_FILE = "summary.json"
 EXPORT_DIR = "saved_model"
+# How many held-out inputs an export writes as TF Serving warmup requests.
+NUM_WARMUP_TEXTS = 4
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
 # line), as `argparse` uses for bad arguments.
 BAD_INPUT_EXIT_CODE = 2
@@ -248,6 +251,13 @@ COMMON_ARGUMENTS = {
         action="store_true",
         help="skip the SavedModel export and its fresh-process check",
     ),
+    "export_version": dict(
+        type=int,
+        positive=True,
+        help="the version the SavedModel is written as, "
+        "<output-dir>/saved_model/<version>/ (default: one more than the "
+        "highest there, so that a re-run adds a version)",
+    ),
 }
 # Old spellings of common arguments, kept for one release.
 DEPRECATED_FLAGS = {
@@ -357,7 +367,9 @@ def add_arguments(group, *names, **defaults):
 
 
 def add_output_arguments(parser, recipe):
-    """Add the `output` group: `--output-dir` and `--no-export`.
+    """Add the `output` group: `--output-dir` and the export's options.
+
+    The options are `--output-dir`, `--no-export` and `--export-version`.
 
     Args:
         parser: the recipe's parser.
@@ -377,6 +389,7 @@ def add_output_arguments(parser, recipe):
     group = parser.add_argument_group("output")
     add_argument(group, "output_dir", default=os.path.join("outputs", recipe))
     add_argument(group, "no_export")
+    add_argument(group, "export_version")
     return group
 
 
@@ -535,7 +548,8 @@ def check_arguments(parser, args, positive=()):
     `None`) must be positive, as must the names in `positive`; `--dropout`
     must be in `[0, 1)`, `--held-out-fraction` in `(0, 1)`, `--d-model`
     divisible by `--num-heads`; `--test-data` comes with `--data`, and
-    `--source-file` with `--target-file` (and without `--data`).
+    `--source-file` with `--target-file` (and without `--data`);
+    `--export-version` must not name a version that `--output-dir` holds.
 
     Args:
         parser: the recipe's parser (for `parser.error`).
@@ -568,6 +582,16 @@ def check_arguments(parser, args, positive=()):
         parser.error("--source-file and --target-file go together")
     if source_file and data:
         parser.error("use either --source-file/--target-file or --data")
+    version = getattr(args, "export_version", None)
+    output_dir = getattr(args, "output_dir", None)
+    if version and output_dir and not getattr(args, "no_export", False):
+        # Found before training, not after it: versions are never replaced.
+        existing = os.path.join(output_dir, EXPORT_DIR, str(version))
+        if os.path.exists(existing):
+            parser.error(
+                f"--export-version {version}: {existing} exists already "
+                "(leave the option out to write the next version)"
+            )
 
 
 def parse_arguments(parser, argv=None, positive=(), presets=None):
@@ -644,6 +668,7 @@ class Run:
         self.started = time.perf_counter()
         self.resuming = False
         self.history = None
+        self.export_dir = None  # the version `export_and_verify` wrote
         keras.utils.set_random_seed(args.seed)
 
     def start(self):
@@ -682,13 +707,15 @@ class Run:
     ):
         """Export, reload in a fresh process, check the served answers.
 
-        The SavedModel goes to `<output_dir>/saved_model` (replacing an
-        earlier one) and answers `texts` in a Python process that never
-        imports `keras_attention`.
+        The SavedModel goes to a new version of the model base directory
+        `<output_dir>/saved_model` (TF Serving's layout; earlier versions
+        are kept, so that a re-run adds one) and answers `texts` in a
+        Python process that never imports `keras_attention`.
 
         Args:
-            export: a function of the export directory that writes the
-                SavedModel.
+            export: a function of the model base directory that writes a
+                version of the SavedModel there and returns its directory
+                (as the `keras_attention.serving` exports do).
             texts: the inputs to check, a list of str.
             expected: the in-process answers to `texts`; any difference
                 raises a `RuntimeError`. Defaults to `None`.
@@ -701,11 +728,10 @@ class Run:
         Returns:
             The fraction of `texts` whose answers agree.
         """
-        export_dir = self.path(EXPORT_DIR)
-        shutil.rmtree(export_dir, ignore_errors=True)
-        export(export_dir)
+        version_dir = export(self.path(EXPORT_DIR))
+        self.export_dir = version_dir
         served = run_saved_model_in_fresh_process(
-            export_dir, texts, None if compare else expected
+            version_dir, texts, None if compare else expected
         )
         agree = len(texts) if compare is None else compare(served)
         count = (
@@ -714,7 +740,7 @@ class Run:
             else f"{agree}/{len(texts)}"
         )
         print(
-            "SavedModel reloaded in a fresh process (without "
+            f"Exported {version_dir}, reloaded in a fresh process (without "
             f"keras_attention): {count} {noun} agree, e.g. "
             f"{texts[0][:50]!r} -> {served[0]!r}"
         )

@@ -160,6 +160,10 @@ def check_export(run, model, tokenizer, data, args):
             tokenizer,
             data.class_names,
             max_sequence_length=args.max_length,
+            # As `_predict_in_order` (and training) read long texts.
+            truncate=True,
+            version=args.export_version,
+            warmup_texts=texts[: cli.NUM_WARMUP_TEXTS],
         ),
         texts,
         compare=lambda served: compare_served_classes(

@@ -289,6 +289,8 @@ def main(argv=None, callbacks=()):
                 experiment.target_tokenizer,
                 max_source_length=args.max_source_length,
                 max_output_length=experiment.longest_target,
+                version=args.export_version,
+                warmup_texts=check[: cli.NUM_WARMUP_TEXTS],
             ),
             check,
             translator.translate(check),

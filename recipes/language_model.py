@@ -285,6 +285,8 @@ def main(argv=None, callbacks=()):
                 end_id=tokenizer.end_id,
                 max_new_tokens=new_tokens,
                 truncate=True,
+                version=args.export_version,
+                warmup_texts=prompts[: cli.NUM_WARMUP_TEXTS],
             ),
             prompts,
             continue_texts(generator, tokenizer, prompts, new_tokens),

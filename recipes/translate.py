@@ -262,6 +262,8 @@ def main(argv=None, callbacks=()):
         beam_width=args.beam_width,
         length_penalty=args.length_penalty,
         max_source_length=args.max_length,
+        # Longer held-out sources are cut as in training, not rejected.
+        truncate=True,
     )
     evaluation = evaluate_translations(
         translator.translate,
@@ -288,7 +290,12 @@ def main(argv=None, callbacks=()):
     if not args.no_export:
         check = sources[:NUM_EXPORT_CHECKS]
         summary["export_agreement"] = run.export_and_verify(
-            lambda path: export_translator(path, translator),
+            lambda path: export_translator(
+                path,
+                translator,
+                version=args.export_version,
+                warmup_texts=check[: cli.NUM_WARMUP_TEXTS],
+            ),
             check,
             evaluation.hypotheses[: len(check)],
             noun="translations",

@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras_attention.cli import COMMON_ARGUMENTS
 from keras_attention.cli import DATA_SOURCE_ARGUMENTS
 from keras_attention.cli import DEPRECATED_FLAGS
+from keras_attention.cli import EXPORT_DIR
 from keras_attention.cli import HelpFormatter
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
@@ -27,6 +28,7 @@ from keras_attention.cli import parse_arguments
 from keras_attention.cli import preset_defaults
 from keras_attention.cli import run_recipe
 from keras_attention.cli import write_summary
+from keras_attention.serving.model_versions import write_version
 
 
 def test_write_summary_adds_elapsed_time(tmp_path):
@@ -168,7 +170,72 @@ def test_add_output_arguments():
     args = parser.parse_args(["--no-export"])
     assert args.output_dir == os.path.join("outputs", "classify")
     assert args.no_export and args.extra is None
+    assert args.export_version is None  # the next version
+    assert parser.parse_args(["--export-version", "3"]).export_version == 3
     assert group.title == "output"
+
+
+def test_export_version_must_be_new_and_positive(tmp_path, capsys):
+    parser = make_parser("A recipe.")
+    add_output_arguments(parser, "classify")
+    (tmp_path / EXPORT_DIR / "2").mkdir(parents=True)
+    out = f"--output-dir={tmp_path}"
+    for argv, message in (
+        (["--export-version=0"], "--export-version must be positive"),
+        (["--export-version=2"], "--export-version 2: .* exists already"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_arguments(parser, [out, *argv])
+        assert exit_info.value.code == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert parse_arguments(parser, [out, "--export-version=3"])
+    # Nothing is exported, so nothing is overwritten.
+    assert parse_arguments(parser, [out, "--export-version=2", "--no-export"])
+
+
+class _Cased(tf.Module):
+    """A string-in, string-out SavedModel: texts upper- or lower-cased."""
+
+    def __init__(self, upper):
+        super().__init__()
+        self.upper = upper
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve(self, texts):
+        cased = tf.strings.upper if self.upper else tf.strings.lower
+        return {"outputs": cased(texts)}
+
+
+def _export_cased(upper, version=None):
+    """An `export_*`-like function of a model base directory."""
+    module = _Cased(upper)
+
+    def write(directory):
+        tf.saved_model.save(
+            module, directory, signatures={"serving_default": module.serve}
+        )
+
+    return lambda path: write_version(path, write, version)
+
+
+def test_export_and_verify_adds_a_version_each_run(tmp_path, capsys):
+    parser = _parser("output_dir", "seed", "restart", "epochs")
+    args = parser.parse_args(["--output-dir", str(tmp_path), "--epochs", "1"])
+    base = tmp_path / EXPORT_DIR
+    for upper, version in ((True, "1"), (False, "2")):
+        run = Run(args)  # the same command, run again
+        run.start()
+        agreement = run.export_and_verify(
+            _export_cased(upper), ["Ab"], ["AB" if upper else "ab"]
+        )
+        assert agreement == 1.0
+        assert run.export_dir == str(base / version)
+        assert f"Exported {base / version}" in capsys.readouterr().out
+    # The first version is kept, as TF Serving expects of a base directory.
+    assert sorted(os.listdir(base)) == ["1", "2"]
+    assert (base / "1" / "saved_model.pb").is_file()
+    with pytest.raises(ValueError, match="exists already"):
+        Run(args).export_and_verify(_export_cased(True, version=2), ["Ab"])
 
 
 @dataclasses.dataclass(frozen=True)
