@@ -11,6 +11,9 @@ Where things live:
   loaders and `make_*_dataset`.
 - `sources`: a task's data from local files or a TFDS name
   (`load_text_classification`, `load_text_pairs`, `pair_texts`).
+- `language_model_text`: a language model's documents, their token
+  stream and its windows (`load_documents`, `token_streams`,
+  `make_language_model_dataset`).
 - `text_files`: reading users' text files; `date_conversion`: the
   package's own TFDS dataset.
 
@@ -20,6 +23,9 @@ Importing this package registers the `date_conversion` TFDS builder.
 from keras_attention.data.date_conversion import DateConversion
 from keras_attention.data.date_conversion import DateConversionConfig
 from keras_attention.data.date_conversion import generate_date_pairs
+from keras_attention.data.language_model_text import load_documents
+from keras_attention.data.language_model_text import make_language_model_dataset
+from keras_attention.data.language_model_text import token_streams
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import make_seq2seq_dataset
 from keras_attention.data.parallel_text import split_pairs
@@ -57,6 +63,9 @@ __all__ = [
     "DateConversion",
     "DateConversionConfig",
     "generate_date_pairs",
+    "load_documents",
+    "make_language_model_dataset",
+    "token_streams",
     "load_parallel_text",
     "make_seq2seq_dataset",
     "split_pairs",

@@ -34,6 +34,10 @@ Layout (imports flow down this list only):
 - `classifier`: `export_text_classifier`.
 - `translator_export`: `export_translator`, a `Translator` with its
   vocabularies as assets.
+- `language_model`: `export_causal_lm`, a `build_causal_lm` model with
+  its tokenizer and cached sampling: prompts in, `outputs` and
+  `completions` out, and a `generate` signature with per-item sampling
+  settings.
 - `fresh_process`: `run_saved_model_in_fresh_process`, which checks that a
   SavedModel answers the same without `keras_attention`, and
   `compare_served_classes`, that comparison for a classifier (near ties
@@ -46,9 +50,12 @@ from keras_attention.serving.constants import CLASSIFY_INPUTS
 from keras_attention.serving.constants import CLASSIFY_SCORES
 from keras_attention.serving.constants import CLASSIFY_SIGNATURE
 from keras_attention.serving.constants import EXAMPLE_TEXT_FEATURE
+from keras_attention.serving.constants import GENERATE_SIGNATURE
 from keras_attention.serving.constants import ITEM_STATUSES
+from keras_attention.serving.constants import SAMPLING_INPUTS
 from keras_attention.serving.constants import SERVING_ATTENTION
 from keras_attention.serving.constants import SERVING_CLASS_IDS
+from keras_attention.serving.constants import SERVING_COMPLETIONS
 from keras_attention.serving.constants import SERVING_IDS
 from keras_attention.serving.constants import SERVING_INPUT
 from keras_attention.serving.constants import SERVING_OUTPUT
@@ -67,6 +74,7 @@ from keras_attention.serving.fresh_process import compare_served_classes
 from keras_attention.serving.fresh_process import (
     run_saved_model_in_fresh_process,
 )
+from keras_attention.serving.language_model import export_causal_lm
 from keras_attention.serving.model_versions import load_saved_model
 from keras_attention.serving.model_versions import next_version
 from keras_attention.serving.model_versions import saved_model_path
@@ -92,9 +100,12 @@ __all__ = [
     "CLASSIFY_SCORES",
     "CLASSIFY_SIGNATURE",
     "EXAMPLE_TEXT_FEATURE",
+    "GENERATE_SIGNATURE",
     "ITEM_STATUSES",
+    "SAMPLING_INPUTS",
     "SERVING_ATTENTION",
     "SERVING_CLASS_IDS",
+    "SERVING_COMPLETIONS",
     "SERVING_IDS",
     "SERVING_INPUT",
     "SERVING_OUTPUT",
@@ -115,6 +126,7 @@ __all__ = [
     "answer_rest_body",
     "classification_request",
     "compare_served_classes",
+    "export_causal_lm",
     "export_seq2seq",
     "export_text_classifier",
     "export_text_to_text",

@@ -13,9 +13,12 @@ __all__ = [
     "CLASSIFY_SCORES",
     "CLASSIFY_SIGNATURE",
     "EXAMPLE_TEXT_FEATURE",
+    "GENERATE_SIGNATURE",
     "ITEM_STATUSES",
+    "SAMPLING_INPUTS",
     "SERVING_ATTENTION",
     "SERVING_CLASS_IDS",
+    "SERVING_COMPLETIONS",
     "SERVING_IDS",
     "SERVING_INPUT",
     "SERVING_OUTPUT",
@@ -44,6 +47,7 @@ SERVING_SCORES = "scores"  # (batch,) float32, `Translator` beam search
 SERVING_PROBABILITIES = "probabilities"  # (batch, classes), classifier
 SERVING_CLASS_IDS = "class_ids"  # (batch,) int32, classifier
 SERVING_STATUS = "status"  # (batch,) tf.string, every export
+SERVING_COMPLETIONS = "completions"  # (batch,) tf.string, language model
 
 # The status of each item of a batch (see `item_status`). Only `ok` and
 # `truncated` items are answered; the others get empty outputs.
@@ -68,6 +72,16 @@ CLASSIFY_INPUTS = "inputs"  # (batch,) serialized tf.Example
 EXAMPLE_TEXT_FEATURE = "text"
 CLASSIFY_CLASSES = "classes"  # (batch, classes) tf.string
 CLASSIFY_SCORES = "scores"  # (batch, classes) float32
+
+# The language model's signature with per-item sampling settings, and its
+# inputs besides `texts`: name -> dtype name, each `(batch,)`.
+GENERATE_SIGNATURE = "generate"
+SAMPLING_INPUTS = {
+    "max_new_tokens": "int32",
+    "temperature": "float32",
+    "top_k": "int32",
+    "seed": "int32",
+}
 
 # Vocabulary files written into a translator SavedModel's `assets/`.
 SOURCE_VOCABULARY_ASSET = "source_vocabulary.txt"

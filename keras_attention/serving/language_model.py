@@ -38,6 +38,9 @@ from keras_attention.serving._archive import check_tokenizer
 from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import texts_spec
 from keras_attention.serving._archive import write_extras
+from keras_attention.serving.constants import GENERATE_SIGNATURE
+from keras_attention.serving.constants import SAMPLING_INPUTS
+from keras_attention.serving.constants import SERVING_COMPLETIONS
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_SIGNATURE
 from keras_attention.serving.constants import SERVING_STATUS
@@ -47,22 +50,8 @@ from keras_attention.serving.item_status import item_status
 from keras_attention.serving.item_status import screen_utf8
 from keras_attention.serving.model_versions import write_version
 
-__all__ = [
-    "GENERATE_SIGNATURE",
-    "SAMPLING_INPUTS",
-    "SERVING_COMPLETIONS",
-    "export_causal_lm",
-]
+__all__ = ["export_causal_lm"]
 
-# The signature with per-item sampling settings, and its extra inputs.
-GENERATE_SIGNATURE = "generate"
-SAMPLING_INPUTS = {
-    "max_new_tokens": tf.int32,
-    "temperature": tf.float32,
-    "top_k": tf.int32,
-    "seed": tf.int32,
-}
-SERVING_COMPLETIONS = "completions"  # (batch,) tf.string
 # The logit of a token outside the top k: `exp` of it is exactly 0.
 _MASKED_LOGIT = -1e9
 # Uniform noise stays in (0, 1), so that its double log is finite.

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from keras_attention.models import CausalLMGenerator
 from keras_attention.models import build_causal_lm
+from keras_attention.serving import GENERATE_SIGNATURE
 from keras_attention.serving import load_saved_model
-from keras_attention.serving.language_model import GENERATE_SIGNATURE
 from keras_attention.serving.language_model import export_causal_lm
 from keras_attention.text import CharacterTokenizer
 from keras_attention.text import WordPieceTokenizer
