@@ -10,6 +10,7 @@ the masked softmax, dropout on the weights and the weighted sum of values.
 import keras
 from keras import ops
 
+from keras_attention.layers._utils import check_attention_masks
 from keras_attention.layers._utils import check_rank_3
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import check_same_batch
@@ -150,6 +151,13 @@ class RNNAttention(keras.layers.Layer):
             if attention_mask is not None:
                 # (batch, 1, k_len)
                 attention_mask = ops.expand_dims(attention_mask, 1)
+        check_attention_masks(
+            query.shape,
+            key.shape,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            attention_mask=attention_mask,
+        )
         mask = compute_attention_mask(
             query,
             value,

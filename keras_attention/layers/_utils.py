@@ -2,6 +2,8 @@
 
 import numbers
 
+import keras
+
 from keras_attention.ops.attention.dispatch import IMPLEMENTATIONS
 
 
@@ -72,3 +74,76 @@ def check_implementation(name, value):
             f"`{name}` must be one of {IMPLEMENTATIONS}. "
             f"Received: {name}={value!r}"
         )
+
+
+def check_floating(name, tensor):
+    """Raise unless `tensor` holds floating-point numbers.
+
+    Layers with a residual connection or a dropout add their input to a
+    float result; an integer input (token ids not yet embedded) would fail
+    deep inside the backend with a dtype mismatch.
+    """
+    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    if "float" not in dtype:
+        raise ValueError(
+            f"`{name}` must be a floating-point tensor (embed token ids "
+            f"first, e.g. with `TokenEmbedding`). Received: {name}.dtype="
+            f"{dtype}"
+        )
+
+
+def _fits(shape, target, broadcast):
+    return len(shape) == len(target) and all(
+        m is None or t is None or m == t or (broadcast and m == 1)
+        for m, t in zip(shape, target)
+    )
+
+
+def check_attention_masks(
+    query_shape,
+    key_shape,
+    query_mask=None,
+    value_mask=None,
+    key_mask=None,
+    attention_mask=None,
+):
+    """Raise unless each mask fits the `(batch, length, ...)` sequences.
+
+    `query_mask` is `(batch, q_len)`; `value_mask` and `key_mask` are
+    `(batch, k_len)`; `attention_mask` is `(batch, q_len, k_len)` or
+    `(q_len, k_len)`, any axis possibly 1 (broadcast). A mask of another
+    length would otherwise broadcast silently (a length-1 mask) or fail
+    deep inside the backend.
+    """
+    batch, q_len = tuple(query_shape)[:2]
+    k_len = tuple(key_shape)[1]
+    padding = (
+        ("query_mask", query_mask, (batch, q_len)),
+        ("value_mask", value_mask, (batch, k_len)),
+        ("key_mask", key_mask, (batch, k_len)),
+    )
+    for name, mask, target in padding:
+        if mask is None:
+            continue
+        shape = tuple(mask.shape)
+        # A batch of 1 broadcasts; the length must match.
+        if not _fits(shape, target, broadcast=False) and not (
+            len(shape) == 2
+            and shape[0] == 1
+            and _fits(shape[1:], target[1:], False)
+        ):
+            raise ValueError(
+                f"`{name}` must have shape (batch, length) = {target}. "
+                f"Received: {name}.shape={shape}"
+            )
+    if attention_mask is not None:
+        shape = tuple(attention_mask.shape)
+        target = (batch, q_len, k_len)
+        if not _fits(shape, target[-len(shape) :], broadcast=True) or len(
+            shape
+        ) not in (2, 3):
+            raise ValueError(
+                "`attention_mask` must broadcast to (batch, query_length, "
+                f"key_length) = {target}. Received: attention_mask.shape="
+                f"{shape}"
+            )

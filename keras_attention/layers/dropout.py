@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_attention.layers._utils import check_floating
 from keras_attention.ops.dropout import dropout
 
 
@@ -44,6 +45,7 @@ class Dropout(keras.layers.Dropout):
 
     def call(self, inputs, training=False):
         if training and self.rate > 0:
+            check_floating("inputs", inputs)
             return dropout(
                 inputs,
                 self.rate,

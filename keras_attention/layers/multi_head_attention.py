@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from keras_attention.layers._matmul_einsum_dense import MatMulEinsumDense
+from keras_attention.layers._utils import check_attention_masks
 from keras_attention.layers._utils import check_implementation
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rank_3
@@ -618,6 +619,14 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
             values = cache[:, 1]  # (batch, max_len, kv_heads, key_dim)
         projected_query = self._rotate(projected_query, position)
 
+        check_attention_masks(
+            query.shape,
+            keys.shape,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+        )
         mask = compute_attention_mask(
             query,
             keys,

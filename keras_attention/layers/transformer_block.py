@@ -5,6 +5,7 @@ import keras
 from keras_attention.layers._transformer_utils import TransformerBlockBase
 from keras_attention.layers._transformer_utils import check_sequence_shape
 from keras_attention.layers._transformer_utils import sequence_padding_mask
+from keras_attention.layers._utils import check_floating
 from keras_attention.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
 )
@@ -131,6 +132,7 @@ class TransformerBlock(TransformerBlockBase):
         mask=None,
     ):
         check_sequence_shape("inputs", inputs.shape)
+        check_floating("inputs", inputs)
         padding = sequence_padding_mask(
             "inputs", inputs, mask, padding_mask, "padding_mask"
         )  # (batch, seq) or None

@@ -6,6 +6,7 @@ from keras import ops
 from keras_attention.layers._transformer_utils import TransformerBlockBase
 from keras_attention.layers._transformer_utils import check_sequence_shape
 from keras_attention.layers._transformer_utils import sequence_padding_mask
+from keras_attention.layers._utils import check_floating
 from keras_attention.layers._utils import check_same_batch
 from keras_attention.layers.multi_head_attention import MultiHeadAttention
 
@@ -210,6 +211,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
         cross_attention_cache,
     ):
         check_sequence_shape("decoder_sequence", decoder_sequence.shape)
+        check_floating("decoder_sequence", decoder_sequence)
         has_cross_attention = self._cross_attention is not None
         if has_cross_attention != (encoder_sequence is not None):
             built_with = "with" if has_cross_attention else "without"

@@ -1,0 +1,42 @@
+"""Hypothesis settings shared by the fuzz suite.
+
+The default run is small and deterministic (`derandomize=True`: the same
+examples every run, so a failure reproduces and CI never flakes). Raise the
+count for a longer search with the `KERAS_ATTENTION_FUZZ_EXAMPLES`
+environment variable, e.g. `KERAS_ATTENTION_FUZZ_EXAMPLES=2000`; each test
+then runs that many examples (scaled by its `weight`).
+"""
+
+import os
+
+from hypothesis import HealthCheck
+from hypothesis import Phase
+from hypothesis import settings
+
+EXAMPLES_VARIABLE = "KERAS_ATTENTION_FUZZ_EXAMPLES"
+DEFAULT_EXAMPLES = 40
+
+settings.register_profile(
+    "keras_attention_fuzz",
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    # No "explain" phase: it reruns a failure hundreds of times.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def example_count(weight=1.0):
+    """Examples per test: the environment's count (or the default) x weight."""
+    raw = os.environ.get(EXAMPLES_VARIABLE, "")
+    count = int(raw) if raw.strip() else DEFAULT_EXAMPLES
+    return max(1, int(count * weight))
+
+
+def fuzz_settings(weight=1.0):
+    """`hypothesis.settings` of one fuzz test."""
+    return settings(
+        settings.get_profile("keras_attention_fuzz"),
+        max_examples=example_count(weight),
+    )
