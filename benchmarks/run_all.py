@@ -30,6 +30,8 @@ def main(argv=None):
         ["training_step.py"],
         ["roofline.py", "--lengths", "1024", "2048", "4096"],
         ["long_sequence.py"] + ([] if args.full else QUICK_LONG_SEQUENCE),
+        ["sliding_window.py"] + ([] if args.full else ["--quick"]),
+        ["generation.py"] + ([] if args.full else ["--quick"]),
     ]
     failed = []
     for script, *script_args in runs:
