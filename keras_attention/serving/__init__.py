@@ -38,6 +38,10 @@ Layout (imports flow down this list only):
   its tokenizer and cached sampling: prompts in, `outputs` and
   `completions` out, and a `generate` signature with per-item sampling
   settings.
+- `op_check`: `check_saved_model_ops`, every op type of a SavedModel's
+  graphs and whether TF Serving (TensorFlow core ops plus
+  tensorflow-text's) can run it; `python -m keras_attention.serving check
+  DIR` from a shell.
 - `fresh_process`: `run_saved_model_in_fresh_process`, which checks that a
   SavedModel answers the same without `keras_attention`, and
   `compare_served_classes`, that comparison for a classifier (near ties
@@ -78,6 +82,8 @@ from keras_attention.serving.language_model import export_causal_lm
 from keras_attention.serving.model_versions import load_saved_model
 from keras_attention.serving.model_versions import next_version
 from keras_attention.serving.model_versions import saved_model_path
+from keras_attention.serving.op_check import check_saved_model_ops
+from keras_attention.serving.op_check import registered_op_sets
 from keras_attention.serving.request_formats import (
     answer_classification_request,
 )
@@ -124,6 +130,7 @@ __all__ = [
     "answer_classification_request",
     "answer_predict_request",
     "answer_rest_body",
+    "check_saved_model_ops",
     "classification_request",
     "compare_served_classes",
     "export_causal_lm",
@@ -136,6 +143,7 @@ __all__ = [
     "predict_request",
     "predict_response_outputs",
     "read_warmup_requests",
+    "registered_op_sets",
     "rest_predict_body",
     "run_saved_model_in_fresh_process",
     "saved_model_path",

@@ -3,19 +3,31 @@
 `translator_parts()`: a `build_transformer` model with its two WordPiece
 tokenizers; `seq2seq_parts()`: a `build_attention_seq2seq` model with its
 two character tokenizers; `classifier_parts()`: a
-`build_transformer_classifier` model with its WordPiece tokenizer.
+`build_transformer_classifier` model with its WordPiece tokenizer;
+`causal_lm_parts()`: a `build_causal_lm` model with its character
+tokenizer. `export_every_kind(directory)` exports one of each, with the
+options that put the most ops in their graphs (beam search, sampling).
 """
 
 from keras_attention.data.translation import learn_translation_tokenizers
+from keras_attention.models.causal_lm import build_causal_lm
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.transformer import build_transformer
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving.classifier import export_text_classifier
+from keras_attention.serving.language_model import export_causal_lm
+from keras_attention.serving.text_to_text import export_seq2seq
+from keras_attention.serving.translator import Translator
+from keras_attention.serving.translator_export import export_translator
 from keras_attention.text.character_tokenizer import CharacterTokenizer
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 
 CLASSIFIER_VOCABULARY = ["[PAD]", "[UNK]", "[START]", "[END]", "the", "cat"]
+# An input every kind of export answers (`"ok"`).
+EXAMPLE_TEXT = "the cat"
+LM_MAX_LENGTH = 12
 
 
 def translator_parts():
@@ -61,3 +73,48 @@ def classifier_parts(num_classes=3, max_sequence_length=16):
         positional_encoding="learned",
     )
     return model, WordPieceTokenizer(CLASSIFIER_VOCABULARY)
+
+
+def causal_lm_parts():
+    """`(model, tokenizer)` of a decoder-only language model."""
+    tokenizer = CharacterTokenizer.from_texts(["the cat sat on a mat"])
+    model = build_causal_lm(
+        tokenizer.vocabulary_size,
+        num_layers=1,
+        d_model=8,
+        num_heads=2,
+        feed_forward_dim=16,
+        max_length=LM_MAX_LENGTH,
+    )
+    return model, tokenizer
+
+
+def export_every_kind(directory):
+    """`{kind: version directory}`: one tiny export of each kind."""
+    seq2seq, source, target = seq2seq_parts()
+    transformer, source_pieces, target_pieces = translator_parts()
+    classifier, pieces = classifier_parts()
+    lm, characters = causal_lm_parts()
+    translator = Translator(
+        transformer,
+        source_pieces,
+        target_pieces,
+        max_output_length=6,
+        beam_width=2,
+    )
+    return {
+        "seq2seq": export_seq2seq(
+            f"{directory}/seq2seq", seq2seq, source, target, 16, 6
+        ),
+        "translator": export_translator(f"{directory}/translator", translator),
+        "classifier": export_text_classifier(
+            f"{directory}/classifier", classifier, pieces, ["a", "b", "c"]
+        ),
+        "language_model": export_causal_lm(
+            f"{directory}/language_model",
+            lm,
+            characters,
+            LM_MAX_LENGTH,
+            max_new_tokens=4,
+        ),
+    }
