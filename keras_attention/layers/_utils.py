@@ -136,14 +136,24 @@ def check_attention_masks(
                 f"`{name}` must have shape (batch, length) = {target}. "
                 f"Received: {name}.shape={shape}"
             )
-    if attention_mask is not None:
-        shape = tuple(attention_mask.shape)
-        target = (batch, q_len, k_len)
-        if not _fits(shape, target[-len(shape) :], broadcast=True) or len(
-            shape
-        ) not in (2, 3):
-            raise ValueError(
-                "`attention_mask` must broadcast to (batch, query_length, "
-                f"key_length) = {target}. Received: attention_mask.shape="
-                f"{shape}"
-            )
+    check_attention_mask(
+        "attention_mask", attention_mask, (batch, q_len, k_len)
+    )
+
+
+def check_attention_mask(name, mask, target):
+    """Raise unless `mask` broadcasts to `target`, `(batch, q_len, k_len)`.
+
+    Rank 2 `(q_len, k_len)` or 3; an axis of 1 broadcasts; `None` in
+    `target` (a length known only at run time) matches anything.
+    """
+    if mask is None:
+        return
+    shape = tuple(mask.shape)
+    if len(shape) not in (2, 3) or not _fits(
+        shape, tuple(target)[-len(shape) :], broadcast=True
+    ):
+        raise ValueError(
+            f"`{name}` must broadcast to (batch, query_length, key_length) "
+            f"= {tuple(target)}. Received: {name}.shape={shape}"
+        )

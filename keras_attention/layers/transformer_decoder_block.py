@@ -6,6 +6,7 @@ from keras import ops
 from keras_attention.layers._transformer_utils import TransformerBlockBase
 from keras_attention.layers._transformer_utils import check_sequence_shape
 from keras_attention.layers._transformer_utils import sequence_padding_mask
+from keras_attention.layers._utils import check_attention_mask
 from keras_attention.layers._utils import check_floating
 from keras_attention.layers._utils import check_same_batch
 from keras_attention.layers.multi_head_attention import MultiHeadAttention
@@ -277,6 +278,19 @@ class TransformerDecoderBlock(TransformerBlockBase):
             cross_attention_cache,
         )
         has_cache = self_attention_cache is not None
+        batch, target_len = tuple(decoder_sequence.shape)[:2]
+        if not has_cache:  # with a cache the keys are the cache's
+            check_attention_mask(
+                "decoder_attention_mask",
+                decoder_attention_mask,
+                (batch, target_len, target_len),
+            )
+        if encoder_sequence is not None and cross_attention_cache is None:
+            check_attention_mask(
+                "encoder_attention_mask",
+                encoder_attention_mask,
+                (batch, target_len, tuple(encoder_sequence.shape)[1]),
+            )
         decoder_padding = sequence_padding_mask(
             "decoder_sequence",
             decoder_sequence,

@@ -163,7 +163,11 @@ def self_attention_case(draw, cls):
     if mask_name:
         faults.append(mask_name)
     fault = draw(st.sampled_from(faults))
-    features = draw(st.integers(1, 6))
+    # A post-LN block normalizes `features` values: with 1 to 3 of them
+    # nearly equal, the output's sign is ill-conditioned and bfloat16
+    # rounding can flip it. Four or more keep the comparison meaningful.
+    low = 1 if cls is layers.MultiHeadSelfAttention else 4
+    features = draw(st.integers(low, 8))
     if cls is layers.MultiHeadSelfAttention:
         kwargs = {"use_causal_mask": draw(st.booleans())}
         make_options = options
@@ -303,6 +307,7 @@ def test_layer_raises_named_error_or_matches_float32(name):
     @fuzz_settings(weight=0.25)
     @given(case=CASES[name], policy=st.sampled_from(POLICIES))
     def check(case, policy):
+        keras.utils.set_random_seed(0)  # the same weights on a rerun
         if case.fault is not None:
             with pytest.raises(ValueError, match=case.fault):
                 case.make("float32")(*case.args, **case.kwargs)
