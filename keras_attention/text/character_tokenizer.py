@@ -6,6 +6,8 @@ import os
 
 import tensorflow as tf
 
+from keras_attention.data.text_files import read_json_file
+
 __all__ = ["CharacterTokenizer"]
 
 PADDING_TOKEN = ""
@@ -206,14 +208,12 @@ class CharacterTokenizer(tf.Module):
             raise FileNotFoundError(
                 f"No CharacterTokenizer file at this path. Received: {path!r}"
             )
-        with open(path, encoding="utf-8") as file:
-            try:
-                config = json.load(file)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise ValueError(
-                    f"{path} is not a CharacterTokenizer file (the JSON "
-                    f"written by `CharacterTokenizer.save`): {error}"
-                ) from error
+        # `save` writes no BOM, but an editor may add one: it is accepted.
+        config = read_json_file(
+            path,
+            "a CharacterTokenizer file (the JSON written by "
+            "`CharacterTokenizer.save`)",
+        )
         expected = {"vocabulary", "lowercase"}
         if not isinstance(config, dict) or not (
             "vocabulary" in config and set(config) <= expected
@@ -221,6 +221,17 @@ class CharacterTokenizer(tf.Module):
             keys = sorted(config) if isinstance(config, dict) else config
             raise ValueError(
                 f"{path} is not a CharacterTokenizer file: expected the keys "
-                f"{sorted(expected)}. Received: {keys!r}"
+                f"{sorted(expected)}. Received: {str(keys)[:200]}"
             )
-        return cls.from_config(config)
+        if not isinstance(config["vocabulary"], list) or not isinstance(
+            config.get("lowercase", False), bool
+        ):
+            raise ValueError(
+                f"{path} is not a CharacterTokenizer file: `vocabulary` must "
+                "be a list of characters and `lowercase` a bool. Received: "
+                f"{str(config)[:200]}"
+            )
+        try:
+            return cls.from_config(config)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error

@@ -18,6 +18,8 @@ from tensorflow_text.tools.wordpiece_vocab import (
     wordpiece_tokenizer_learner_lib as wordpiece_learner,
 )
 
+from keras_attention.data.text_files import read_text_lines
+
 __all__ = [
     "NORMALIZATIONS",
     "RESERVED_TOKENS",
@@ -353,6 +355,10 @@ def save_vocabulary(vocabulary, path):
 def load_vocabulary(path):
     """Reads a vocabulary written by `save_vocabulary`, one token per line.
 
+    The file is read by `keras_attention.data.read_text_lines`: a UTF-8
+    BOM and Windows line ends (CRLF) are accepted; other encodings, binary
+    bytes and over-long lines are refused with the line number.
+
     Args:
         path: a UTF-8 text file with one token per line.
 
@@ -362,19 +368,16 @@ def load_vocabulary(path):
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if the file is empty or has an empty line.
+        ValueError: if the file is empty, is not UTF-8 text, or has an
+            empty line or a token with surrounding whitespace (the message
+            names the file and the line).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No vocabulary file at this path. Received: path={path!r}"
         )
-    with open(path, encoding="utf-8", newline="") as file:
-        text = file.read()
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    lines = read_text_lines(path)
     if not lines:
         raise ValueError(
             f"The vocabulary file is empty. Received: path={path!r}"
@@ -382,7 +385,14 @@ def load_vocabulary(path):
     for index, line in enumerate(lines):
         if not line:
             raise ValueError(
-                f"Line {index + 1} of the vocabulary file is empty (one "
-                f"token per line, no blank lines). Received: path={path!r}"
+                f"{path}, line {index + 1}: an empty line in the vocabulary "
+                f"file (one token per line, no blank lines). Received: "
+                f"path={path!r}"
+            )
+        if line != line.strip():
+            # No word piece holds whitespace: this token could never match.
+            raise ValueError(
+                f"{path}, line {index + 1}: the token has surrounding "
+                f"whitespace (one token per line). Received: {line!r}"
             )
     return lines
