@@ -8,14 +8,27 @@ them to use: `transformer_adam` is the paper's optimizer,
 TensorBoard logs under one output directory), `start_run` and
 `read_history` prepare that directory and read its per-epoch log, and
 `fit_run` is the recipes' one `model.fit` with all of them.
+
+Multi-worker training (`"multi_worker"`): every worker runs the same
+program with its own `TF_CONFIG` (`tf_config` builds it, `local_cluster`
+picks free ports on one machine, `launch_workers` starts one process per
+worker); `is_chief` says which worker writes the checkpoints and the
+export, and `worker_output_dir` sends the other workers' copies, which
+`model.fit`'s callbacks must still write (the saves are collective), to a
+scratch directory removed at the end (`remove_worker_output_dir`).
+`fit_distributed` is the training loop that runs under it: Keras 3's
+`model.fit` does not (keras-team/keras#20585).
 """
 
 import csv
 import glob
 import importlib.util
+import json
 import logging
 import os
 import shutil
+import socket
+import subprocess
 
 import keras
 import tensorflow as tf
@@ -28,7 +41,15 @@ __all__ = [
     "HISTORY_FILE",
     "STRATEGIES",
     "TENSORBOARD_DIR",
+    "WORKERS_DIR",
+    "fit_distributed",
     "fit_run",
+    "is_chief",
+    "launch_workers",
+    "local_cluster",
+    "remove_worker_output_dir",
+    "tf_config",
+    "worker_output_dir",
     "make_distribution_strategy",
     "read_history",
     "start_run",
@@ -42,6 +63,8 @@ BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "logs"
 HISTORY_FILE = "history.csv"  # a `keras.callbacks.CSVLogger(append=True)`
+# Non-chief workers' scratch copies of the run directory, under it.
+WORKERS_DIR = ".workers"
 # Adam's moment decay rates and epsilon in Vaswani et al. (section 5.3).
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.98
@@ -315,3 +338,213 @@ def fit_run(model, data, output_dir, epochs, callbacks=(), **fit_kwargs):
         **fit_kwargs,
     )
     return read_history(history_path)
+
+
+def tf_config(workers, index, task_type="worker"):
+    """The `TF_CONFIG` JSON string of one worker of a cluster.
+
+    Args:
+        workers: list of `"host:port"` addresses, one per worker, the same
+            list (same order) on every worker.
+        index: int, this worker's position in `workers`; worker 0 is the
+            chief (it writes checkpoints and exports).
+        task_type: `"worker"`. Defaults to `"worker"`.
+
+    Returns:
+        The JSON to put in the `TF_CONFIG` environment variable before
+        `tf.distribute.MultiWorkerMirroredStrategy()` is created.
+
+    Example:
+
+    >>> config = tf_config(["10.0.0.1:12345", "10.0.0.2:12345"], 1)
+    >>> json.loads(config)["task"]
+    {'type': 'worker', 'index': 1}
+    """
+    workers = list(workers)
+    if not workers or not all(isinstance(a, str) and ":" in a for a in workers):
+        raise ValueError(
+            "`workers` must be a non-empty list of 'host:port' strings. "
+            f"Received: workers={workers!r}"
+        )
+    if not isinstance(index, int) or not 0 <= index < len(workers):
+        raise ValueError(
+            f"`index` must be an int in [0, {len(workers)}). "
+            f"Received: index={index!r}"
+        )
+    return json.dumps(
+        {
+            "cluster": {task_type: workers},
+            "task": {"type": task_type, "index": index},
+        }
+    )
+
+
+def local_cluster(num_workers, host="127.0.0.1"):
+    """`num_workers` addresses on this machine, each on a free port.
+
+    The ports are free when chosen; a process may take one before the
+    workers bind it (rare; rerun). For tests and trying things out.
+    """
+    sockets = []
+    try:
+        for _ in range(num_workers):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [f"{host}:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _task(config=None):
+    config = config if config is not None else os.environ.get("TF_CONFIG")
+    if not config:
+        return None, None, {}
+    config = json.loads(config) if isinstance(config, str) else config
+    task = config.get("task", {})
+    return task.get("type"), task.get("index", 0), config.get("cluster", {})
+
+
+def is_chief(config=None):
+    """Whether this process is the chief of its `TF_CONFIG` cluster.
+
+    The chief is the `"chief"` task when the cluster has one, else worker
+    0; a process without `TF_CONFIG` (one machine) is its own chief.
+
+    Args:
+        config: a `TF_CONFIG` string or dict. Defaults to the
+            environment's.
+    """
+    task_type, index, cluster = _task(config)
+    if task_type is None:
+        return True
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and index == 0 and "chief" not in cluster
+
+
+def worker_output_dir(output_dir, config=None):
+    """Where this worker writes: `output_dir` for the chief, else scratch.
+
+    Every worker must run the same saving code (an export traces the
+    model's functions, which may read distributed variables), but only
+    the chief's copy is kept: the others write under
+    `<output_dir>/.workers/<type>_<index>`, which they remove with
+    `remove_worker_output_dir` when done.
+    """
+    output_dir = os.fspath(output_dir)
+    if is_chief(config):
+        return output_dir
+    task_type, index, _ = _task(config)
+    return os.path.join(output_dir, WORKERS_DIR, f"{task_type}_{index}")
+
+
+def remove_worker_output_dir(output_dir, config=None):
+    """Delete a non-chief worker's scratch directory (no-op on the chief)."""
+    if not is_chief(config):
+        scratch = worker_output_dir(output_dir, config)
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:  # `.workers` itself, once the last worker's copy is gone
+            os.rmdir(os.path.dirname(scratch))
+        except OSError:
+            pass
+
+
+def launch_workers(command, workers, env=None, timeout=None):
+    """Run `command` once per worker, each with its `TF_CONFIG`; wait.
+
+    For one machine (tests, a quick try): on a real cluster start the
+    same command on each host with that host's `TF_CONFIG` instead.
+
+    Args:
+        command: list of program arguments (e.g. `[sys.executable, "-m",
+            "my_trainer"]`), the same for every worker.
+        workers: the `"host:port"` addresses (see `local_cluster`).
+        env: optional base environment. Defaults to `os.environ`.
+        timeout: optional seconds to wait for every worker.
+
+    Returns:
+        A list of `subprocess.CompletedProcess`-like tuples
+        `(returncode, output)`, one per worker, in order.
+    """
+    processes = []
+    for index in range(len(workers)):
+        worker_env = dict(os.environ if env is None else env)
+        worker_env["TF_CONFIG"] = tf_config(workers, index)
+        processes.append(
+            subprocess.Popen(
+                list(command),
+                env=worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    results = []
+    try:
+        for process in processes:
+            output, _ = process.communicate(timeout=timeout)
+            results.append((process.returncode, output))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return results
+
+
+def fit_distributed(model, data, epochs, strategy=None):
+    """Train `model` on `data` with a `tf.distribute` loop; return losses.
+
+    Keras 3's `model.fit` cannot run under `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585: the distributed batches reach it as
+    `PerReplica` values it cannot convert). This loop does what `fit` would:
+    each replica computes its batch's loss summed over examples and divided
+    by the global batch size, the gradients are all-reduced (summed) by the
+    optimizer, so every worker applies the global-batch mean gradient.
+
+    Args:
+        model: a `keras.Model` built and compiled (optimizer and loss)
+            under `strategy.scope()`.
+        data: a `tf.data.Dataset` of `(inputs, labels)` batches of the
+            global batch size; its sharding policy is the dataset's.
+        epochs: int, the passes over `data`.
+        strategy: the strategy. Defaults to the current one.
+
+    Returns:
+        The list of per-epoch mean training losses (the same on every
+        worker).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    distributed = strategy.experimental_distribute_dataset(data)
+    loss_fn = model.loss
+
+    def replica_step(inputs, labels):
+        with tf.GradientTape() as tape:
+            predictions = model(inputs, training=True)
+            per_example = loss_fn(labels, predictions)  # (local batch,)
+            global_batch = tf.cast(
+                tf.shape(labels)[0] * strategy.num_replicas_in_sync,
+                per_example.dtype,
+            )
+            loss = tf.reduce_sum(per_example) / global_batch
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(
+            zip(gradients, model.trainable_variables)
+        )
+        return loss
+
+    @tf.function
+    def step(batch):
+        losses = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    history = []
+    for _ in range(epochs):
+        total, steps = 0.0, 0
+        for batch in distributed:
+            total += float(step(batch))
+            steps += 1
+        history.append(total / max(steps, 1))
+    return history

@@ -507,3 +507,31 @@ def test_fit_under_mirrored_strategy_on_two_logical_cpus():
     assert 4 <= report["iterations"] <= 6
     assert all(np.isfinite(report["loss"]))
     assert all(0.0 <= a <= 1.0 for a in report["accuracy"])
+
+
+def test_tf_config_names_each_worker_and_worker_zero_is_chief():
+    from keras_attention.training import is_chief
+    from keras_attention.training import local_cluster
+    from keras_attention.training import tf_config
+    from keras_attention.training import worker_output_dir
+
+    workers = local_cluster(2)
+    assert len(set(workers)) == 2 and all(
+        a.startswith("127.0.0.1:") for a in workers
+    )
+    configs = [tf_config(workers, index) for index in range(2)]
+    assert [is_chief(c) for c in configs] == [True, False]
+    assert worker_output_dir("run", configs[0]) == "run"
+    assert worker_output_dir("run", configs[1]) == os.path.join(
+        "run", ".workers", "worker_1"
+    )
+    with_chief = {
+        "cluster": {"chief": ["a:1"], "worker": ["b:1"]},
+        "task": {"type": "worker", "index": 0},
+    }
+    assert not is_chief(with_chief)
+    assert is_chief({**with_chief, "task": {"type": "chief", "index": 0}})
+    with pytest.raises(ValueError, match="index"):
+        tf_config(workers, 2)
+    with pytest.raises(ValueError, match="workers"):
+        tf_config(["no-port"], 0)

@@ -1,0 +1,146 @@
+"""Multi-worker training on two real processes (issue 16).
+
+Two worker processes on 127.0.0.1 (free ports, CPU only, one `TF_CONFIG`
+each) train a tiny Transformer classifier with
+`MultiWorkerMirroredStrategy` and `keras_attention.training.fit_distributed`
+(Keras 3's `model.fit` cannot run under that strategy,
+keras-team/keras#20585); one process trains the same model on the
+same global batches without a strategy. Both workers must finish, their
+final loss must match the single-process one, and only the chief may leave
+a checkpoint and an export in the run directory (the other worker writes
+its copies to a scratch directory it removes).
+
+The tolerance: both runs start from the same seeded weights and take the
+same SGD steps on the same global batches (the strategy averages the two
+workers' half-batch gradients, which equals the full-batch gradient), so
+they differ only by float32 rounding in the order of the all-reduce sums:
+about 1e-7 relative per step, a few steps here. `rtol=1e-4` leaves ample
+room for that and fails for any real difference (a batch seen twice or
+not at all, unsynchronised weights: 1e-2 or more).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_attention.training import launch_workers
+from keras_attention.training import local_cluster
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GLOBAL_BATCH = 8
+NUM_WORKERS = 2
+
+WORKER = """
+import json, os, sys
+import numpy as np
+import keras
+import tensorflow as tf
+from keras_attention.models import build_transformer_classifier
+from keras_attention.training import fit_distributed
+from keras_attention.training import is_chief
+from keras_attention.training import make_distribution_strategy
+from keras_attention.training import remove_worker_output_dir
+from keras_attention.training import worker_output_dir
+
+run_dir, results_dir, global_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+multi = "TF_CONFIG" in os.environ
+strategy = make_distribution_strategy("multi_worker" if multi else "default")
+rng = np.random.default_rng(0)
+tokens = rng.integers(1, 20, size=(32, 6)).astype("int32")
+labels = (tokens[:, 0] > 10).astype("int32")
+options = tf.data.Options()
+options.experimental_distribute.auto_shard_policy = (
+    tf.data.experimental.AutoShardPolicy.DATA
+)
+data = (
+    tf.data.Dataset.from_tensor_slices((tokens, labels))
+    .batch(global_batch)
+    .with_options(options)
+)
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    model = build_transformer_classifier(
+        vocabulary_size=20, num_classes=2, num_layers=1, num_heads=2,
+        embedding_dim=8, feed_forward_dim=16, dropout=0.0,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(reduction=None),
+    )
+out = worker_output_dir(run_dir)
+history = fit_distributed(model, data, epochs=2, strategy=strategy)
+os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
+model.save_weights(os.path.join(out, "checkpoints", "final.weights.h5"))
+model.export(os.path.join(out, "export"), verbose=False)
+probabilities = model.predict(tokens, verbose=0)
+cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+loss = float(cross_entropy(labels, probabilities))
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+name = "worker_%d" % task["index"] if task else "single"
+with open(os.path.join(results_dir, name + ".json"), "w") as file:
+    json.dump({"loss": loss, "history": history, "chief": is_chief()}, file)
+remove_worker_output_dir(run_dir)
+"""
+
+
+def _environment():
+    env = dict(os.environ)
+    env.update(
+        KERAS_BACKEND="tensorflow",
+        CUDA_VISIBLE_DEVICES="",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=REPO_ROOT + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+# About 25 s on 2 CPUs (three TensorFlow processes start): not `large`.
+@pytest.mark.tf_only
+def test_two_workers_match_one_process_and_only_the_chief_writes(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    results = tmp_path / "results"
+    results.mkdir()
+    multi_dir, single_dir = tmp_path / "multi", tmp_path / "single"
+    command = [sys.executable, str(script)]
+    outcomes = launch_workers(
+        command + [str(multi_dir), str(results), str(GLOBAL_BATCH)],
+        local_cluster(NUM_WORKERS),
+        env=_environment(),
+        timeout=240,
+    )
+    for index, (returncode, output) in enumerate(outcomes):
+        assert returncode == 0, f"worker {index} failed:\n{output[-3000:]}"
+    single = subprocess.run(
+        command + [str(single_dir), str(results), str(GLOBAL_BATCH)],
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
+    losses = {}
+    for name in ("worker_0", "worker_1", "single"):
+        with open(results / f"{name}.json") as file:
+            losses[name] = json.load(file)
+    assert losses["worker_0"]["chief"] and not losses["worker_1"]["chief"]
+    single_loss = losses["single"]["loss"]
+    for name in ("worker_0", "worker_1"):
+        difference = abs(losses[name]["loss"] - single_loss)
+        print(
+            f"{name}: loss {losses[name]['loss']:.7f}, single "
+            f"{single_loss:.7f}, difference {difference:.2e}"
+        )
+        np.testing.assert_allclose(
+            losses[name]["history"], losses["single"]["history"], rtol=1e-4
+        )
+        np.testing.assert_allclose(losses[name]["loss"], single_loss, rtol=1e-4)
+    # Only the chief's files are left: its checkpoint and its export.
+    assert sorted(os.listdir(multi_dir)) == ["checkpoints", "export"]
+    assert os.listdir(multi_dir / "checkpoints") == ["final.weights.h5"]
+    assert (multi_dir / "export" / "saved_model.pb").is_file()
