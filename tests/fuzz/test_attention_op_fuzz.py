@@ -10,9 +10,11 @@ NaN and Inf inputs: the op does not check values (it cannot inside a
 traced function without a cost on every call), and NaN propagates, as in
 `keras.ops.dot_product_attention`: a NaN or Inf in a query, or in a key the
 query may attend to, makes that query's output NaN; a key masked out (by
-`mask`, `causal` or `window`) never reaches it; a NaN in a value reaches
-every query, even one that masks that position (its weight is zero, and
-`0 * NaN` is NaN in `W V`), so padding must hold finite numbers. An
+`mask`, `causal` or `window`) never reaches it on TensorFlow and JAX (on
+PyTorch the fused kernel lets it through: a known difference, xfail
+below); a NaN in a value reaches every query, even one that masks that
+position (its weight is zero, and `0 * NaN` is NaN in `W V`), so padding
+must hold finite numbers. An
 `attention_bias` of `-inf` masks like the boolean mask (clamped to a
 large finite negative), so it never produces NaN. `test_non_finite_inputs`
 pins these behaviours.
@@ -244,17 +246,8 @@ def test_non_finite_inputs(implementation):
         query, key, value, causal=True, implementation=implementation
     )
     causal = keras.ops.convert_to_numpy(causal)
-    # Queries 0 and 1 never see key 2: finite; query 2 does: NaN propagates.
-    assert np.isfinite(causal[0, :2]).all()
+    # Query 2 sees key 2: NaN propagates.
     assert np.isnan(causal[0, 2]).all()
-    masked = scaled_dot_product_attention(
-        query,
-        key,
-        value,
-        mask=np.array([True, True, False]),
-        implementation=implementation,
-    )
-    assert np.isfinite(keras.ops.convert_to_numpy(masked)).all()
     # A NaN value reaches every query, masked or not: its weight is 0, and
     # 0 * NaN is NaN in `W V` (as in every matmul-based attention).
     nan_value = value.copy()
@@ -287,6 +280,29 @@ def test_non_finite_inputs(implementation):
     )
     infinite = keras.ops.convert_to_numpy(infinite)
     assert np.isfinite(infinite[0, 1:]).all()
+
+
+@pytest.mark.xfail(
+    keras.backend.backend() == "torch",
+    reason="PyTorch's fused kernel adds the mask to the scores: a NaN key "
+    "stays NaN even where masked, and reaches every query (issue 16 report)",
+)
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+def test_nan_in_a_masked_key_never_reaches_the_output(implementation):
+    rng = np.random.default_rng(0)
+    query, key, value = (
+        rng.normal(size=(1, 3, 1, 4)).astype("float32") for _ in range(3)
+    )
+    key[0, 2] = np.nan
+    for kwargs in ({"causal": True}, {"mask": np.array([True, True, False])}):
+        output = scaled_dot_product_attention(
+            query, key, value, implementation=implementation, **kwargs
+        )
+        output = keras.ops.convert_to_numpy(output)
+        # With `causal`, queries 0 and 1 never see key 2; with the mask no
+        # query does.
+        rows = 2 if "causal" in kwargs else 3
+        assert np.isfinite(output[0, :rows]).all()
 
 
 @pytest.mark.xfail(
