@@ -34,6 +34,8 @@ The returned ids exclude the start id and include the end id, followed by
 from keras import ops
 from keras import tree
 
+from keras_attention.ops.updates import slice_update
+
 __all__ = [
     "NEGATIVE_INFINITY",
     "beam_search",
@@ -154,7 +156,7 @@ def _next_log_probs(logits, padding_id):
 def _write(sequences, index, ids):
     """Writes `(rows,)` ids into column `index` of `sequences`."""
     ids = ops.cast(ids, "int32")[:, None]  # (rows, 1)
-    return ops.slice_update(sequences, [0, index], ids)
+    return slice_update(sequences, [0, index], ids)
 
 
 def _not_all_finished(end_id):

@@ -23,6 +23,7 @@ from keras_attention.ops.attention import scaled_dot_product_attention
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
 from keras_attention.ops.runtime_checks import check_then
+from keras_attention.ops.updates import slice_update
 
 __all__ = ["MultiHeadAttention"]
 
@@ -610,7 +611,7 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                 cache = _check_cache_update(
                     cache, new_entries, cache_update_index
                 )
-                cache = ops.slice_update(
+                cache = slice_update(
                     cache, [0, 0, cache_update_index, 0, 0], new_entries
                 )
                 # The new tokens' masks do not cover the whole cache.

@@ -18,6 +18,7 @@ from keras_attention.decoding import check_beam_arguments
 from keras_attention.decoding import length_penalty_factor
 from keras_attention.layers.token_embedding import check_token_id
 from keras_attention.models.causal_lm import CausalLMParts
+from keras_attention.ops.updates import slice_update
 
 __all__ = ["CausalLMGenerator"]
 
@@ -305,7 +306,7 @@ class CausalLMGenerator:
             if limits is not None:
                 full = ops.logical_and(generating, index + 2 >= limits)
                 finished = ops.logical_or(finished, full)
-            buffer = ops.slice_update(
+            buffer = slice_update(
                 buffer, [0, index + 1], ops.expand_dims(ids, 1)
             )
             return index + 1, buffer, caches, finished
@@ -465,7 +466,7 @@ class CausalLMGenerator:
                             ops.logical_not(in_prompt), ops.equal(ids, end_id)
                         ),
                     )
-                buffer = ops.slice_update(
+                buffer = slice_update(
                     buffer,
                     [0, index + 1],
                     ops.expand_dims(ops.cast(ids, buffer.dtype), 1),

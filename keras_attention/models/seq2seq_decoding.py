@@ -18,6 +18,7 @@ from keras import ops
 from keras_attention.decoding import check_special_ids
 from keras_attention.decoding import without_padding
 from keras_attention.models import seq2seq
+from keras_attention.ops.updates import slice_update
 
 __all__ = [
     "ExactMatchCallback",
@@ -119,8 +120,8 @@ class Seq2SeqGreedyDecoder:
                 step_weights,
             )
             # Write step `index` of the fixed-size outputs.
-            tokens = ops.slice_update(tokens, [0, index], next_token[:, None])
-            weights = ops.slice_update(
+            tokens = slice_update(tokens, [0, index], next_token[:, None])
+            weights = slice_update(
                 weights, [0, index, 0], ops.cast(step_weights, "float32")
             )  # (batch, max_length, src_len)
             finished = ops.logical_or(

@@ -16,6 +16,7 @@ from keras_attention.decoding import check_special_ids
 from keras_attention.decoding import greedy_search
 from keras_attention.layers.token_embedding import check_token_id
 from keras_attention.models.transformer import TransformerParts
+from keras_attention.ops.updates import slice_update
 
 __all__ = ["TransformerDecoder"]
 
@@ -332,4 +333,4 @@ class TransformerDecoder:
 def _record(attention, index, cross_scores):
     """Writes one step's cross-attention weights into the buffer."""
     step = ops.cast(_stack_last_query(cross_scores), "float32")
-    return ops.slice_update(attention, [0, index, 0, 0, 0], step[:, None])
+    return slice_update(attention, [0, index, 0, 0, 0], step[:, None])

@@ -9,6 +9,7 @@ from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
 from keras_attention.ops.masks import padding_mask
 from keras_attention.ops.masks import sliding_window_mask
+from keras_attention.ops.updates import slice_update
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -20,4 +21,5 @@ __all__ = [
     "merge_masks",
     "padding_mask",
     "sliding_window_mask",
+    "slice_update",
 ]

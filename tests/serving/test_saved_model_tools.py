@@ -35,9 +35,6 @@ KNOWN_TEXT_OPS = {
     "RegexSplitWithOffsets",
     "TFText>FastWordpieceDetokenize",
 }
-# `keras.ops.slice_update` is `XlaDynamicUpdateSlice` on TensorFlow: the
-# exports that decode step by step need XLA in the server, for now.
-XLA_KINDS = ("seq2seq", "translator", "language_model")
 FAKE_OP = "KerasAttentionNoSuchOp"
 # `saved_model_cli` with tensorflow-text's ops registered first, as a
 # model server links them: plain `saved_model_cli run` cannot load a
@@ -102,22 +99,7 @@ def test_every_op_of_every_export_is_core_or_text(kind, exports, op_sets):
     assert "ReadVariableOp" in check.op_types
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="keras.ops.slice_update is XlaDynamicUpdateSlice on "
-                "TensorFlow; TF Serving disables XLA by default",
-            ),
-        )
-        if kind in XLA_KINDS
-        else kind
-        for kind in KINDS
-    ],
-)
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_default_model_server_can_run_every_export(kind, exports, op_sets):
     check = check_saved_model_ops(exports[kind], op_sets)
     assert check.ok, check.report()
