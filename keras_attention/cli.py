@@ -746,6 +746,45 @@ class Run:
         )
         return agree / len(texts)
 
+    def export_to_summary(
+        self, summary, export, texts, expected=None, compare=None, **kwargs
+    ):
+        """`export_and_verify` unless `--no-export`, into `summary`.
+
+        The export is called as `export(path, version=--export-version,
+        warmup_texts=texts[:NUM_WARMUP_TEXTS])` (the `keras_attention.serving`
+        exports' keywords: bind the model and the rest with
+        `functools.partial`); the agreement becomes
+        `summary["export_agreement"]`. With `--no-export` nothing happens.
+
+        Args:
+            summary: the run's summary dict.
+            export: the export function (see above).
+            texts, compare, **kwargs: as in `export_and_verify`.
+            expected: as in `export_and_verify`, or a function of `texts`
+                that computes them (called only when exporting).
+
+        Returns:
+            `summary`.
+        """
+        if self.args.no_export:
+            return summary
+        if callable(expected):
+            expected = expected(texts)
+        warmup_texts = list(texts[:NUM_WARMUP_TEXTS])
+        summary["export_agreement"] = self.export_and_verify(
+            lambda path: export(
+                path,
+                version=self.args.export_version,
+                warmup_texts=warmup_texts,
+            ),
+            texts,
+            expected,
+            compare,
+            **kwargs,
+        )
+        return summary
+
     def finish(self, summary):
         """Write `summary.json`; return `summary`.
 

@@ -4,8 +4,9 @@
 head and layer) and `plot_training_curves` draw arrays; the model-aware
 helpers run a trained model first and draw what its attention did:
 `plot_seq2seq_attention` (a `Seq2SeqTranslator`), `plot_translator_attention`
-(a greedy `keras_attention.serving.Translator`) and
-`plot_classifier_attention` (a `build_transformer_classifier` model).
+(a greedy `keras_attention.serving.Translator`),
+`plot_classifier_attention` (a `build_transformer_classifier` model) and
+`plot_causal_lm_attention` (a `CausalLMGenerator`).
 
 The figures are drawn with matplotlib's object-oriented API on the Agg
 canvas, so nothing global (such as the pyplot backend) is changed and no
@@ -27,6 +28,7 @@ from keras_attention.models.transformer_classifier import (
 __all__ = [
     "plot_attention",
     "plot_attention_heads",
+    "plot_causal_lm_attention",
     "plot_classifier_attention",
     "plot_seq2seq_attention",
     "plot_training_curves",
@@ -207,6 +209,32 @@ def plot_attention_heads(tokens, scores, path, title=None):
     if title:
         figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_causal_lm_attention(generator, tokenizer, ids, path, title=None):
+    """Draws every head of a language model's self-attention over `ids`.
+
+    Args:
+        generator: a `keras_attention.models.CausalLMGenerator` (anything
+            whose `attention_scores(ids)` maps `(batch, n)` ids to
+            `(batch, [num_layers,] num_heads, n, n)` weights).
+        tokenizer: the tokenizer of the ids, with a `vocabulary` list or
+            a `get_vocabulary()` method; it labels the axes.
+        ids: the `n` token ids of one example, a 1-D array.
+        path: the PNG file to write.
+        title: optional figure title. Defaults to `None`.
+
+    Returns:
+        `path`.
+    """
+    ids = np.asarray(ids)
+    vocabulary = getattr(tokenizer, "vocabulary", None) or (
+        tokenizer.get_vocabulary()
+    )
+    scores = generator.attention_scores(ids[np.newaxis])[0]
+    return plot_attention_heads(
+        [vocabulary[i] for i in ids], scores, path, title=title
+    )
 
 
 def plot_seq2seq_attention(translator, sources, path):

@@ -24,6 +24,8 @@ accuracy and writes to `--output-dir`:
     python recipes/classify.py --data reviews.tsv --epochs 5
 """
 
+import functools
+
 import keras
 
 from keras_attention import cli
@@ -31,6 +33,8 @@ from keras_attention.data import label_counts
 from keras_attention.data import load_text_classification
 from keras_attention.data import make_text_classification_dataset
 from keras_attention.data import save_class_names
+from keras_attention.data.text_classification import dataset_texts
+from keras_attention.data.text_classification import predict_in_order
 from keras_attention.models import build_transformer_classifier
 from keras_attention.models.transformer_classifier import POOLINGS
 from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
@@ -130,40 +134,22 @@ def load_data(args):
     )
 
 
-def _texts(dataset, count=None):
-    if count is not None:
-        dataset = dataset.take(count)
-    return [text.decode("utf-8") for text, _ in dataset.as_numpy_iterator()]
-
-
-def _predict_in_order(model, tokenizer, texts, args):
-    """In-process probabilities of `texts`, in order (no length buckets)."""
-    dataset = make_text_classification_dataset(
-        (texts, [0] * len(texts)),
-        tokenizer,
-        args.batch_size,
-        max_sequence_length=args.max_length,
-        bucket_boundaries=(),
-        cache=False,
-    )
-    return model.predict(dataset.map(lambda ids, labels: ids), verbose=0)
-
-
-def check_export(run, model, tokenizer, data, args):
+def check_export(run, summary, model, tokenizer, data, args):
     """Exports, reloads in a fresh process, compares with `model`."""
-    texts = _texts(data.test, NUM_EXPORT_CHECKS)
-    probabilities = _predict_in_order(model, tokenizer, texts, args)
-    return run.export_and_verify(
-        lambda path: export_text_classifier(
-            path,
-            model,
-            tokenizer,
-            data.class_names,
+    texts = dataset_texts(data.test, NUM_EXPORT_CHECKS)
+    probabilities = predict_in_order(
+        model, tokenizer, texts, args.batch_size, args.max_length
+    )
+    run.export_to_summary(
+        summary,
+        functools.partial(
+            export_text_classifier,
+            model=model,
+            tokenizer=tokenizer,
+            class_names=data.class_names,
             max_sequence_length=args.max_length,
-            # As `_predict_in_order` (and training) read long texts.
+            # As `predict_in_order` (and training) read long texts.
             truncate=True,
-            version=args.export_version,
-            warmup_texts=texts[: cli.NUM_WARMUP_TEXTS],
         ),
         texts,
         compare=lambda served: compare_served_classes(
@@ -241,7 +227,7 @@ def main(argv=None, callbacks=()):
     example = plot_classifier_attention(
         model,
         tokenizer,
-        _texts(data.test, HEATMAP_CANDIDATES),
+        dataset_texts(data.test, HEATMAP_CANDIDATES),
         run.path("attention_heads.png"),
         class_names=data.class_names,
         max_tokens=HEATMAP_MAX_TOKENS,
@@ -259,10 +245,8 @@ def main(argv=None, callbacks=()):
         "heatmap_example": example,
         "training_and_evaluation_seconds": run.elapsed(),
     }
-    if not args.no_export:
-        summary["export_agreement"] = check_export(
-            run, model, tokenizer, data, args
-        )
+    if not args.no_export:  # predicting the check texts takes time
+        check_export(run, summary, model, tokenizer, data, args)
     return run.finish(summary)
 
 

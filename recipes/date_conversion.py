@@ -17,24 +17,28 @@ checked in a fresh Python process that never imports `keras_attention`.
     python recipes/date_conversion.py --data my_pairs.tsv --epochs 20
 """
 
+import functools
+
 import keras
 
 import keras_attention.data  # noqa: F401 (registers `date_conversion`)
 from keras_attention import cli
-from keras_attention.data import DateConversionConfig
 from keras_attention.data import load_text_pairs
 from keras_attention.data import make_seq2seq_dataset
+from keras_attention.data.date_conversion import DATASET_NAME
+from keras_attention.data.date_conversion import DEFAULT_NUM_TEST
+from keras_attention.data.date_conversion import DEFAULT_NUM_TRAIN
+from keras_attention.data.date_conversion import check_source_lengths
+from keras_attention.data.date_conversion import sized_builder_kwargs
 from keras_attention.models import ExactMatchCallback
 from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
 from keras_attention.serving import export_seq2seq
 from keras_attention.text import CharacterTokenizer
+from keras_attention.training import cosine_decay_adam
 from keras_attention.viz import plot_seq2seq_attention
 from keras_attention.viz import plot_training_curves
 
-DEFAULT_DATASET = "date_conversion"
-DEFAULT_NUM_TRAIN = 50_000
-DEFAULT_NUM_TEST = 10_000
 HELD_OUT_FRACTION = 0.1
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
@@ -49,7 +53,7 @@ def parse_args(argv=None):
     cli.add_argument(
         data,
         "dataset",
-        default=DEFAULT_DATASET,
+        default=DATASET_NAME,
         help="a TFDS dataset of (source, target) text pairs with train and "
         "test splits (supervised keys); ignored with --data",
     )
@@ -130,24 +134,13 @@ def parse_args(argv=None):
 
 def load_pairs(args):
     """`(train_pairs, test_pairs)` of Python strings from the arguments."""
-    builder_kwargs = {}
-    if (args.num_train, args.num_test) != (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST):
-        if args.dataset == DEFAULT_DATASET:
-            builder_kwargs["config"] = DateConversionConfig(
-                name=f"train{args.num_train}_test{args.num_test}",
-                num_train=args.num_train,
-                num_test=args.num_test,
-            )
-        elif not args.data:
-            print(
-                "Note: --num-train and --num-test size the generated "
-                f"date_conversion dataset only; {args.dataset} is used whole."
-            )
     pairs = load_text_pairs(
         **cli.data_source_arguments(args),
         held_out_fraction=HELD_OUT_FRACTION,
         held_out_split="test",
-        builder_kwargs=builder_kwargs,
+        builder_kwargs=sized_builder_kwargs(
+            None if args.data else args.dataset, args.num_train, args.num_test
+        ),
     )
     return pairs.train_pairs(), pairs.held_out
 
@@ -177,18 +170,13 @@ class Experiment:
         self.longest_target = max(
             len(t) for _, t in train_pairs + self.test_pairs
         )
-        longest_source = max(len(s) for s, _ in train_pairs)
         # Both checked now: the held-out inputs are only decoded after
         # training, by a model that rejects longer ones.
-        for name, longest in (
-            ("training", longest_source),
-            ("held-out", max(len(s) for s, _ in self.test_pairs)),
-        ):
-            if longest > args.max_source_length:
-                raise ValueError(
-                    f"A {name} input has {longest} characters, more than "
-                    f"--max-source-length={args.max_source_length}."
-                )
+        longest_source = check_source_lengths(
+            {"training": train_pairs, "held-out": self.test_pairs},
+            args.max_source_length,
+            "--max-source-length",
+        )["training"]
         # Fixed shapes (drop the last partial batch): XLA compiles once.
         self.train_data = make_seq2seq_dataset(
             train_pairs,
@@ -211,12 +199,10 @@ class Experiment:
             bidirectional=not args.unidirectional,
         )
         self.model.compile(
-            optimizer=keras.optimizers.Adam(
-                keras.optimizers.schedules.CosineDecay(
-                    args.learning_rate,
-                    decay_steps=args.epochs * self.train_data.cardinality(),
-                    alpha=FINAL_LEARNING_RATE_FRACTION,
-                )
+            optimizer=cosine_decay_adam(
+                args.learning_rate,
+                args.epochs * self.train_data.cardinality(),
+                FINAL_LEARNING_RATE_FRACTION,
             ),
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, ignore_class=0
@@ -279,22 +265,20 @@ def main(argv=None, callbacks=()):
         "num_test": len(test_pairs),
         "training_and_evaluation_seconds": training_seconds,
     }
-    if not args.no_export:
-        check = [s for s, _ in test_pairs[:NUM_EXPORT_CHECKS]]
-        summary["export_agreement"] = run.export_and_verify(
-            lambda path: export_seq2seq(
-                path,
-                model,
-                experiment.source_tokenizer,
-                experiment.target_tokenizer,
-                max_source_length=args.max_source_length,
-                max_output_length=experiment.longest_target,
-                version=args.export_version,
-                warmup_texts=check[: cli.NUM_WARMUP_TEXTS],
-            ),
-            check,
-            translator.translate(check),
-        )
+    check = [s for s, _ in test_pairs[:NUM_EXPORT_CHECKS]]
+    run.export_to_summary(
+        summary,
+        functools.partial(
+            export_seq2seq,
+            model=model,
+            source_tokenizer=experiment.source_tokenizer,
+            target_tokenizer=experiment.target_tokenizer,
+            max_source_length=args.max_source_length,
+            max_output_length=experiment.longest_target,
+        ),
+        check,
+        translator.translate,
+    )
     return run.finish(summary)
 
 

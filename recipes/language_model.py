@@ -23,17 +23,18 @@ process that never imports `keras_attention`.
 """
 
 import dataclasses
+import functools
 import math
 import os
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from keras_attention import cli
+from keras_attention.data.language_model_text import continue_texts
 from keras_attention.data.language_model_text import load_documents
 from keras_attention.data.language_model_text import make_language_model_dataset
 from keras_attention.data.language_model_text import token_streams
+from keras_attention.data.language_model_text import window_prompts
 from keras_attention.models import CausalLMGenerator
 from keras_attention.models import build_causal_lm
 from keras_attention.models.causal_lm import POSITION_ENCODINGS
@@ -41,7 +42,7 @@ from keras_attention.samplers import TopKSampler
 from keras_attention.serving.language_model import export_causal_lm
 from keras_attention.text import CharacterTokenizer
 from keras_attention.text import learn_or_load_wordpiece_tokenizer
-from keras_attention.viz import plot_attention_heads
+from keras_attention.viz import plot_causal_lm_attention
 from keras_attention.viz import plot_training_curves
 
 DEFAULT_TEXT = os.path.join(
@@ -169,16 +170,6 @@ def make_tokenizer(args, documents, run):
     return tokenizer
 
 
-def continue_texts(generator, tokenizer, prompts, max_new_tokens, **kwargs):
-    """Each prompt and its continuation, as the exported model writes it."""
-    ids = tokenizer.tokenize(tf.constant(prompts))
-    lengths = ids.row_lengths().numpy()[:, None]  # (batch, 1)
-    generated = generator.generate(ids.to_tensor().numpy(), **kwargs)
-    positions = np.arange(generated.shape[1])[None]  # (1, max_length)
-    generated[positions >= lengths + max_new_tokens] = generator.padding_id
-    return [text.decode() for text in tokenizer.detokenize(generated).numpy()]
-
-
 class PerplexityPrinter(keras.callbacks.Callback):
     """Prints the held-out loss and perplexity after every epoch."""
 
@@ -235,15 +226,9 @@ def main(argv=None, callbacks=()):
     )
     loss = model.evaluate(held_out, verbose=0)
     generator = CausalLMGenerator(model, length, end_id=tokenizer.end_id)
-    prompt_length = min(PROMPT_TOKENS, length // 2)
-    starts = np.arange(0, len(held_out_ids) - prompt_length, length)
-    starts = starts[:NUM_PROMPTS, None]  # held-out window starts
-    prompt_ids = held_out_ids[starts + np.arange(prompt_length)]
-    prompts = args.prompt or [
-        text.decode()
-        for text in tokenizer.detokenize(prompt_ids).numpy()
-        if text.strip()
-    ]
+    prompts = args.prompt or window_prompts(
+        tokenizer, held_out_ids, length, NUM_PROMPTS, PROMPT_TOKENS
+    )
     new_tokens = min(args.max_new_tokens, length - 1)
     sampler = TopKSampler(k=args.top_k, temperature=args.temperature)
     samples = continue_texts(
@@ -252,13 +237,10 @@ def main(argv=None, callbacks=()):
     print(f"Held-out loss {loss:.4f}, perplexity {math.exp(loss):.2f}")
     for sample in samples:
         print(f"  {sample!r}")
-    vocabulary = getattr(tokenizer, "vocabulary", None) or (
-        tokenizer.get_vocabulary()
-    )
-    heatmap_ids = held_out_ids[: min(HEATMAP_TOKENS, length)]
-    plot_attention_heads(
-        [vocabulary[i] for i in heatmap_ids],
-        generator.attention_scores(heatmap_ids[None])[0],
+    plot_causal_lm_attention(
+        generator,
+        tokenizer,
+        held_out_ids[: min(HEATMAP_TOKENS, length)],
         run.path("attention.png"),
         title="self-attention over a held-out prompt",
     )
@@ -275,23 +257,21 @@ def main(argv=None, callbacks=()):
         "samples": samples,
         "training_and_evaluation_seconds": run.elapsed(),
     }
-    if not args.no_export:
-        summary["export_agreement"] = run.export_and_verify(
-            lambda path: export_causal_lm(
-                path,
-                model,
-                tokenizer,
-                length,
-                end_id=tokenizer.end_id,
-                max_new_tokens=new_tokens,
-                truncate=True,
-                version=args.export_version,
-                warmup_texts=prompts[: cli.NUM_WARMUP_TEXTS],
-            ),
-            prompts,
-            continue_texts(generator, tokenizer, prompts, new_tokens),
-            noun="greedy continuations",
-        )
+    run.export_to_summary(
+        summary,
+        functools.partial(
+            export_causal_lm,
+            model=model,
+            tokenizer=tokenizer,
+            max_length=length,
+            end_id=tokenizer.end_id,
+            max_new_tokens=new_tokens,
+            truncate=True,
+        ),
+        prompts,
+        lambda texts: continue_texts(generator, tokenizer, texts, new_tokens),
+        noun="greedy continuations",
+    )
     return run.finish(summary)
 
 

@@ -23,7 +23,6 @@ never imports `keras_attention`.
         train.en --epochs 10
 """
 
-import dataclasses
 import functools
 
 from keras_attention import cli
@@ -34,52 +33,18 @@ from keras_attention.data import translation_tokenizers
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
-from keras_attention.losses import MaskedSparseCategoricalCrossentropy
-from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.metrics import evaluate_translations
 from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
+from keras_attention.training import TRANSFORMER_PRESETS
+from keras_attention.training import build_and_compile
 from keras_attention.training import make_distribution_strategy
-from keras_attention.training import transformer_adam
+from keras_attention.training import transformer_compile_arguments
 from keras_attention.viz import plot_translator_attention
 
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """Model and training sizes; explicit options override them.
-
-    The defaults are `cpu-small`'s: it trains in well under an hour per
-    epoch on a 2-core CPU.
-    """
-
-    num_layers: int = 2
-    d_model: int = 128
-    num_heads: int = 4
-    feed_forward_dim: int = 512
-    dropout: float = 0.1
-    vocabulary_size: int = 4000
-    max_length: int = 64
-    batch_tokens: int = 4096
-    warmup_steps: int = 1000
-    epochs: int = 5
-
-
-PRESETS = {
-    "cpu-small": Preset(),
-    # The paper's base model (Vaswani et al., 2017), for a GPU.
-    "base": Preset(
-        num_layers=6,
-        d_model=512,
-        num_heads=8,
-        feed_forward_dim=2048,
-        vocabulary_size=8000,
-        max_length=128,
-        batch_tokens=16384,
-        warmup_steps=4000,
-        epochs=20,
-    ),
-}
+# `build_transformer`'s arguments in `args`.
+MODEL_OPTIONS = "num_layers d_model num_heads feed_forward_dim dropout".split()
 HELD_OUT_FRACTION = 0.05
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
@@ -121,7 +86,7 @@ def parse_args(argv=None):
     cli.add_arguments(text, "case_sensitive", "normalization")
     cli.add_preset_group(
         parser,
-        PRESETS,
+        TRANSFORMER_PRESETS,
         "cpu-small",
         "model and training sizes: cpu-small (2 layers, d_model 128) "
         "for a CPU, base (the paper's base model) for a GPU",
@@ -153,7 +118,7 @@ def parse_args(argv=None):
         help="the most target tokens generated (default: --max-length)",
     )
     cli.add_output_arguments(parser, "translate")
-    return cli.parse_arguments(parser, argv, presets=PRESETS)
+    return cli.parse_arguments(parser, argv, presets=TRANSFORMER_PRESETS)
 
 
 def load_data(args):
@@ -220,25 +185,20 @@ def main(argv=None, callbacks=()):
         )
     )
     strategy = make_distribution_strategy(args.strategy)
-    with strategy.scope():
-        model = build_transformer(
+    model = build_and_compile(
+        functools.partial(
+            build_transformer,
             source_tokenizer.vocabulary_size,
             target_tokenizer.vocabulary_size,
-            num_layers=args.num_layers,
-            d_model=args.d_model,
-            num_heads=args.num_heads,
-            feed_forward_dim=args.feed_forward_dim,
-            dropout=args.dropout,
             max_length=max(args.max_length, args.max_output_length),
             padding_id=source_tokenizer.padding_id,
-        )
-        model.compile(
-            optimizer=transformer_adam(args.d_model, args.warmup_steps),
-            loss=MaskedSparseCategoricalCrossentropy(
-                label_smoothing=args.label_smoothing
-            ),
-            metrics=[MaskedTokenAccuracy()],
-        )
+            **{name: getattr(args, name) for name in MODEL_OPTIONS},
+        ),
+        lambda: transformer_compile_arguments(
+            args.d_model, args.warmup_steps, args.label_smoothing
+        ),
+        strategy,
+    )
     print(
         f"Model: {model.count_params():,} parameters, {args.num_layers} "
         f"layers, d_model {args.d_model}, on {strategy.num_replicas_in_sync} "
@@ -287,19 +247,14 @@ def main(argv=None, callbacks=()):
         "parameters": model.count_params(),
         "training_seconds": training_seconds,
     }
-    if not args.no_export:
-        check = sources[:NUM_EXPORT_CHECKS]
-        summary["export_agreement"] = run.export_and_verify(
-            lambda path: export_translator(
-                path,
-                translator,
-                version=args.export_version,
-                warmup_texts=check[: cli.NUM_WARMUP_TEXTS],
-            ),
-            check,
-            evaluation.hypotheses[: len(check)],
-            noun="translations",
-        )
+    check = sources[:NUM_EXPORT_CHECKS]
+    run.export_to_summary(
+        summary,
+        functools.partial(export_translator, translator=translator),
+        check,
+        evaluation.hypotheses[: len(check)],
+        noun="translations",
+    )
     return run.finish(summary)
 
 

@@ -13,6 +13,7 @@ from keras_attention.cli import COMMON_ARGUMENTS
 from keras_attention.cli import DATA_SOURCE_ARGUMENTS
 from keras_attention.cli import DEPRECATED_FLAGS
 from keras_attention.cli import EXPORT_DIR
+from keras_attention.cli import NUM_WARMUP_TEXTS
 from keras_attention.cli import HelpFormatter
 from keras_attention.cli import Run
 from keras_attention.cli import add_argument
@@ -415,3 +416,37 @@ def test_normalization_none_is_parsed_as_none():
     assert parser.parse_args(["--normalization", "None"]).normalization is None
     with pytest.raises(SystemExit):
         parser.parse_args(["--normalization", "nfc"])
+
+
+def test_export_to_summary_passes_version_and_warmup_or_skips(tmp_path):
+    parser = _parser("seed", "restart", "epochs")
+    add_output_arguments(parser, "recipe")
+    argv = ["--output-dir", str(tmp_path), "--export-version", "7"]
+    run = Run(parser.parse_args(argv))
+    calls = []
+
+    def export_and_verify(export, texts, expected, compare, noun="answers"):
+        calls.append((export("base"), texts, expected, noun))
+        return 0.5
+
+    run.export_and_verify = export_and_verify
+    texts = [f"t{i}" for i in range(6)]
+    summary = run.export_to_summary(
+        {},
+        lambda path, **kwargs: (path, kwargs),
+        texts,
+        lambda inputs: [s.upper() for s in inputs],  # computed when exporting
+        noun="things",
+    )
+    assert summary == {"export_agreement": 0.5}
+    ((written, checked, expected, noun),) = calls
+    assert written == (
+        "base",
+        {"version": 7, "warmup_texts": texts[:NUM_WARMUP_TEXTS]},
+    )
+    assert (checked, expected[0], noun) == (texts, "T0", "things")
+    skipped = Run(parser.parse_args([*argv, "--no-export"]))
+    skipped.export_and_verify = export_and_verify
+    never = lambda inputs: pytest.fail("computed without an export")  # noqa: E731
+    assert skipped.export_to_summary({}, None, texts, never) == {}
+    assert len(calls) == 1

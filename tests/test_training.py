@@ -535,3 +535,63 @@ def test_tf_config_names_each_worker_and_worker_zero_is_chief():
         tf_config(workers, 2)
     with pytest.raises(ValueError, match="workers"):
         tf_config(["no-port"], 0)
+
+
+def test_build_and_compile_creates_everything_under_the_scope():
+    from keras_attention.training import build_and_compile
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+
+    def build():
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    model = build_and_compile(
+        build, lambda: {"optimizer": "adam", "loss": "mse"}, strategy
+    )
+    assert model.loss == "mse"
+    extended = strategy.extended
+    assert all(
+        extended.variable_created_in_scope(w.value) for w in model.weights
+    )
+    assert extended.variable_created_in_scope(model.optimizer.iterations.value)
+
+
+def test_transformer_compile_arguments_are_the_papers():
+    from keras_attention.training import transformer_compile_arguments
+
+    arguments = transformer_compile_arguments(64, 100, label_smoothing=0.2)
+    optimizer = arguments["optimizer"]
+    assert (optimizer.beta_2, optimizer.epsilon) == (0.98, 1e-9)
+    assert isinstance(optimizer.learning_rate, TransformerSchedule) or (
+        float(optimizer.learning_rate) > 0
+    )
+    loss = arguments["loss"]
+    assert isinstance(loss, MaskedSparseCategoricalCrossentropy)
+    assert loss.label_smoothing == 0.2
+    assert isinstance(arguments["metrics"][0], MaskedTokenAccuracy)
+
+
+def test_cosine_decay_adam_decays_to_the_final_fraction():
+    from keras_attention.training import cosine_decay_adam
+
+    optimizer = cosine_decay_adam(0.5, decay_steps=10, final_fraction=0.1)
+    schedule = optimizer._learning_rate  # the schedule, not its value
+    assert float(schedule(0)) == pytest.approx(0.5)
+    assert float(schedule(10)) == pytest.approx(0.05)
+    assert float(schedule(5)) == pytest.approx(0.5 * (0.1 + 0.9 * 0.5))
+
+
+def test_transformer_presets_are_complete_and_the_base_is_the_papers():
+    import dataclasses
+
+    from keras_attention.cli import COMMON_ARGUMENTS
+    from keras_attention.training import TRANSFORMER_PRESETS
+
+    assert set(TRANSFORMER_PRESETS) == {"cpu-small", "base"}
+    for preset in TRANSFORMER_PRESETS.values():
+        assert all(
+            f.name in COMMON_ARGUMENTS for f in dataclasses.fields(preset)
+        )
+    base = TRANSFORMER_PRESETS["base"]
+    assert (base.num_layers, base.d_model, base.num_heads) == (6, 512, 8)
+    assert (base.feed_forward_dim, base.warmup_steps) == (2048, 4000)

@@ -166,3 +166,25 @@ def test_plot_translator_attention(tmp_path, monkeypatch):
         assert 1 <= len(outputs) <= 5
         assert end not in outputs[:-1]
         assert weights.shape == (5, 5)  # (steps, longest source)
+
+
+def test_plot_causal_lm_attention_labels_tokens_with_the_vocabulary(tmp_path):
+    from keras_attention.viz import plot_causal_lm_attention
+
+    class Tokenizer:
+        vocabulary = ["<pad>", "a", "b", "c"]
+
+    class Generator:
+        def attention_scores(self, ids):
+            self.ids = ids
+            n = ids.shape[1]
+            return (
+                np.tril(np.ones((1, 2, 2, n, n))) / np.arange(1, n + 1)[:, None]
+            )
+
+    generator = Generator()
+    path = plot_causal_lm_attention(
+        generator, Tokenizer(), [1, 2, 3], tmp_path / "lm.png", title="t"
+    )
+    assert path.stat().st_size > 0
+    np.testing.assert_array_equal(generator.ids, [[1, 2, 3]])  # one batch

@@ -18,18 +18,31 @@ with no network access.
 
 import dataclasses
 import datetime
+import logging
 import random
 
 import tensorflow_datasets as tfds
 from etils import epath
 
 __all__ = [
+    "DATASET_NAME",
     "DATE_FORMATS",
+    "DEFAULT_NUM_TEST",
+    "DEFAULT_NUM_TRAIN",
     "DateConversion",
     "DateConversionConfig",
+    "check_source_lengths",
     "format_date",
     "generate_date_pairs",
+    "sized_builder_kwargs",
 ]
+
+DATASET_NAME = "date_conversion"
+# The sizes of the default configuration.
+DEFAULT_NUM_TRAIN = 50_000
+DEFAULT_NUM_TEST = 10_000
+
+_logger = logging.getLogger(__name__)
 
 FIRST_DATE = datetime.date(1950, 1, 1)
 LAST_DATE = datetime.date(2049, 12, 31)
@@ -202,9 +215,91 @@ class DateConversionConfig(tfds.core.BuilderConfig):
         seed: seed of the train split; the test split uses `seed + 1`.
     """
 
-    num_train: int = 50_000
-    num_test: int = 10_000
+    num_train: int = DEFAULT_NUM_TRAIN
+    num_test: int = DEFAULT_NUM_TEST
     seed: int = 0
+
+
+def sized_builder_kwargs(dataset, num_train, num_test):
+    """The TFDS builder arguments that give `date_conversion` these sizes.
+
+    The default sizes need no arguments. Other sizes become a
+    `DateConversionConfig` named after them (`"train2000_test500"`), so
+    that each size is generated and cached once. They only size this
+    dataset: for another one (read whole) a warning says so.
+
+    Args:
+        dataset: the TFDS name, or `None` when the data are local files
+            (no builder, no warning).
+        num_train: int, the train examples to generate.
+        num_test: int, the test examples to generate.
+
+    Returns:
+        A dict of `tfds.builder` keyword arguments (maybe empty).
+
+    Example:
+
+    >>> sized_builder_kwargs("date_conversion", 50_000, 10_000)
+    {}
+    >>> sized_builder_kwargs("date_conversion", 200, 20)["config"].name
+    'train200_test20'
+    """
+    if (num_train, num_test) == (DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST):
+        return {}
+    if dataset == DATASET_NAME:
+        config = DateConversionConfig(
+            name=f"train{num_train}_test{num_test}",
+            num_train=num_train,
+            num_test=num_test,
+        )
+        return {"config": config}
+    if dataset is not None:
+        _logger.warning(
+            "`num_train` and `num_test` size the generated %s dataset only; "
+            "%s is used whole.",
+            DATASET_NAME,
+            dataset,
+        )
+    return {}
+
+
+def check_source_lengths(splits, max_source_length, limit_name=None):
+    """The longest source of each split, checked against a limit.
+
+    Check every split before training when the model that decodes them
+    rejects longer inputs (as the `max_source_length` of
+    `keras_attention.serving.export_seq2seq` does), rather than failing
+    after training.
+
+    Args:
+        splits: a dict of a split's name (`"training"`, `"held-out"`) to
+            its `(source, target)` pairs of str, in the order to check.
+        max_source_length: int, the most characters a source may have.
+        limit_name: what the error calls the limit (such as a flag,
+            `"--max-source-length"`). Defaults to `"max_source_length"`.
+
+    Returns:
+        A dict of each split's name to its longest source, in characters.
+
+    Raises:
+        ValueError: a source is longer than `max_source_length`.
+
+    Example:
+
+    >>> pairs = [("jan 1, 2001", "2001-01-01")]
+    >>> check_source_lengths({"training": pairs}, 16)
+    {'training': 11}
+    """
+    limit_name = limit_name or "max_source_length"
+    longest = {}
+    for name, pairs in splits.items():
+        longest[name] = max((len(source) for source, _ in pairs), default=0)
+        if longest[name] > max_source_length:
+            raise ValueError(
+                f"A {name} input has {longest[name]} characters, more than "
+                f"{limit_name}={max_source_length}."
+            )
+    return longest
 
 
 class DateConversion(tfds.core.GeneratorBasedBuilder):

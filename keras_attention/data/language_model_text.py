@@ -4,7 +4,9 @@
 of a TFDS split), `token_streams` tokenizes them into one stream of ids,
 every document followed by the end id, and splits off its end for
 evaluation, and `make_language_model_dataset` cuts a stream into batches
-of `(ids, next_ids)` windows.
+of `(ids, next_ids)` windows. `window_prompts` turns the starts of a
+stream's windows back into prompt texts, and `continue_texts` writes a
+generator's continuations of prompts as the exported model writes them.
 """
 
 import numpy as np
@@ -14,7 +16,13 @@ import tensorflow_datasets as tfds
 from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds import HELD_OUT_FRACTION
 
-__all__ = ["load_documents", "make_language_model_dataset", "token_streams"]
+__all__ = [
+    "continue_texts",
+    "load_documents",
+    "make_language_model_dataset",
+    "token_streams",
+    "window_prompts",
+]
 
 
 def load_documents(
@@ -131,3 +139,54 @@ def make_language_model_dataset(
     if shuffle:
         data = data.shuffle(count, seed=seed)
     return data.batch(batch_size)
+
+
+def window_prompts(
+    tokenizer, ids, sequence_length, num_prompts=3, prompt_tokens=12
+):
+    """The starts of a token stream's first windows, as prompt texts.
+
+    Args:
+        tokenizer: the tokenizer of `ids` (its `detokenize`).
+        ids: a 1-D array, the token stream (e.g. the held-out one of
+            `token_streams`).
+        sequence_length: int, the windows' length: a prompt starts every
+            `sequence_length` tokens.
+        num_prompts: int, the most prompts. Defaults to `3`.
+        prompt_tokens: int, the tokens of each prompt, at most half a
+            window. Defaults to `12`.
+
+    Returns:
+        A list of str, the prompts that are not blank.
+    """
+    prompt_length = min(prompt_tokens, sequence_length // 2)
+    starts = np.arange(0, len(ids) - prompt_length, sequence_length)
+    starts = starts[:num_prompts, None]  # (num_prompts, 1)
+    prompt_ids = ids[starts + np.arange(prompt_length)]  # (num_prompts, n)
+    return [
+        text.decode()
+        for text in tokenizer.detokenize(prompt_ids).numpy()
+        if text.strip()
+    ]
+
+
+def continue_texts(generator, tokenizer, prompts, max_new_tokens, **kwargs):
+    """Each prompt and its continuation, as the exported model writes it.
+
+    Args:
+        generator: a `keras_attention.models.CausalLMGenerator`.
+        tokenizer: its tokenizer (`tokenize` and `detokenize`).
+        prompts: a list of str.
+        max_new_tokens: int, the most tokens written after each prompt.
+        **kwargs: further `generator.generate` arguments (`sampler`,
+            `seed`, ...); greedy without them.
+
+    Returns:
+        A list of str, each prompt followed by its continuation.
+    """
+    ids = tokenizer.tokenize(tf.constant(prompts))
+    lengths = ids.row_lengths().numpy()[:, None]  # (batch, 1)
+    generated = generator.generate(ids.to_tensor().numpy(), **kwargs)
+    positions = np.arange(generated.shape[1])[None]  # (1, max_length)
+    generated[positions >= lengths + max_new_tokens] = generator.padding_id
+    return [text.decode() for text in tokenizer.detokenize(generated).numpy()]

@@ -44,11 +44,13 @@ from keras_attention.data.tfds import tfds_builder
 
 __all__ = [
     "TextClassificationData",
+    "dataset_texts",
     "label_counts",
     "load_class_names",
     "load_tfds_text_classification",
     "load_tsv_text_classification",
     "make_text_classification_dataset",
+    "predict_in_order",
     "read_labeled_tsv",
     "save_class_names",
 ]
@@ -597,6 +599,49 @@ def make_text_classification_dataset(
         shuffle_buffer=shuffle_buffer,
         count_batches=count_batches,
     )
+
+
+def dataset_texts(dataset, count=None):
+    """The texts of a `(text, label)` dataset, decoded, in order.
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(text, label)` string examples.
+        count: optional int, the most texts read. Defaults to `None` (all).
+
+    Returns:
+        A list of str.
+    """
+    if count is not None:
+        dataset = dataset.take(count)
+    return [text.decode("utf-8") for text, _ in dataset.as_numpy_iterator()]
+
+
+def predict_in_order(model, tokenizer, texts, batch_size, max_sequence_length):
+    """A classifier's predictions for `texts`, in their order.
+
+    The texts are batched as `make_text_classification_dataset` batches
+    them (tokenized, longer ones cut to `max_sequence_length`) but without
+    length buckets, which would reorder them.
+
+    Args:
+        model: a classifier taking `(batch, length)` token ids.
+        tokenizer: the tokenizer it was trained with.
+        texts: a list of str.
+        batch_size: int, texts per batch.
+        max_sequence_length: int, the most tokens kept per text.
+
+    Returns:
+        `model.predict`'s output, one row per text.
+    """
+    dataset = make_text_classification_dataset(
+        (texts, [0] * len(texts)),
+        tokenizer,
+        batch_size,
+        max_sequence_length=max_sequence_length,
+        bucket_boundaries=(),
+        cache=False,
+    )
+    return model.predict(dataset.map(lambda ids, labels: ids), verbose=0)
 
 
 def label_counts(dataset, num_classes):

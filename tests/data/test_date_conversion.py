@@ -141,3 +141,35 @@ def test_tfds_load_by_name(tmp_path):
     for _, target in pairs:
         datetime.date.fromisoformat(target.decode())
     assert "small" in [c.name for c in DateConversion.BUILDER_CONFIGS]
+
+
+def test_sized_builder_kwargs():
+    from keras_attention.data.date_conversion import sized_builder_kwargs
+
+    assert sized_builder_kwargs("date_conversion", 50_000, 10_000) == {}
+    config = sized_builder_kwargs("date_conversion", 30, 7)["config"]
+    assert (config.name, config.num_train, config.num_test) == (
+        "train30_test7",
+        30,
+        7,
+    )
+    assert sized_builder_kwargs(None, 30, 7) == {}  # local files
+
+
+def test_sized_builder_kwargs_warns_for_another_dataset(caplog):
+    from keras_attention.data.date_conversion import sized_builder_kwargs
+
+    assert sized_builder_kwargs("ted_hrlr_translate/pt_to_en", 30, 7) == {}
+    assert "ted_hrlr_translate/pt_to_en is used whole" in caplog.text
+
+
+def test_check_source_lengths():
+    from keras_attention.data.date_conversion import check_source_lengths
+
+    splits = {"training": [("abc", "x"), ("abcdef", "y")], "held-out": []}
+    assert check_source_lengths(splits, 6) == {"training": 6, "held-out": 0}
+    with pytest.raises(ValueError, match="A training input has 6 char.*=5"):
+        check_source_lengths(splits, 5)
+    splits = {"training": [("ab", "x")], "held-out": [("abcdef", "y")]}
+    with pytest.raises(ValueError, match="held-out input.*--limit=3"):
+        check_source_lengths(splits, 3, "--limit")

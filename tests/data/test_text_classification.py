@@ -348,3 +348,22 @@ def test_pipeline_rejects_a_dataset_of_numbers():
     tokenizer = WordPieceTokenizer(VOCABULARY)
     with pytest.raises(ValueError, match="string text.*Received"):
         make_text_classification_dataset(dataset, tokenizer, batch_size=2)
+
+
+def test_dataset_texts_and_predict_in_order():
+    from keras_attention.data.text_classification import dataset_texts
+    from keras_attention.data.text_classification import predict_in_order
+
+    texts = ["a b c d a b", "c", "d a", "b"]
+    dataset = tf.data.Dataset.from_tensor_slices((texts, [0, 1, 0, 1]))
+    assert dataset_texts(dataset) == texts
+    assert dataset_texts(dataset, 2) == texts[:2]
+
+    class FirstIds:  # predicts the first token id of each text
+        def predict(self, ids_dataset, verbose=0):
+            return np.concatenate([ids[:, 0] for ids in ids_dataset])
+
+    probabilities = predict_in_order(
+        FirstIds(), WordPieceTokenizer(VOCABULARY), texts, 3, 4
+    )
+    np.testing.assert_array_equal(probabilities, [4, 6, 7, 5])
