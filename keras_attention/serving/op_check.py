@@ -227,6 +227,7 @@ def registered_op_sets(timeout=300):
 
     >>> op_sets = registered_op_sets()  # doctest: +SKIP
     >>> "MatMul" in op_sets.core, "NormalizeUTF8" in op_sets.text
+    ... # doctest: +SKIP
     (True, True)
     """
     result = subprocess.run(
@@ -320,7 +321,7 @@ def check_saved_model_ops(path, op_sets=None, allow_xla=False):
     Example:
 
     >>> check = check_saved_model_ops("/tmp/classifier")  # doctest: +SKIP
-    >>> check.ok, check.failing
+    >>> check.ok, check.failing  # doctest: +SKIP
     (True, [])
     """
     version_dir = saved_model_path(path)

@@ -352,6 +352,9 @@ def save_vocabulary(vocabulary, path):
         file.write("\n".join(vocabulary) + "\n")
 
 
+_ASCII_SPACES = " \t\r\f\v"
+
+
 def load_vocabulary(path):
     """Reads a vocabulary written by `save_vocabulary`, one token per line.
 
@@ -385,12 +388,14 @@ def load_vocabulary(path):
     for index, line in enumerate(lines):
         if not line:
             raise ValueError(
-                f"{path}, line {index + 1}: an empty line in the vocabulary "
-                f"file (one token per line, no blank lines). Received: "
+                f"Line {index + 1} of the vocabulary file {path} is empty "
+                "(one token per line, no blank lines). Received: "
                 f"path={path!r}"
             )
-        if line != line.strip():
-            # No word piece holds whitespace: this token could never match.
+        if line != line.strip(_ASCII_SPACES):
+            # No word piece holds spaces or tabs: this token could never
+            # match. (Other Unicode spaces, such as U+2028, can end up in
+            # a learned vocabulary and are kept.)
             raise ValueError(
                 f"{path}, line {index + 1}: the token has surrounding "
                 f"whitespace (one token per line). Received: {line!r}"
