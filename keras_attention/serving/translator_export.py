@@ -1,9 +1,18 @@
 """SavedModel export of a `Translator`, with its vocabularies as assets.
 
-`export_translator` saves a small `tf.Module` that holds the caller's
-`Translator` (never modified) and the two vocabulary files as
-`tf.saved_model.Asset`s; the signature is the `Translator`'s own serving
-function, so served answers are in-process answers.
+`export_translator` saves a small `tf.Module` that holds the variables
+the caller's `Translator` (never modified) reads, its tokenizers and the two
+vocabulary files as `tf.saved_model.Asset`s; the signature is the
+`Translator`'s own serving function, so served answers are in-process
+answers.
+
+The module holds the `tf.Variable`s the signature captures, not the Keras
+model. Keras 3 saves a tracked `keras.Variable` as a new `tf.Variable`
+(`Variable_N`) made from the one it wraps: the checkpoint would then restore
+only those copies, which the signature never reads. `tf.saved_model.load`
+binds the signature to the restored objects and hides this; a loader that
+runs the graph's restore op (TF Serving, `saved_model_cli run`) would find
+the captured variables uninitialized (`Could not find variable ...`).
 """
 
 import os
@@ -24,13 +33,19 @@ __all__ = ["export_translator"]
 
 
 class _TranslatorArchive(tf.Module):
-    """What the SavedModel tracks: the translator and the vocabularies."""
+    """What the SavedModel tracks: variables, tokenizers, vocabularies."""
 
-    def __init__(self, translator, source_vocabulary, target_vocabulary):
+    def __init__(
+        self, serving, translator, source_vocabulary, target_vocabulary
+    ):
         super().__init__(name="translator_archive")
-        # The model's variables and the tokenizers (constant WordPiece
-        # models) are tracked through the translator.
-        self.translator = translator
+        # The `tf.Variable`s the signature reads, in the checkpoint under
+        # their own handles (see the module docstring): never the Keras
+        # model, whose tracked `keras.Variable`s would be saved as copies.
+        self.serving_variables = list(serving.variables)
+        # Constant WordPiece models: no resource, tracked for the record.
+        self.source_tokenizer = translator.source_tokenizer
+        self.target_tokenizer = translator.target_tokenizer
         self.source_vocabulary = tf.saved_model.Asset(source_vocabulary)
         self.target_vocabulary = tf.saved_model.Asset(target_vocabulary)
 
@@ -85,14 +100,13 @@ def export_translator(path, translator, version=None, warmup_texts=None):
             vocabulary_path = os.path.join(vocabulary_dir, name)
             save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
             vocabularies.append(vocabulary_path)
-        archive = _TranslatorArchive(translator, *vocabularies)
+        serving = translator.serving_function()
+        archive = _TranslatorArchive(serving, translator, *vocabularies)
 
         def write(directory):
             # `tf.saved_model.save` copies the assets into `assets/`.
             tf.saved_model.save(
-                archive,
-                directory,
-                signatures={SERVING_SIGNATURE: translator.serving_function()},
+                archive, directory, signatures={SERVING_SIGNATURE: serving}
             )
             write_extras(directory, warmup_texts)
 

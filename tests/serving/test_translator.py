@@ -126,6 +126,38 @@ def test_export_loads_and_answers_like_the_translator(
     assert blank["status"].numpy().tolist() == [b"empty"] * 3 + [b"ok"]
 
 
+def test_export_restores_through_the_graph_like_a_model_server(
+    greedy_translator, tmp_path
+):
+    # TF Serving and `saved_model_cli run` run the graph's restore op and
+    # then the signature's tensors, in a TF1 session: the variables the
+    # signature reads must be the ones the checkpoint fills.
+    translator = greedy_translator
+    path = export_translator(tmp_path / "translator", translator)
+    texts = ["um dois 3", "", "palavra desconhecida"]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, ["serve"], path
+        )
+        signature = meta_graph.signature_def["serving_default"]
+        served = session.run(
+            {key: info.name for key, info in signature.outputs.items()},
+            feed_dict={signature.inputs["texts"].name: texts},
+        )
+    expected = translator(tf.constant(texts))
+    assert set(served) == set(expected)
+    for key in expected:
+        np.testing.assert_array_equal(served[key], expected[key])
+    # Each variable is saved once, under the handle the signature reads.
+    checkpoint = os.path.join(path, "variables", "variables")
+    saved = [
+        name
+        for name, _ in tf.train.list_variables(checkpoint)
+        if name.endswith("VARIABLE_VALUE")
+    ]
+    assert len(saved) == len(translator.serving_function().variables)
+
+
 @pytest.mark.parametrize(
     "truncate, status", [(False, b"too_long"), (True, b"truncated")]
 )
