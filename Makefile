@@ -33,16 +33,16 @@ install: $(STAMP)
 # The whole suite on TensorFlow, then the backend-neutral tests on JAX and
 # on PyTorch (as KerasHub's CI runs them).
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 --durations=15 \
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 --dist loadgroup --durations=15 \
 		--doctest-modules keras_attention tests
 	$(MAKE) --no-print-directory test-jax test-torch
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_FLAGS)" $(PY) -m pytest -n 2 \
+	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_FLAGS)" $(PY) -m pytest -n 2 --dist loadgroup \
 		--durations=5 -m "not tf_only and not large" $(JAX_TESTS)
 
 test-torch: $(STAMP)
-	KERAS_BACKEND=torch $(PY) -m pytest -n 2 --durations=5 \
+	KERAS_BACKEND=torch $(PY) -m pytest -n 2 --dist loadgroup --durations=5 \
 		-m "not tf_only and not large" $(TORCH_TESTS)
 
 test-backends:
@@ -50,7 +50,7 @@ test-backends:
 		JAX_TESTS="$(BACKEND_TESTS)" TORCH_TESTS="$(BACKEND_TESTS)"
 
 test-fast: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 -m "not large" \
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 --dist loadgroup -m "not large" \
 		--doctest-modules keras_attention tests
 
 demo: $(STAMP)

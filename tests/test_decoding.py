@@ -24,7 +24,11 @@ needs_dynamic_shapes = pytest.mark.skipif(
 PAD, START, END = 0, 1, 2
 
 # The uncached path's first step attends over a single key (Keras warns).
-pytestmark = pytest.mark.filterwarnings("ignore:You are using a softmax")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You are using a softmax"),
+    # The module-scoped toy translator is trained once, on one worker.
+    pytest.mark.xdist_group("test_decoding"),
+]
 
 # ---------------------------------------------------------------------------
 # The generic searches, on a Markov chain whose next-token logits depend on

@@ -27,6 +27,9 @@ from keras_attention.serving import load_saved_model
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from tests.serving.snapshots import state_of
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_classifier")
+
 VOCABULARY = ["[PAD]", "[UNK]", "[START]", "[END]", "the", "cat", "sat"]
 CLASS_NAMES = ["negative", "positive"]
 MAX_SEQUENCE_LENGTH = 4

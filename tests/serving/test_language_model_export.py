@@ -13,6 +13,9 @@ from keras_attention.serving.language_model import export_causal_lm
 from keras_attention.text import CharacterTokenizer
 from keras_attention.text import WordPieceTokenizer
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_language_model_export")
+
 MAX_LENGTH = 12
 MAX_NEW_TOKENS = 5
 PROMPTS = ["mary had", "a", "little lamb"]

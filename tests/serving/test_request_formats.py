@@ -16,6 +16,9 @@ from keras_attention.serving import predict_response_outputs
 from keras_attention.serving import rest_predict_body
 from tests.serving.tiny_models import seq2seq_parts
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_request_formats")
+
 TEXTS = ["aug 19, 2003", "", b"\xff2/10", "2/10/93"]
 STATUSES = ["ok", "empty", "invalid_utf8", "ok"]
 

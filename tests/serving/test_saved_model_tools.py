@@ -23,6 +23,9 @@ from keras_attention.serving.op_check import graph_op_types
 from tests.serving.tiny_models import EXAMPLE_TEXT
 from tests.serving.tiny_models import export_every_kind
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_saved_model_tools")
+
 KINDS = ("seq2seq", "translator", "classifier", "language_model")
 # The exports whose tokenizers run tensorflow-text ops (WordPiece).
 TEXT_OP_KINDS = ("translator", "classifier")

@@ -9,6 +9,9 @@ from keras_attention.serving import run_saved_model_in_fresh_process
 from tests.serving.snapshots import state_of
 from tests.serving.tiny_models import seq2seq_parts
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_text_to_text")
+
 MAX_SOURCE_LENGTH = 12
 MAX_OUTPUT_LENGTH = 6
 TEXTS = ["Aug 19, 03", "2/10/93", "x"]

@@ -10,6 +10,9 @@ from keras_attention.text.wordpiece_vocabulary import load_vocabulary
 from tests.serving.snapshots import state_of
 from tests.serving.tiny_models import translator_parts
 
+# The module-scoped exports are built once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_translator")
+
 MAX_OUTPUT_LENGTH = 5
 
 
