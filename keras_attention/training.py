@@ -30,6 +30,7 @@ import glob
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -52,6 +53,8 @@ __all__ = [
     "TransformerPreset",
     "WORKERS_DIR",
     "build_and_compile",
+    "NonFiniteLossError",
+    "StopOnNonFiniteLoss",
     "cosine_decay_adam",
     "fit_distributed",
     "fit_run",
@@ -376,6 +379,78 @@ def make_distribution_strategy(name="default", devices=None):
     return tf.distribute.get_strategy()
 
 
+class NonFiniteLossError(ValueError):
+    """Training stopped: the loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at the first step whose loss is NaN or infinite.
+
+    It raises `NonFiniteLossError` naming the epoch, the step in the epoch
+    and the optimizer step, and, when `checkpoint_dir` is given, the last
+    good checkpoint there. The epoch that diverged is never saved: the
+    checkpoints and the `BackupAndRestore` backup keep the weights of the
+    last finished epoch. (Keras's `TerminateOnNaN` stops quietly.) A
+    `ValueError`, so the recipes print it as `error: ...` and exit 2.
+
+    Args:
+        checkpoint_dir: optional directory of the run's epoch checkpoints.
+
+    Example:
+
+    >>> callback = StopOnNonFiniteLoss()
+    >>> callback.on_epoch_begin(0)
+    >>> try:
+    ...     callback.on_train_batch_end(3, {"loss": float("nan")})
+    ... except NonFiniteLossError as error:
+    ...     print(str(error).split(" of the epoch")[0])
+    The training loss became nan at epoch 1, step 4
+    """
+
+    def __init__(self, checkpoint_dir=None):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(keras.ops.convert_to_numpy(loss))
+        if math.isfinite(loss):
+            return
+        iterations = None
+        if self.model is not None and getattr(self.model, "optimizer", None):
+            iterations = int(
+                keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+            )
+        where = f"epoch {self._epoch + 1}, step {batch + 1} of the epoch"
+        if iterations is not None:
+            where += f" (optimizer step {iterations})"
+        raise NonFiniteLossError(
+            f"The training loss became {loss} at {where}; training stopped "
+            f"before saving this epoch. {self._last_good()}Lower the "
+            "learning rate, check the data for bad values, or use a "
+            "mixed-precision loss scale."
+        )
+
+    def _last_good(self):
+        if not self.checkpoint_dir or not os.path.isdir(self.checkpoint_dir):
+            return ""
+        saved = sorted(
+            name
+            for name in os.listdir(self.checkpoint_dir)
+            if name.endswith(".weights.h5")
+        )
+        if not saved:
+            return "No epoch had finished. "
+        last = os.path.join(self.checkpoint_dir, saved[-1])
+        return f"The last good weights are in {last}. "
+
+
 def training_callbacks(
     output_dir, monitor="val_loss", tensorboard=None, save_best_only=False
 ):
@@ -386,6 +461,8 @@ def training_callbacks(
       the weights, the optimizer state and the epoch counter, and training
       continues after the last finished epoch. The backup is deleted when
       `fit` completes.
+    - `StopOnNonFiniteLoss`: a NaN or infinite loss stops the run with an
+      error naming the step and the last good checkpoint.
     - `keras.callbacks.ModelCheckpoint` writing
       `<output_dir>/checkpoints/epoch_{epoch:03d}.weights.h5` after every
       epoch (or only when `monitor` improves, with `save_best_only`).
@@ -429,6 +506,7 @@ def training_callbacks(
             save_best_only=save_best_only,
             save_weights_only=True,
         ),
+        StopOnNonFiniteLoss(checkpoint_dir),
     ]
     if tensorboard:
         callbacks.append(

@@ -595,3 +595,40 @@ def test_transformer_presets_are_complete_and_the_base_is_the_papers():
     base = TRANSFORMER_PRESETS["base"]
     assert (base.num_layers, base.d_model, base.num_heads) == (6, 512, 8)
     assert (base.feed_forward_dim, base.warmup_steps) == (2048, 4000)
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_good_epochs(
+    tmp_path,
+):
+    from keras_attention.training import NonFiniteLossError
+
+    # The second epoch's third batch holds a NaN feature: the loss turns
+    # NaN there, after one good epoch.
+    x = np.ones((16, 3), "float32")
+    y = np.ones((16, 1), "float32")
+    x_bad = x.copy()
+    x_bad[10] = np.nan
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.concatenate([x, x_bad]), np.concatenate([y, y]))
+    ).batch(4)
+    steps = 4  # per epoch: epoch 1 reads rows 0-15, epoch 2 rows 16-31
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(NonFiniteLossError) as raised:
+        fit_run(
+            model,
+            data.repeat(),
+            tmp_path,
+            epochs=3,
+            steps_per_epoch=steps,
+            verbose=0,
+        )
+    message = str(raised.value)
+    assert "epoch 2, step 3 of the epoch" in message
+    assert "optimizer step 7" in message
+    assert "epoch_001.weights.h5" in message
+    # Only the good epoch was saved, and its weights are finite.
+    saved = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert saved == ["epoch_001.weights.h5"]
+    model.load_weights(tmp_path / "checkpoints" / saved[0])
+    assert all(np.isfinite(w).all() for w in model.get_weights())
