@@ -1,9 +1,11 @@
-"""Shared helpers for the benchmark scripts: timing, tables and JSON."""
+"""Shared helpers for the benchmark scripts: timing, tables, JSON, workers."""
 
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -121,3 +123,42 @@ def write_json(name, payload):
         json.dump(payload, f, indent=2)
     print(f"wrote {path}")
     return path
+
+
+# A worker process prints its result on one line that starts with this.
+_RESULT_PREFIX = "RESULT "
+
+
+def print_worker_result(result):
+    """Hands `result` (JSON-serialisable) to the parent `run_worker`."""
+    print(_RESULT_PREFIX + json.dumps(result))
+
+
+def run_worker(script, backend, worker_args):
+    """Runs `script --worker ARGS` with `KERAS_BACKEND=backend`.
+
+    Each measurement runs in its own process, so that its peak memory and
+    its backend are its own.
+
+    Returns:
+        The dict the worker printed with `print_worker_result`, or
+        `{"error": "exit N: <the last stderr line that is not a
+        TensorFlow/XLA log line>"}` when it printed none (killed, crashed).
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.run(
+        [sys.executable, script, "--worker"] + [str(a) for a in worker_args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    for line in process.stdout.splitlines():
+        if line.startswith(_RESULT_PREFIX):
+            return json.loads(line[len(_RESULT_PREFIX) :])
+    lines = [
+        line
+        for line in (process.stderr or "").strip().splitlines()
+        if line[:1] not in "IWE" or not line[1:5].isdigit()
+    ]
+    tail = f": {lines[-1][:160]}" if lines else ""
+    return {"error": f"exit {process.returncode}{tail}"}

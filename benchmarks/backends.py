@@ -18,18 +18,18 @@ For each Keras backend (TensorFlow, JAX, PyTorch) a fresh process measures:
 """
 
 import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import print_table  # noqa: E402
+from _common import print_worker_result  # noqa: E402
 from _common import round_ratio_quartiles  # noqa: E402
+from _common import run_worker  # noqa: E402
 from _common import write_json  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -160,23 +160,11 @@ def _worker(args):
         result = measure_layers(args.lengths, args.d_model, args.repeats)
     else:
         result = measure_memory(args.length, args.implementation)
-    print("RESULT " + json.dumps(result))
+    print_worker_result(result)
 
 
 def _run_worker(backend, *worker_args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.run(
-        [sys.executable, __file__, "--worker", "--backend", backend]
-        + [str(a) for a in worker_args],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    for line in process.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (process.stderr or "").strip().splitlines()[-1:]
-    return {"error": tail[0][:120] if tail else f"exit {process.returncode}"}
+    return run_worker(__file__, backend, ["--backend", backend, *worker_args])
 
 
 def main():

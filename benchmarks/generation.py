@@ -32,11 +32,9 @@ machine.
 """
 
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -44,6 +42,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import interleaved_times  # noqa: E402
 from _common import print_table  # noqa: E402
+from _common import print_worker_result  # noqa: E402
+from _common import run_worker  # noqa: E402
 from _common import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -187,7 +187,7 @@ def measure(args):
 
 def _worker(args):
     sys.path.insert(0, ROOT)
-    print("RESULT " + json.dumps(measure(args)))
+    print_worker_result(measure(args))
 
 
 # -- in the parent process ------------------------------------------------
@@ -203,20 +203,8 @@ def _worker_args(args):
 
 
 def _run_worker(backend, args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.run(
-        [sys.executable, __file__, "--worker"]
-        + [str(a) for a in _worker_args(args)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    for line in process.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (process.stderr or "").strip().splitlines()[-1:]
-    error = tail[0][:160] if tail else f"exit {process.returncode}"
-    return {"rows": [{"error": error}]}
+    result = run_worker(__file__, backend, _worker_args(args))
+    return {"rows": [result]} if "error" in result else result
 
 
 COLUMNS = [

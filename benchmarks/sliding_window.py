@@ -31,11 +31,9 @@ the other); the JSON's `repeats` says which.
 """
 
 import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -43,7 +41,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import interleaved_times  # noqa: E402
 from _common import print_table  # noqa: E402
+from _common import print_worker_result  # noqa: E402
 from _common import round_ratio_quartiles  # noqa: E402
+from _common import run_worker  # noqa: E402
 from _common import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,31 +198,14 @@ def _worker(args):
         )
     else:
         result = measure_memory(args.length, args.window, args.variant)
-    print("RESULT " + json.dumps(result))
+    print_worker_result(result)
 
 
 # -- in the parent process ------------------------------------------------
 
 
 def _run_worker(backend, *worker_args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.run(
-        [sys.executable, __file__, "--worker"] + [str(a) for a in worker_args],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    for line in process.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    # The last stderr line that is not a TensorFlow/XLA log line.
-    lines = [
-        line
-        for line in (process.stderr or "").strip().splitlines()
-        if line[:1] not in "IWE" or not line[1:5].isdigit()
-    ]
-    tail = f": {lines[-1][:160]}" if lines else ""
-    return {"error": f"exit {process.returncode}{tail}"}
+    return run_worker(__file__, backend, worker_args)
 
 
 def measure_row(backend, length, window, repeats, warmup):
