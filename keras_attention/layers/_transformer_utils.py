@@ -17,8 +17,8 @@ from keras_attention.layers._utils import clone_initializer
 from keras_attention.layers.dropout import Dropout
 from keras_attention.layers.layer_normalization import LayerNormalization
 from keras_attention.layers.multi_head_attention import _check_key_value_heads
-from keras_attention.layers.multi_head_attention import _check_soft_cap
 from keras_attention.layers.rms_normalization import RMSNormalization
+from keras_attention.ops.attention.validation import check_soft_cap
 from keras_attention.ops.masks import merge_masks
 
 # Gated feed-forward networks (Shazeer, 2020): `activation` names the gate's.
@@ -120,7 +120,7 @@ class TransformerBlockBase(keras.layers.Layer):
         # Checked here too so that a bad block fails when it is made.
         _check_key_value_heads(num_heads, num_key_value_heads)
         check_positive_int("sliding_window", sliding_window, allow_none=True)
-        _check_soft_cap(soft_cap)
+        check_soft_cap(soft_cap)
         feed_forward_dim = check_positive_int(
             "feed_forward_dim", feed_forward_dim
         )

@@ -20,6 +20,7 @@ from keras_attention.layers._utils import check_rate
 from keras_attention.layers._utils import clone_initializer
 from keras_attention.layers.rotary_embedding import RotaryEmbedding
 from keras_attention.ops.attention import scaled_dot_product_attention
+from keras_attention.ops.attention.validation import check_soft_cap
 from keras_attention.ops.masks import compute_attention_mask
 from keras_attention.ops.masks import merge_masks
 from keras_attention.ops.runtime_checks import check_then
@@ -105,18 +106,6 @@ def _check_key_value_heads(num_heads, num_key_value_heads):
     return num_key_value_heads
 
 
-def _check_soft_cap(soft_cap):
-    if soft_cap is not None and (
-        not isinstance(soft_cap, numbers.Real)
-        or isinstance(soft_cap, bool)
-        or not 0 < soft_cap < float("inf")
-    ):
-        raise ValueError(
-            "`soft_cap` must be a positive, finite number or None. "
-            f"Received: soft_cap={soft_cap!r}"
-        )
-
-
 class _MultiHeadAttentionBase(keras.layers.Layer):
     """Shared machinery of `MultiHeadAttention` and `MultiHeadSelfAttention`.
 
@@ -155,7 +144,7 @@ class _MultiHeadAttentionBase(keras.layers.Layer):
         sliding_window = check_positive_int(
             "sliding_window", sliding_window, allow_none=True
         )
-        _check_soft_cap(soft_cap)
+        check_soft_cap(soft_cap)
         if not isinstance(rotary, bool):
             raise ValueError(
                 f"`rotary` must be a bool. Received: rotary={rotary!r}"

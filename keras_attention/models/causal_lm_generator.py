@@ -16,6 +16,7 @@ from keras_attention import samplers as samplers_module
 from keras_attention.decoding import NEGATIVE_INFINITY
 from keras_attention.decoding import check_beam_arguments
 from keras_attention.decoding import length_penalty_factor
+from keras_attention.decoding import without_padding
 from keras_attention.layers.token_embedding import check_token_id
 from keras_attention.models.causal_lm import CausalLMParts
 from keras_attention.ops.updates import slice_update
@@ -290,7 +291,7 @@ class CausalLMGenerator:
 
         def body(index, buffer, caches, finished):
             logits, caches = self._next_logits(buffer, index, caches, table)
-            logits = _without(logits, padding_id)
+            logits = without_padding(logits, padding_id)
             step_seed = ops.add(seed, ops.stack([0, index]))
             sampled = sampler(logits, seed=step_seed)  # (rows,)
             in_prompt = index + 1 < lengths
@@ -428,7 +429,7 @@ class CausalLMGenerator:
                 logits, caches = self._next_logits(buffer, index, caches, table)
                 vocab = ops.shape(logits)[-1]
                 log_probs = ops.log_softmax(
-                    _without(ops.cast(logits, "float32"), padding_id), axis=-1
+                    without_padding(logits, padding_id), axis=-1
                 )
                 in_prompt = index + 1 < lengths
                 # A row in its prompt must take its prompt token, a finished
@@ -526,10 +527,3 @@ class CausalLMGenerator:
 
 def _tensors(*arrays):
     return [ops.convert_to_tensor(a, "int32") for a in arrays]
-
-
-def _without(logits, padding_id):
-    """`logits` with the padding id made impossible."""
-    vocab = ops.shape(logits)[-1]
-    is_padding = ops.arange(vocab) == padding_id
-    return ops.where(is_padding, NEGATIVE_INFINITY, ops.cast(logits, "float32"))

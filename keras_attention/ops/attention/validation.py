@@ -15,6 +15,7 @@ from keras_attention.ops.attention.dispatch import IMPLEMENTATIONS
 __all__ = [
     "check_floating",
     "check_score_options",
+    "check_soft_cap",
     "check_weights_available",
     "default_scale",
     "validate_attention_inputs",
@@ -152,6 +153,11 @@ def check_score_options(query, key, attention_bias, window, soft_cap):
             "`window` must be a positive integer or None. "
             f"Received: window={window!r}"
         )
+    check_soft_cap(soft_cap)
+
+
+def check_soft_cap(soft_cap):
+    """Raise unless `soft_cap` is `None` or a positive, finite number."""
     if soft_cap is not None and (
         not isinstance(soft_cap, numbers.Real)
         or isinstance(soft_cap, bool)
