@@ -80,6 +80,64 @@ def _check_cache_update(cache, new_entries, index):
     )
 
 
+def rolling_cache_positions(last_position, cache_length):
+    """`(cache_length,)` positions held by the slots of a rolling cache.
+
+    A rolling cache writes the token at position `p` to slot
+    `p % cache_length`. Once every position up to `last_position` is
+    written, slot `s` holds the latest position `<= last_position` that
+    maps to it; a negative entry marks a slot not written yet.
+
+    Args:
+        last_position: int or scalar int tensor, the last position written
+            (`-1` before any).
+        cache_length: int or scalar int tensor, the number of slots.
+
+    Returns:
+        An int32 `(cache_length,)` tensor.
+
+    Example:
+
+    >>> keras.ops.convert_to_numpy(rolling_cache_positions(5, 4)).tolist()
+    [4, 5, 2, 3]
+    """
+    last_position = ops.cast(last_position, "int32")
+    slots = ops.arange(cache_length, dtype="int32")  # (cache_length,)
+    return last_position - ops.mod(last_position - slots, cache_length)
+
+
+def _roll_into_cache(cache, new_entries, index):
+    """`(cache, entries, positions)` of a rolling-cache update.
+
+    `entries` are the cache as it was followed by the new entries, all
+    attended to (the cache alone could have lost keys of the window of an
+    early new token to a later one), and `positions` their absolute
+    positions (negative: an empty slot). `cache` is the updated rolling
+    cache: slot `p % cache_length` holds the new token at position `p`
+    for the last `cache_length` of them.
+    """
+    length = ops.shape(cache)[2]
+    new_len = ops.shape(new_entries)[2]
+    index = ops.cast(index, "int32")
+    entries = ops.concatenate([cache, new_entries], axis=2)
+    positions = ops.concatenate(
+        [
+            rolling_cache_positions(index - 1, length),
+            index + ops.arange(new_len, dtype="int32"),
+        ],
+        axis=0,
+    )  # (cache_length + new_len,)
+    if new_entries.shape[2] == 1:  # a decoding step: one in-place write
+        slot = ops.mod(index, length)
+        cache = slice_update(cache, [0, 0, slot, 0, 0], new_entries)
+        return cache, entries, positions
+    # Slot `s` takes its latest new token, or keeps its old entry.
+    held = rolling_cache_positions(index + new_len - 1, length)
+    slots = ops.arange(length, dtype="int32")
+    source = ops.where(held >= index, length + held - index, slots)
+    return ops.take(entries, source, axis=2), entries, positions
+
+
 def _check_features(name, shape, projection):
     """Raise if the last axis of `shape` does not fit the built projection."""
     expected = projection.kernel.shape[0]
@@ -370,6 +428,18 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
     - Without `cache_update_index`, the cache is used as it is (for example
       cross-attention keys and values precomputed once with
       `compute_cache()`): `value` and `key` are not projected.
+    - With `rolling_cache=True` (causal self-attention with a
+      `sliding_window` `w`), the cache is a ring buffer of
+      `cache_len >= w` slots that holds only the last `cache_len`
+      positions: the token at position `p` goes to slot `p % cache_len`,
+      so memory is bounded by the window, not by the sequence. Before a
+      call at `cache_update_index = i` it must hold positions
+      `i - cache_len .. i - 1` (those `>= 0`), as the previous calls leave
+      it. The queries attend to the cache as it was followed by the new
+      tokens (so a prompt chunk of any length, even longer than the
+      cache, is exact), masked by absolute positions; keys are rotated at
+      their absolute positions before they are cached. The outputs equal
+      those of the full-length cache and of the uncached causal call.
     With a cache the layer also returns the (updated) cache.
 
     Args:
@@ -441,13 +511,17 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         cache_update_index: optional int or scalar int tensor, the position
             at which the keys and values of `value` are written into
             `cache`.
+        rolling_cache: bool, whether `cache` is a rolling cache (see
+            above; needs `cache_update_index`, `use_causal_mask=True`, a
+            `sliding_window`, no `attention_mask`). Defaults to `False`.
 
     Returns:
         The `(batch, q_len, output_dim)` output; with
         `return_attention_scores=True` the tuple `(output, scores)` where
-        `scores` has shape `(batch, num_heads, q_len, k_len)`; with a cache,
-        the updated cache is appended: `(output, cache)` or
-        `(output, scores, cache)`.
+        `scores` has shape `(batch, num_heads, q_len, k_len)` (with a
+        rolling cache `k_len = cache_len + q_len`: the slots, then the new
+        tokens); with a cache, the updated cache is appended:
+        `(output, cache)` or `(output, scores, cache)`.
 
     Example:
 
@@ -469,6 +543,18 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
     ...         use_causal_mask=True)
     >>> step.shape
     TensorShape([3, 1, 8])
+
+    With a sliding window the cache can hold the window only:
+
+    >>> local = MultiHeadAttention(num_heads=2, key_dim=4, sliding_window=2)
+    >>> cache = keras.ops.zeros((3, 2, 2, 2, 4))  # (batch, 2, w, heads, 4)
+    >>> for t in range(5):
+    ...     token = x[:, t:t + 1]
+    ...     step, cache = local(
+    ...         token, token, cache=cache, cache_update_index=t,
+    ...         use_causal_mask=True, rolling_cache=True)
+    >>> cache.shape
+    TensorShape([3, 2, 2, 2, 4])
 
     References:
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
@@ -525,6 +611,45 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                 f"cache.shape={shape}"
             )
 
+    def _check_rolling_cache(
+        self, cache, cache_update_index, use_causal_mask, attention_mask
+    ):
+        """Raise unless a rolling cache can give the uncached result."""
+        needs = {
+            "a `cache`": cache is not None,
+            "a `cache_update_index`": cache_update_index is not None,
+            "`use_causal_mask=True`": use_causal_mask,
+            "no `attention_mask` (slots are not positions)": (
+                attention_mask is None
+            ),
+            "a layer with a `sliding_window`": self.sliding_window is not None,
+        }
+        for need, met in needs.items():
+            if not met:
+                raise ValueError(
+                    f"`rolling_cache=True` needs {need}. Received: "
+                    f"cache_update_index={cache_update_index}, "
+                    f"use_causal_mask={use_causal_mask}, sliding_window="
+                    f"{self.sliding_window}, cache="
+                    f"{None if cache is None else tuple(cache.shape)}, "
+                    f"attention_mask={attention_mask is not None}"
+                )
+        length = cache.shape[2]
+        if length is not None and length < self.sliding_window:
+            raise ValueError(
+                "A rolling `cache` must hold at least `sliding_window` "
+                "positions (axis 2), or it would drop keys that the window "
+                f"still sees. Received: cache.shape={tuple(cache.shape)}, "
+                f"sliding_window={self.sliding_window}"
+            )
+        if isinstance(cache_update_index, numbers.Integral) and (
+            cache_update_index < 0
+        ):
+            raise ValueError(
+                "`cache_update_index` must be non-negative. Received: "
+                f"cache_update_index={cache_update_index}"
+            )
+
     def compute_cache(self, value, key=None):
         """Projects a whole sequence into a key/value cache.
 
@@ -568,6 +693,7 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         training=None,
         cache=None,
         cache_update_index=None,
+        rolling_cache=False,
     ):
         key = value if key is None else key
         self._check_inputs(query=query, value=value, key=key)
@@ -576,16 +702,22 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                 "`cache_update_index` needs a `cache`. Received: cache=None, "
                 f"cache_update_index={cache_update_index}"
             )
+        if rolling_cache:
+            self._check_rolling_cache(
+                cache, cache_update_index, use_causal_mask, attention_mask
+            )
         # The copies drop the implicit Keras masks, which this layer handles
         # itself, so that the projections do not warn about them.
         projected_query = self.query_dense(ops.copy(query))  # (b, q, h, k)
         position = 0  # of the first query (and new key), for `rotary`
+        key_positions = None  # of the cached keys, for the masks
         if cache is None:
             keys = self._rotate(self.key_dense(ops.copy(key)))  # (b, k, g, k)
             values = self.value_dense(ops.copy(value))  # (b, k_len, g, v)
         else:
             self._check_cache(cache)
             cache = ops.cast(cache, self.compute_dtype)
+            entries = cache  # what the queries attend to
             if cache_update_index is not None:
                 position = cache_update_index
                 # One in-place-able update of the stacked cache: writing keys
@@ -597,16 +729,25 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
                     ],
                     axis=_CACHE_KV_AXIS,
                 )  # (batch, 2, new_len, kv_heads, key_dim)
-                cache = _check_cache_update(
-                    cache, new_entries, cache_update_index
-                )
-                cache = slice_update(
-                    cache, [0, 0, cache_update_index, 0, 0], new_entries
-                )
+                if rolling_cache:
+                    cache, entries, key_positions = _roll_into_cache(
+                        cache, new_entries, cache_update_index
+                    )  # entries: (batch, 2, cache_len + new_len, g, k)
+                else:
+                    cache = _check_cache_update(
+                        cache, new_entries, cache_update_index
+                    )
+                    cache = slice_update(
+                        cache, [0, 0, cache_update_index, 0, 0], new_entries
+                    )
+                    entries = cache
+                    key_positions = ops.arange(
+                        ops.shape(cache)[2], dtype="int32"
+                    )  # (max_len,)
                 # The new tokens' masks do not cover the whole cache.
                 value_mask = key_mask = None
-            keys = cache[:, 0]  # (batch, max_len, kv_heads, key_dim)
-            values = cache[:, 1]  # (batch, max_len, kv_heads, key_dim)
+            keys = entries[:, 0]  # (batch, max_len, kv_heads, key_dim)
+            values = entries[:, 1]  # (batch, max_len, kv_heads, key_dim)
         projected_query = self._rotate(projected_query, position)
 
         check_attention_masks(
@@ -630,10 +771,13 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         # at `cache_update_index + t`, not at the bottom-right corner.
         causal, window = use_causal_mask, self.sliding_window
         if cache_update_index is not None and (causal or window):
+            query_positions = ops.cast(
+                cache_update_index, "int32"
+            ) + ops.arange(ops.shape(query)[1], dtype="int32")  # (q_len,)
             mask = merge_masks(
                 mask,
                 _positional_mask(
-                    query, keys, cache_update_index, causal, window
+                    query_positions, key_positions, causal, window
                 ),
             )
             causal, window = False, None
@@ -673,9 +817,14 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         training=None,
         cache=None,
         cache_update_index=None,
+        rolling_cache=False,
     ):
         key = value if key is None else key
         key_length = key.shape[1] if cache is None else cache.shape[2]
+        if rolling_cache and None not in (key_length, key.shape[1]):
+            key_length += key.shape[1]  # the cache, then the new tokens
+        elif rolling_cache:
+            key_length = None
         outputs = self._output_spec(
             query.shape, key_length, return_attention_scores
         )
@@ -686,19 +835,18 @@ class MultiHeadAttention(_MultiHeadAttentionBase):
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-def _positional_mask(query, key, offset, causal, window):
-    """`(1, q_len, k_len)` mask of queries at `offset + t` over keys `j`.
+def _positional_mask(query_positions, key_positions, causal, window):
+    """`(1, q_len, k_len)` mask of queries over keys, by absolute position.
 
-    With `causal` query `t` sees keys `j <= offset + t`; with `window` only
-    those less than `window` positions away (before it when causal).
+    With `causal` a query sees keys at positions `<=` its own; with
+    `window` only those less than `window` positions away (before it when
+    causal). Keys at negative positions (empty rolling-cache slots) are
+    never seen.
     """
-    offset = ops.cast(offset, "int32")
-    rows = ops.arange(ops.shape(query)[1], dtype="int32") + offset  # (q,)
-    cols = ops.arange(ops.shape(key)[1], dtype="int32")  # (k,)
-    distance = rows[:, None] - cols[None, :]  # (q_len, k_len)
-    allowed = ops.ones_like(distance, dtype="bool")
+    distance = query_positions[:, None] - key_positions[None, :]  # (q, k)
+    allowed = ops.greater_equal(key_positions, 0)[None, :]  # (1, k_len)
     if causal:
-        allowed = ops.greater_equal(distance, 0)
+        allowed = ops.logical_and(allowed, ops.greater_equal(distance, 0))
     if window:
         allowed = ops.logical_and(allowed, ops.less(ops.abs(distance), window))
     return allowed[None]  # (1, q_len, k_len)

@@ -56,6 +56,12 @@ class TransformerDecoderBlock(TransformerBlockBase):
     `decoder_attention_mask` must have shape
     `(batch, tgt_len, max_length)`.
 
+    With a `sliding_window` the self-attention cache can be rolling:
+    `empty_self_attention_cache(batch_size, max_length, rolling=True)`
+    holds only the last `sliding_window` positions (slot `p % window` for
+    position `p`), and calls with `rolling_cache=True` give the same
+    outputs as the full-length cache, for prompt chunks of any length.
+
     Args:
         num_heads: int, the number of attention heads.
         feed_forward_dim: int, the hidden width of the feed-forward network.
@@ -111,6 +117,10 @@ class TransformerDecoderBlock(TransformerBlockBase):
             `self_attention_cache_update_index`.
         self_attention_cache_update_index: int or scalar int tensor, the
             position of the first token of `decoder_sequence` in the cache.
+        rolling_cache: bool, whether `self_attention_cache` is a rolling
+            cache of the last positions only (a block with a
+            `sliding_window`, causal; see `MultiHeadAttention`). Defaults
+            to `False`.
         cross_attention_cache: optional `(batch, 2, src_len, num_heads,
             key_dim)` key/value cache of the cross-attention, from
             `compute_cross_attention_cache`. Used as is (the encoder output
@@ -269,6 +279,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
         training=None,
         decoder_sequence_mask=None,
         encoder_sequence_mask=None,
+        rolling_cache=False,
     ):
         self._check_call_arguments(
             decoder_sequence,
@@ -277,6 +288,12 @@ class TransformerDecoderBlock(TransformerBlockBase):
             self_attention_cache_update_index,
             cross_attention_cache,
         )
+        if rolling_cache and self_attention_cache is None:
+            raise ValueError(
+                "`rolling_cache=True` needs a `self_attention_cache` (see "
+                "`empty_self_attention_cache(..., rolling=True)`). Received: "
+                "self_attention_cache=None"
+            )
         has_cache = self_attention_cache is not None
         batch, target_len = tuple(decoder_sequence.shape)[:2]
         if not has_cache:  # with a cache the keys are the cache's
@@ -313,6 +330,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
                     training=training,
                     cache=self_attention_cache,
                     cache_update_index=self_attention_cache_update_index,
+                    rolling_cache=rolling_cache,
                 )
             )
 
@@ -405,17 +423,24 @@ class TransformerDecoderBlock(TransformerBlockBase):
         check_sequence_shape("encoder_sequence", encoder_sequence.shape)
         return self._cross_attention.compute_cache(encoder_sequence)
 
-    def empty_self_attention_cache(self, batch_size, max_length, dtype=None):
+    def empty_self_attention_cache(
+        self, batch_size, max_length, dtype=None, rolling=False
+    ):
         """A zero self-attention cache for `max_length` decoding steps.
 
         Args:
             batch_size: int or scalar tensor.
             max_length: int or scalar tensor, the number of positions.
             dtype: the cache dtype. Defaults to the layer's compute dtype.
+            rolling: bool, whether to make a rolling cache of the last
+                `sliding_window` positions (for `rolling_cache=True`),
+                whatever `max_length`. Needs a `sliding_window`. Defaults
+                to `False`.
 
         Returns:
-            A `(batch_size, 2, max_length, num_key_value_heads, key_dim)`
-            zero tensor.
+            A `(batch_size, 2, length, num_key_value_heads, key_dim)` zero
+            tensor, `length` being `max_length` (`sliding_window` when
+            rolling).
         """
         if not self.built:
             raise ValueError(
@@ -423,6 +448,14 @@ class TransformerDecoderBlock(TransformerBlockBase):
                 "`key_dim` may depend on d_model): call or build it first. "
                 f"Received: built={self.built}"
             )
+        if rolling:
+            if self.sliding_window is None:
+                raise ValueError(
+                    "A rolling cache (`rolling=True`) needs a block with a "
+                    "`sliding_window`. Received: rolling=True, "
+                    "sliding_window=None"
+                )
+            max_length = self.sliding_window
         key_dim = self._self_attention.key_dim
         return ops.zeros(
             (
@@ -471,6 +504,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
         training=None,
         decoder_sequence_mask=None,
         encoder_sequence_mask=None,
+        rolling_cache=False,
     ):
         output_shape = self.compute_output_shape(decoder_sequence.shape)
         dtype = self.compute_dtype
@@ -481,6 +515,12 @@ class TransformerDecoderBlock(TransformerBlockBase):
             self_keys = tgt_len
             if self_attention_cache is not None:
                 self_keys = self_attention_cache.shape[2]
+                if rolling_cache:  # the slots, then the new tokens
+                    self_keys = (
+                        None
+                        if None in (self_keys, tgt_len)
+                        else self_keys + tgt_len
+                    )
             key_lengths = [self_keys]
             if has_cross_attention:
                 cross_keys = encoder_sequence.shape[1]

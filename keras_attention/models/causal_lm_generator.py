@@ -6,6 +6,11 @@ different lengths share one buffer of `max_length` positions: every row
 steps through the same positions, keeps its own prompt tokens where it has
 them and writes sampled ones after them. The buffer's shape never changes,
 so one compiled program serves every prompt length and seed.
+
+A block with a `sliding_window` shorter than `max_length` keeps a rolling
+cache of its window only (`rolling_cache=True`, the default): memory and
+attention cost per step are bounded by the window, whatever the length
+generated, and the ids are those of the full-length cache.
 """
 
 import keras
@@ -17,6 +22,7 @@ from keras_attention.decoding import NEGATIVE_INFINITY
 from keras_attention.decoding import check_beam_arguments
 from keras_attention.decoding import length_penalty_factor
 from keras_attention.decoding import without_padding
+from keras_attention.layers.multi_head_attention import rolling_cache_positions
 from keras_attention.layers.token_embedding import check_token_id
 from keras_attention.models.causal_lm import CausalLMParts
 from keras_attention.ops.updates import slice_update
@@ -70,12 +76,26 @@ class CausalLMGenerator:
     seeds reuse it (as does any batch size on TensorFlow; JAX compiles once
     per batch size). `traces` counts the compilations.
 
+    Rolling caches: each block with a `sliding_window` `w < max_length`
+    keeps, while decoding, a cache of its last `w` positions only (slot
+    `p % w` holds position `p`) instead of `max_length`: the cache memory
+    and the attention work of a step are bounded by the window. The prompt
+    pass runs each block over the whole buffer with a full-length cache,
+    exactly as without rolling, then keeps the last `w` positions before
+    the first decoding step, so prompts longer than the window are exact
+    too; the generated ids are the same as with full caches (up to float
+    rounding in the order the keys are summed). `cache_lengths` gives each
+    block's cache length.
+
     Args:
         model: a model from `build_causal_lm` (or its `.keras` reload).
         max_length: int, the length of the buffer: prompt plus generated
             ids. With learned positions at most the model's `max_length`.
         end_id: optional int, the id that ends a row. Defaults to `None`
             (generate up to `max_length`).
+        rolling_cache: bool, whether windowed blocks keep rolling caches
+            of `sliding_window` positions (see above); `False` gives every
+            block a `max_length` cache. Defaults to `True`.
 
     Example:
 
@@ -90,8 +110,13 @@ class CausalLMGenerator:
     [[5], [9]]
     """
 
-    def __init__(self, model, max_length, end_id=None):
+    def __init__(self, model, max_length, end_id=None, rolling_cache=True):
         parts = CausalLMParts.from_model(model)
+        if not isinstance(rolling_cache, bool):
+            raise ValueError(
+                "`rolling_cache` must be a bool. Received: rolling_cache="
+                f"{rolling_cache!r}"
+            )
         check_token_id("end_id", end_id, parts.vocabulary_size, True)
         if end_id is not None and end_id == parts.padding_id:
             raise ValueError(
@@ -115,6 +140,14 @@ class CausalLMGenerator:
         self.max_length = max_length
         self.end_id = end_id
         self.padding_id = parts.padding_id
+        self.rolling_cache = rolling_cache
+        # Per block: its window when it rolls, else the whole buffer.
+        self.cache_lengths = tuple(
+            window
+            if rolling_cache and window is not None and window < max_length
+            else max_length
+            for window in (block.sliding_window for block in parts.blocks)
+        )
         self.traces = 0
         self._parts = parts
         self._compiled = {}
@@ -169,13 +202,46 @@ class CausalLMGenerator:
 
     # -- the model, cached or not ----------------------------------------
 
-    def _prefill(self, buffer):
-        """Every block's cache over the whole buffer, at positions 0.."""
+    def empty_caches(self, batch_size):
+        """Zero caches of every block, shaped as decoding holds them.
+
+        Args:
+            batch_size: int, the number of rows.
+
+        Returns:
+            A tuple with one `(batch_size, 2, cache_length,
+            num_key_value_heads, key_dim)` cache per block, `cache_length`
+            from `cache_lengths`.
+
+        Example:
+
+        >>> model = ka.models.build_causal_lm(
+        ...     30, num_layers=1, d_model=16, num_heads=2,
+        ...     feed_forward_dim=32, sliding_window=4)
+        >>> generator = CausalLMGenerator(model, max_length=64)
+        >>> [tuple(c.shape) for c in generator.empty_caches(3)]
+        [(3, 2, 4, 2, 8)]
+        """
+        return tuple(
+            block.empty_self_attention_cache(batch_size, length)
+            for block, length in zip(self._parts.blocks, self.cache_lengths)
+        )
+
+    def _rolls(self, length):
+        return length < self.max_length
+
+    def _prefill(self, buffer, start):
+        """Every block's cache after the prompt pass, for step `start`.
+
+        Each block runs over the whole buffer with a full-length cache at
+        positions 0..; a rolling block then keeps its slots of the
+        positions before `start` (the first decoding step writes `start`).
+        """
         parts = self._parts
         rows = ops.shape(buffer)[0]
         x = parts.embed(buffer, training=False)
         caches = []
-        for block in parts.blocks:
+        for block, length in zip(parts.blocks, self.cache_lengths):
             cache = block.empty_self_attention_cache(rows, self.max_length)
             # The causal mask keeps the padding after each prompt out of
             # the prompt's keys; its own entries are overwritten later.
@@ -185,6 +251,10 @@ class CausalLMGenerator:
                 self_attention_cache_update_index=0,
                 training=False,
             )
+            if self._rolls(length):
+                # Empty slots (negative positions) are masked: any entry.
+                held = rolling_cache_positions(start - 1, length)
+                cache = ops.take(cache, ops.maximum(held, 0), axis=2)
             caches.append(cache)
         return tuple(caches)
 
@@ -204,19 +274,24 @@ class CausalLMGenerator:
             )
         x = parts.embed(token, positions=positions, training=False)
         new_caches = []
-        for block, cache in zip(parts.blocks, caches):
+        for block, cache, length in zip(
+            parts.blocks, caches, self.cache_lengths
+        ):
             x, cache = block(
                 x,
                 self_attention_cache=cache,
                 self_attention_cache_update_index=index,
+                rolling_cache=self._rolls(length),
                 training=False,
             )
             new_caches.append(cache)
         return parts.logits(x)[:, 0], tuple(new_caches)
 
-    def _start(self, buffer, use_cache):
-        caches = self._prefill(buffer) if use_cache else ()
-        return caches, self._parts.position_table(self.max_length)
+    def _start(self, buffer, lengths, use_cache):
+        """`(start, caches, table)`: the first step, its state."""
+        start = ops.min(lengths) - 1
+        caches = self._prefill(buffer, start) if use_cache else ()
+        return start, caches, self._parts.position_table(self.max_length)
 
     # -- sampling --------------------------------------------------------
 
@@ -273,8 +348,7 @@ class CausalLMGenerator:
         lengths = ops.convert_to_tensor(lengths, "int32")
         seed = ops.convert_to_tensor([0, 0] if seed is None else seed, "int32")
         end_id, padding_id = self.end_id, self.padding_id
-        caches, table = self._start(buffer, use_cache)
-        start = ops.min(lengths) - 1
+        start, caches, table = self._start(buffer, lengths, use_cache)
         finished = ops.zeros_like(lengths, dtype="bool")
         limits = None
         if max_new_tokens is not None:
@@ -405,7 +479,7 @@ class CausalLMGenerator:
             batch = ops.shape(buffer)[0]
             buffer = ops.repeat(buffer, width, axis=0)  # (batch * K, L)
             lengths = ops.repeat(lengths, width, axis=0)
-            caches, table = self._start(buffer, use_cache)
+            start, caches, table = self._start(buffer, lengths, use_cache)
             # Only the first beam of each example is alive at first: the
             # copies would otherwise pick the same ids.
             scores = ops.tile(
@@ -416,7 +490,6 @@ class CausalLMGenerator:
             )  # (batch * K,)
             finished = ops.zeros_like(lengths, dtype="bool")
             generated = ops.zeros_like(lengths)
-            start = ops.min(lengths) - 1
 
             def cond(index, *state):
                 finished = state[3]
