@@ -5,7 +5,9 @@ time inside a `keras.ops.while_loop`, on every backend (wrap it in a
 `tf.function`, optionally XLA-compiled, or `jax.jit`), and stops when every
 sequence has produced the end id or after `max_length` steps. The
 `Seq2SeqTranslator` around it (strings in, strings out) needs TensorFlow
-for its tokenizers.
+for its tokenizers; it screens every item as the SavedModel export does
+(`keras_attention.serving.item_status`), so a bad item never fails the
+others of its batch.
 """
 
 import time
@@ -27,6 +29,22 @@ __all__ = [
 ]
 
 SOURCE_LENGTH_MULTIPLE = 8
+
+
+def _utf8_bytes(text):
+    """The bytes of one item: `bytes` as given, `str` encoded as UTF-8.
+
+    A `str` with a lone surrogate (not encodable as UTF-8) keeps it, so the
+    screen finds the bytes invalid rather than this raising.
+    """
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogatepass")
+    raise ValueError(
+        "Every text must be a `str` or `bytes`. "
+        f"Received: {text!r} of type {type(text).__name__}"
+    )
 
 
 class Seq2SeqGreedyDecoder:
@@ -155,13 +173,22 @@ class Seq2SeqTranslator:
         target_tokenizer: the target `CharacterTokenizer`.
         max_output_length: int, the most target characters to produce (the
             end id is one more step).
-        max_source_length: int, the longest accepted source (in ids); longer
-            inputs raise a `ValueError` (they are never truncated).
+        max_source_length: int, the longest source answered as it is (in
+            ids). A longer one is `"too_long"` and answered `""`, or, with
+            `truncate=True`, cut to it and answered (`"truncated"`).
         batch_size: int, the decoding batch size; with `jit_compile` every
             batch is padded to it, so the decoder compiles once. Defaults to
             `512`.
         jit_compile: bool, whether to XLA-compile the decoder. Defaults to
             `True`.
+        truncate: bool, the policy for over-long sources, as the export's
+            (`export_seq2seq(truncate=...)`). Defaults to `False` (reject).
+
+    Each item of a batch stands alone, as in the SavedModel: `translate`
+    answers `""` for an item that is empty or blank (`"empty"`), over-long
+    (`"too_long"`) or not valid UTF-8 (`"invalid_utf8"`: `bytes` that do not
+    decode, or a `str` with a lone surrogate), and `return_status=True`
+    says which.
 
     Example:
 
@@ -175,6 +202,8 @@ class Seq2SeqTranslator:
     2
     >>> translator.translate(["aug 19, 2003"])  # once trained # doctest: +SKIP
     ['2003-08-19']
+    >>> translator.translate(["", "x" * 40], return_status=True)[1]
+    ['empty', 'too_long']
     """
 
     def __init__(
@@ -186,12 +215,14 @@ class Seq2SeqTranslator:
         max_source_length,
         batch_size=512,
         jit_compile=True,
+        truncate=False,
     ):
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.max_source_length = int(max_source_length)
         self.batch_size = int(batch_size)
         self.jit_compile = jit_compile
+        self.truncate = bool(truncate)
         self.decoder = Seq2SeqGreedyDecoder(
             model,
             start_id=target_tokenizer.start_id,
@@ -214,10 +245,45 @@ class Seq2SeqTranslator:
                 f"rejected. Received: {list(texts)[index]!r} "
                 f"({int(lengths[index])} characters) at index {index}"
             )
+        return self._padded(ids)
+
+    def _padded(self, ids):
+        """`(num, width)` ids of `(num, None)` ragged ids, few widths."""
+        lengths = ids.row_lengths().numpy()
         # Pad to a multiple of a few ids: few distinct shapes to compile.
         width = -(-int(lengths.max(initial=1)) // SOURCE_LENGTH_MULTIPLE)
         width = min(width * SOURCE_LENGTH_MULTIPLE, self.max_source_length)
         return ids.to_tensor(shape=[None, width]).numpy()
+
+    def screen(self, texts):
+        """Each item's status, and the source ids of every item.
+
+        Args:
+            texts: a list of `str` or `bytes`.
+
+        Returns:
+            `(statuses, answered, ids)`: a list of status strings (see
+            `keras_attention.serving.item_status`), a `(num,)` bool array
+            (which items reach the model) and `(num, None)` ragged ids, cut
+            to `max_source_length`.
+        """
+        # Deferred: `serving` imports this module for its exports.
+        from keras_attention.serving import item_status
+
+        valid, safe_texts = item_status.screen_utf8(
+            tf.constant([_utf8_bytes(text) for text in texts], tf.string)
+        )
+        ids = self.source_tokenizer.tokenize(safe_texts)  # (num, None)
+        statuses = item_status.item_status(
+            safe_texts,
+            valid,
+            ids.row_lengths(),
+            self.max_source_length,
+            self.truncate,
+        )
+        answered = item_status.is_answered(statuses).numpy()
+        statuses = [status.decode("utf-8") for status in statuses.numpy()]
+        return statuses, answered, ids[:, : self.max_source_length]
 
     def decode_ids(self, source_ids):
         """Greedy `(tokens, weights)` for `(num, src_len)` ids, batched."""
@@ -236,29 +302,50 @@ class Seq2SeqTranslator:
             weights.append(batch_weights.numpy()[:size])
         return np.concatenate(tokens), np.concatenate(weights)
 
-    def translate(self, texts, return_attention=False):
-        """Translates a list of strings.
+    def translate(self, texts, return_attention=False, return_status=False):
+        """Translates a list of strings, each item on its own.
 
         Args:
-            texts: a list of Python strings.
+            texts: a list of `str` (or UTF-8 `bytes`).
             return_attention: bool, whether to also return the output ids
                 and the attention weights. Defaults to `False`.
+            return_status: bool, whether to also return each item's status
+                (`"ok"`, `"truncated"`, `"empty"`, `"too_long"`,
+                `"invalid_utf8"`). Defaults to `False`.
 
         Returns:
-            A list of strings, or `(strings, tokens, weights)` with
-            `return_attention=True`.
+            A list of strings (`""` for an item not answered), followed,
+            in a tuple, by `tokens` `(num, steps)` and `weights` `(num,
+            steps, src_len)` with `return_attention=True` (zeros for an
+            item not answered) and by the list of statuses with
+            `return_status=True`.
         """
         texts = list(texts)
-        if not texts:
-            return ([], None, None) if return_attention else []
-        tokens, weights = self.decode_ids(self.encode(texts))
-        strings = [
-            text.decode("utf-8")
-            for text in self.target_tokenizer.detokenize(tokens).numpy()
-        ]
+        statuses, answered, ids = (
+            self.screen(texts) if texts else ([], [], None)
+        )
+        answered = np.flatnonzero(answered)
+        strings = [""] * len(texts)
+        tokens = np.zeros((len(texts), self.decoder.max_length), "int32")
+        weights = np.zeros((len(texts), self.decoder.max_length, 1), "float32")
+        if answered.size:
+            answered_tokens, answered_weights = self.decode_ids(
+                self._padded(tf.gather(ids, answered))
+            )
+            detokenized = self.target_tokenizer.detokenize(answered_tokens)
+            for index, text in zip(answered, detokenized.numpy()):
+                strings[index] = text.decode("utf-8")
+            tokens[answered] = answered_tokens
+            weights = np.zeros(
+                (len(texts),) + answered_weights.shape[1:], "float32"
+            )
+            weights[answered] = answered_weights
+        results = (strings,)
         if return_attention:
-            return strings, tokens, weights
-        return strings
+            results += (tokens, weights)
+        if return_status:
+            results += (statuses,)
+        return results if len(results) > 1 else strings
 
     def exact_match(self, pairs):
         """The fraction of `(source, target)` pairs translated exactly.

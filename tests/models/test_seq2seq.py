@@ -212,4 +212,8 @@ def test_tiny_model_learns_tiny_date_set():
     accuracy, _ = translator.exact_match(pairs[:100])
     assert accuracy > 0.8
     with pytest.raises(ValueError, match="longer than 12"):
-        translator.translate(["01.01.2000   extra"])
+        translator.encode(["01.01.2000   extra"])
+    # `translate` answers an over-long item "" and says so, as the export.
+    assert translator.translate(
+        [known_source, "01.01.2000   extra"], return_status=True
+    ) == ([known_target, ""], ["ok", "too_long"])
