@@ -73,14 +73,15 @@ def set_method_names(directory, method_names):
         file.write(saved_model.SerializeToString())
 
 
-def write_extras(directory, warmup_texts=None):
+def write_extras(directory, warmup_texts=None, classify=False):
     """Writes what a SavedModel in `directory` has besides the graph.
 
     The TF Serving warmup file (`assets.extra/`) from `warmup_texts`, when
-    given.
+    given, with requests for the `classification` signature too when
+    `classify`.
     """
     if warmup_texts is not None:
-        write_warmup_requests(directory, warmup_texts)
+        write_warmup_requests(directory, warmup_texts, classify=classify)
 
 
 def write_archive(
@@ -126,6 +127,6 @@ def write_archive(
         archive.write_out(directory, verbose=False)
         if classify is not None:
             set_method_names(directory, {CLASSIFY_SIGNATURE: CLASSIFY_METHOD})
-        write_extras(directory, warmup_texts)
+        write_extras(directory, warmup_texts, classify=classify is not None)
 
     return write_version(path, write, version)

@@ -5,7 +5,9 @@ before serving it, so the first client requests do not pay for the graph's
 first runs. It is a TFRecord file of `PredictionLog` protos
 (`tensorflow-serving-api`), at most 1000 of them (the most the server
 reads). The exports write one, from a few real examples, when given
-`warmup_texts`.
+`warmup_texts`: `predict_log` requests for `serving_default`, and for a
+model with a `classification` signature (the classifier) `classify_log`
+requests too, so both signatures are warm.
 """
 
 import os
@@ -13,6 +15,7 @@ import os
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from keras_attention.serving.request_formats import classification_request
 from keras_attention.serving.request_formats import predict_request
 
 __all__ = [
@@ -28,7 +31,9 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000
 
 
-def write_warmup_requests(saved_model_dir, texts, batch_sizes=(1, 8)):
+def write_warmup_requests(
+    saved_model_dir, texts, batch_sizes=(1, 8), classify=False
+):
     """Writes the warmup file of a SavedModel from example texts.
 
     For each batch size, the texts are sent in batches of that size (the
@@ -40,6 +45,10 @@ def write_warmup_requests(saved_model_dir, texts, batch_sizes=(1, 8)):
         texts: a non-empty list of example inputs, str or bytes.
         batch_sizes: the batch sizes to send the texts in. Defaults to
             `(1, 8)`.
+        classify: bool, whether to also write `ClassificationRequest`s
+            (each text a `tf.Example`, see `classification_request`) for
+            the `classification` signature, after the predict requests.
+            Defaults to `False`.
 
     Returns:
         The path of the file written.
@@ -55,14 +64,20 @@ def write_warmup_requests(saved_model_dir, texts, batch_sizes=(1, 8)):
         raise ValueError(
             "`texts` must hold at least one example. Received: texts=[]"
         )
+    batches = [
+        texts[start : start + batch_size]
+        for batch_size in batch_sizes
+        for start in range(0, len(texts), batch_size)
+    ]
     logs = []
-    for batch_size in batch_sizes:
-        for start in range(0, len(texts), batch_size):
-            log = prediction_log_pb2.PredictionLog()
-            log.predict_log.request.CopyFrom(
-                predict_request(texts[start : start + batch_size])
-            )
-            logs.append(log)
+    for batch in batches:
+        log = prediction_log_pb2.PredictionLog()
+        log.predict_log.request.CopyFrom(predict_request(batch))
+        logs.append(log)
+    for batch in batches if classify else ():
+        log = prediction_log_pb2.PredictionLog()
+        log.classify_log.request.CopyFrom(classification_request(batch))
+        logs.append(log)
     if len(logs) > MAX_WARMUP_RECORDS:
         raise ValueError(
             f"The model server reads at most {MAX_WARMUP_RECORDS} warmup "
@@ -84,6 +99,8 @@ def read_warmup_requests(saved_model_dir):
 
     >>> logs = read_warmup_requests("/tmp/dates/1")  # doctest: +SKIP
     >>> logs[0].predict_log.request.inputs["texts"]  # doctest: +SKIP
+    >>> logs[-1].WhichOneof("log_type")  # doctest: +SKIP
+    'classify_log'
     """
     path = os.path.join(os.fspath(saved_model_dir), WARMUP_FILE)
     logs = []

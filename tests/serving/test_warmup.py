@@ -8,14 +8,18 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from keras_attention.serving import Translator
+from keras_attention.serving import answer_classification_request
 from keras_attention.serving import answer_predict_request
 from keras_attention.serving import export_seq2seq
+from keras_attention.serving import export_text_classifier
 from keras_attention.serving import export_translator
 from keras_attention.serving import load_saved_model
 from keras_attention.serving import predict_response_outputs
 from keras_attention.serving import read_warmup_requests
 from keras_attention.serving import write_warmup_requests
 from keras_attention.serving.warmup import WARMUP_FILE
+from tests.serving.tiny_models import EXAMPLE_TEXT
+from tests.serving.tiny_models import classifier_parts
 from tests.serving.tiny_models import seq2seq_parts
 from tests.serving.tiny_models import translator_parts
 
@@ -57,6 +61,41 @@ def test_every_warmup_request_runs_through_the_signature(export, tmp_path):
         assert outputs["status"].shape == texts.shape
         direct = serving(texts=tf.constant(texts))
         np.testing.assert_array_equal(outputs["outputs"], direct["outputs"])
+
+
+def test_classifier_warmup_also_warms_the_classification_signature(tmp_path):
+    model, tokenizer = classifier_parts(max_sequence_length=4)
+    texts = [EXAMPLE_TEXT, "", "the cat the cat the cat"]
+    path = export_text_classifier(
+        tmp_path / "classifier",
+        model,
+        tokenizer,
+        ["a", "b", "c"],
+        max_sequence_length=4,
+        warmup_texts=texts,
+    )
+    logs = read_warmup_requests(path)
+    kinds = [log.WhichOneof("log_type") for log in logs]
+    # Batches of 1 and of 8 for each signature, predict requests first.
+    assert kinds == ["predict_log"] * 4 + ["classify_log"] * 4
+    saved_model = load_saved_model(path)
+    serving = saved_model.signatures["serving_default"]
+    classification = saved_model.signatures["classification"]
+    for predict_log, classify_log in zip(logs[:4], logs[4:]):
+        request = classify_log.classify_log.request
+        assert request.model_spec.signature_name == "classification"
+        response = answer_classification_request(classification, request)
+        predicted = predict_response_outputs(
+            answer_predict_request(serving, predict_log.predict_log.request)
+        )
+        scores = [
+            [label.score for label in result.classes]
+            for result in response.result.classifications
+        ]
+        # The same texts: the same probabilities by either signature.
+        np.testing.assert_allclose(
+            scores, predicted["probabilities"], atol=1e-6
+        )
 
 
 def test_no_warmup_file_unless_asked(tmp_path):
