@@ -192,6 +192,85 @@ def test_training_learns_a_pattern_that_generation_continues():
     np.testing.assert_array_equal(ids[0], [5, 6, 7, 3, 4, 5, 6, 7, 3, 4])
 
 
+# Rows of different lengths, padded on the right then on the left, two of
+# them longer than the window of 3.
+LONG_PROMPTS = np.array(
+    [[5, 6, 7, 8, 9, 10, 0], [9, 0, 0, 0, 0, 0, 0], [3, 4, 5, 6, 0, 0, 0]],
+    "int32",
+)
+
+
+def _left_padded(prompts):
+    return np.stack([np.roll(row, int((row == 0).sum())) for row in prompts])
+
+
+@pytest.mark.parametrize(
+    "kwargs, beam",
+    [
+        (dict(num_key_value_heads=2), True),  # GQA, rotary
+        (dict(num_key_value_heads=1, position_encoding="learned"), False),
+    ],
+)
+def test_rolling_cache_generates_the_ids_of_the_full_cache(kwargs, beam):
+    # (Rolling == uncached for every sampler: the windowed model of
+    # test_cached_generation_equals_recomputation rolls by default.)
+    model = _model(num_layers=1, sliding_window=3, max_length=16, **kwargs)
+    rolling = CausalLMGenerator(model, 14)
+    full = CausalLMGenerator(model, 14, rolling_cache=False)
+    assert rolling.cache_lengths == (3,) and full.cache_lengths == (14,)
+    for prompts, sampler in (
+        (LONG_PROMPTS, "greedy"),
+        (_left_padded(LONG_PROMPTS), samplers.TopKSampler(k=4)),
+    ):
+        np.testing.assert_array_equal(
+            rolling.generate(prompts, sampler=sampler, seed=3),
+            full.generate(prompts, sampler=sampler, seed=3),
+        )
+    if beam:
+        ids, scores = rolling.beam(LONG_PROMPTS, beam_width=2)
+        full_ids, full_scores = full.beam(LONG_PROMPTS, beam_width=2)
+        np.testing.assert_array_equal(ids, full_ids)
+        np.testing.assert_allclose(scores, full_scores, atol=1e-5)
+
+
+def test_rolling_caches_hold_the_window_while_decoding(monkeypatch):
+    model = _model(sliding_window=3)
+    generator = CausalLMGenerator(model, 12)
+    assert [tuple(c.shape) for c in generator.empty_caches(3)] == [
+        (3, 2, 3, 2, 4)
+    ] * 2
+    seen = []
+    next_logits = CausalLMGenerator._next_logits
+
+    def recording(self, buffer, index, caches, table):
+        # Traced, the batch axis may be unknown.
+        seen.append([tuple(c.shape)[1:] for c in caches])
+        return next_logits(self, buffer, index, caches, table)
+
+    monkeypatch.setattr(CausalLMGenerator, "_next_logits", recording)
+    generator.generate(LONG_PROMPTS)
+    assert seen and all(s == [(2, 3, 2, 4)] * 2 for s in seen)
+    # A window as long as the buffer gains nothing: a full cache.
+    assert CausalLMGenerator(model, 3).cache_lengths == (3, 3)
+    assert CausalLMGenerator(_model(), 12).cache_lengths == (12, 12)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="PyTorch runs eagerly"
+)
+def test_rolling_cache_generator_compiles_once_for_every_prompt_length():
+    generator = CausalLMGenerator(_model(sliding_window=2), 10)
+    for length in range(1, 8):
+        prompts = np.arange(1, length + 1, dtype="int32")[None] + 2
+        generator.generate(np.repeat(prompts, 2, 0), "top_k", seed=length)
+    assert generator.traces == 1
+
+
+def test_bad_rolling_cache_setting_raises():
+    with pytest.raises(ValueError, match="rolling_cache"):
+        CausalLMGenerator(_model(sliding_window=2), 8, rolling_cache="yes")
+
+
 @pytest.mark.parametrize(
     "prompts, message",
     [
