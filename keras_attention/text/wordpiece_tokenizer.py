@@ -4,17 +4,20 @@ import collections
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_attention.text._subword_tokenizer import SubwordTokenizer
+from keras_attention.text._subword_tokenizer import batch_of_texts
+from keras_attention.text._subword_tokenizer import check_sequence_length
+from keras_attention.text._subword_tokenizer import detokenize_with
+from keras_attention.text._subword_tokenizer import frame_ids
 from keras_attention.text.wordpiece_vocabulary import END_TOKEN
 from keras_attention.text.wordpiece_vocabulary import OOV_TOKEN
 from keras_attention.text.wordpiece_vocabulary import PADDING_TOKEN
 from keras_attention.text.wordpiece_vocabulary import START_TOKEN
 from keras_attention.text.wordpiece_vocabulary import SUFFIX_INDICATOR
 from keras_attention.text.wordpiece_vocabulary import check_normalization
-from keras_attention.text.wordpiece_vocabulary import check_string_tensor
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
 from keras_attention.text.wordpiece_vocabulary import split_words
 
@@ -22,11 +25,10 @@ __all__ = ["WordPieceTokenizer"]
 
 # `FastWordpieceTokenizer` maps a longer word to the out-of-vocabulary token.
 _MAX_BYTES_PER_WORD = 100
-_ID_DTYPES = ("int32", "int64")
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class WordPieceTokenizer(keras.layers.Layer):
+class WordPieceTokenizer(SubwordTokenizer):
     """Splits text into WordPiece subwords and maps them to integer ids.
 
     The text is normalised and split into words by `split_words` (optional
@@ -119,25 +121,10 @@ class WordPieceTokenizer(keras.layers.Layer):
         suffix_indicator=SUFFIX_INDICATOR,
         **kwargs,
     ):
-        dtype = kwargs.pop("dtype", None) or "int32"
-        if keras.dtype_policies.get(dtype).name not in _ID_DTYPES:
-            raise ValueError(
-                f"`dtype` must be one of {_ID_DTYPES} (the id dtype). "
-                f"Received: dtype={dtype!r}"
-            )
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = load_vocabulary(vocabulary)
         vocabulary = _check_vocabulary(vocabulary)
-        if sequence_length is not None and (
-            not isinstance(sequence_length, (int, np.integer))
-            or isinstance(sequence_length, bool)
-            or sequence_length < (2 if add_start_end else 1)
-        ):
-            raise ValueError(
-                "`sequence_length` must be `None` or a positive int (at "
-                "least 2 with `add_start_end=True`). "
-                f"Received: sequence_length={sequence_length}"
-            )
+        sequence_length = check_sequence_length(sequence_length, add_start_end)
         check_normalization(normalization)
         special_tokens = {
             "padding_token": padding_token,
@@ -162,11 +149,9 @@ class WordPieceTokenizer(keras.layers.Layer):
                 "`suffix_indicator` must be a non-empty string. "
                 f"Received: suffix_indicator={suffix_indicator!r}"
             )
-        super().__init__(dtype=dtype, **kwargs)
+        super().__init__(**kwargs)
         self.vocabulary = vocabulary
-        self.sequence_length = (
-            None if sequence_length is None else int(sequence_length)
-        )
+        self.sequence_length = sequence_length
         self.lowercase = bool(lowercase)
         self.normalization = normalization
         self.add_start_end = bool(add_start_end)
@@ -192,95 +177,14 @@ class WordPieceTokenizer(keras.layers.Layer):
         )
         self.built = True
 
-    def __call__(self, inputs, *args, **kwargs):
-        # Keras only passes tensors positionally; accept Python strings and
-        # NumPy string arrays too, as `tokenize` does.
-        if not isinstance(inputs, (tf.Tensor, tf.RaggedTensor)) and not (
-            isinstance(inputs, keras.KerasTensor)
-        ):
-            inputs = check_string_tensor(inputs)
-        return super().__call__(inputs, *args, **kwargs)
-
-    @property
-    def vocabulary_size(self):
-        """The number of ids, special tokens included."""
-        return len(self.vocabulary)
-
-    def get_vocabulary(self):
-        """All tokens as a list of Python strings (the index is the id)."""
-        return list(self.vocabulary)
-
-    def id_to_token(self, id):
-        """The token of an id.
-
-        Args:
-            id: a Python int, or an integer tensor (dense or ragged) of any
-                shape.
-
-        Returns:
-            A Python string for an int; for a tensor, a string tensor of the
-            same shape (out-of-range ids give `oov_token`).
-        """
-        if isinstance(id, (int, np.integer)):
-            if not 0 <= id < self.vocabulary_size:
-                raise ValueError(
-                    f"`id` must be in [0, {self.vocabulary_size}). "
-                    f"Received: id={id}"
-                )
-            return self.vocabulary[id]
-        if isinstance(id, tf.RaggedTensor):
-            return id.with_flat_values(self.id_to_token(id.flat_values))
-        ids = self._valid_ids(tf.convert_to_tensor(id))
-        return tf.gather(tf.constant(self.vocabulary, tf.string), ids)
-
-    def token_to_id(self, token):
-        """The id of a token string (a `ValueError` if it is unknown)."""
-        if token not in self._token_to_id:
-            raise ValueError(
-                f"The token is not in the vocabulary. Received: {token!r}"
-            )
-        return self._token_to_id[token]
-
-    def _valid_ids(self, ids):
-        """Casts to int32 and maps out-of-range ids to the oov id."""
-        ids = tf.cast(ids, tf.int32)
-        in_range = (ids >= 0) & (ids < self.vocabulary_size)
-        return tf.where(in_range, ids, self.oov_id)
-
     def tokenize(self, inputs):
         """Maps strings to ids (see the class docstring for shapes)."""
-        texts = check_string_tensor(inputs)
-        rank = texts.shape.rank
-        if rank == 2 and texts.shape[-1] == 1:
-            texts = tf.squeeze(texts, axis=-1)  # (batch,)
-        elif rank not in (0, 1):
-            raise ValueError(
-                "`inputs` must be a scalar, `(batch,)` or `(batch, 1)` "
-                f"strings. Received: shape={texts.shape}"
-            )
-        scalar = rank == 0
-        if scalar:
-            texts = texts[tf.newaxis]  # (1,)
+        texts, scalar = batch_of_texts(inputs)  # (batch,)
         words = split_words(texts, self.lowercase, self.normalization)
         pieces = self._wordpiece.tokenize(words)  # (batch, words, pieces)
-        ids = pieces.merge_dims(1, 2)  # (batch, None)
-        if self.add_start_end:
-            if self.sequence_length is not None:
-                ids = ids[:, : self.sequence_length - 2]
-            batch = ids.nrows()
-            start = tf.fill([batch, 1], self.start_id)  # (batch, 1)
-            end = tf.fill([batch, 1], self.end_id)  # (batch, 1)
-            ids = tf.concat([start, ids, end], axis=1)  # (batch, None)
-        if self.sequence_length is not None:
-            ids = ids.to_tensor(
-                default_value=self.padding_id,
-                shape=[None, self.sequence_length],
-            )  # (batch, sequence_length)
+        ids = frame_ids(self, pieces.merge_dims(1, 2))  # (batch, None)
         ids = tf.cast(ids, self.compute_dtype)
         return ids[0] if scalar else ids
-
-    def call(self, inputs):
-        return self.tokenize(inputs)
 
     def detokenize(self, ids):
         """Joins ids back into normalised text.
@@ -297,43 +201,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         Returns:
             A `(batch,)` string tensor, or a scalar for `(length,)` ids.
         """
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.convert_to_tensor(ids)
-        if not ids.dtype.is_integer:
-            raise ValueError(
-                f"`ids` must be integers. Received: dtype={ids.dtype.name}"
-            )
-        rank = ids.shape.rank
-        if rank not in (1, 2):
-            raise ValueError(
-                "`ids` must be `(length,)` or `(batch, length)`. "
-                f"Received: shape={ids.shape}"
-            )
-        if rank == 1:
-            return self.detokenize(ids[tf.newaxis])[0]
-        if isinstance(ids, tf.RaggedTensor):
-            ids = ids.to_tensor(default_value=self.padding_id)
-        ids = self._valid_ids(ids)  # (batch, length)
-        is_end = tf.cast(ids == self.end_id, tf.int32)  # (batch, length)
-        before_end = tf.cumsum(is_end, axis=1) == 0  # (batch, length)
-        keep = (
-            before_end & (ids != self.padding_id) & (ids != self.start_id)
-        )  # (batch, length)
-        kept = tf.ragged.boolean_mask(ids, keep)  # (batch, None)
-        return self._wordpiece.detokenize(kept)  # (batch,)
-
-    def compute_output_shape(self, input_shape):
-        batch_shape = tuple(input_shape)
-        if len(batch_shape) == 2 and batch_shape[-1] == 1:
-            batch_shape = batch_shape[:1]
-        return batch_shape + (self.sequence_length,)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape),
-            dtype=self.compute_dtype,
-            ragged=self.sequence_length is None,
-        )
+        return detokenize_with(self, ids, self._wordpiece.detokenize)
 
     def get_config(self):
         config = super().get_config()
