@@ -23,6 +23,10 @@ prompt is `"empty"`, one of more than `max_length - 1` tokens is
 items get `""` without failing the batch. Every item draws from its own
 seed, so its text does not depend on the other items of its batch.
 
+A model with a `sliding_window` decodes with rolling caches of its window
+(`CausalLMGenerator(rolling_cache=True)`): the served ids are those of
+full-length caches, with memory and per-token work bounded by the window.
+
 The SavedModel is written as `<path>/<version>/` (see `model_versions`)
 and loads with plain TensorFlow (plus tensorflow-text for WordPiece), in
 a process that never imports `keras_attention`.
@@ -180,6 +184,7 @@ def export_causal_lm(
     truncate=False,
     version=None,
     warmup_texts=None,
+    rolling_cache=True,
 ):
     """Exports a causal language model as a SavedModel: prompts in.
 
@@ -214,6 +219,9 @@ def export_causal_lm(
         warmup_texts: optional list of a few example prompts, written as
             TF Serving warmup requests (`assets.extra/`). Defaults to
             `None` (no warmup file).
+        rolling_cache: bool, whether blocks with a `sliding_window`
+            shorter than `max_length` decode with rolling caches of their
+            window (see `CausalLMGenerator`). Defaults to `True`.
 
     Returns:
         The version directory written, a str.
@@ -245,7 +253,9 @@ def export_causal_lm(
             "`top_k` must be a non-negative int (`0`: every token). "
             f"Received: top_k={top_k!r}"
         )
-    generator = CausalLMGenerator(model, max_length, end_id=end_id)
+    generator = CausalLMGenerator(
+        model, max_length, end_id=end_id, rolling_cache=rolling_cache
+    )
     defaults = {
         "max_new_tokens": max_new_tokens,
         "temperature": float(temperature),

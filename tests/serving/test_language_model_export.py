@@ -10,6 +10,7 @@ from keras_attention.models import build_causal_lm
 from keras_attention.serving import GENERATE_SIGNATURE
 from keras_attention.serving import load_saved_model
 from keras_attention.serving.language_model import export_causal_lm
+from keras_attention.serving.op_check import saved_model_op_types
 from keras_attention.text import CharacterTokenizer
 from keras_attention.text import WordPieceTokenizer
 
@@ -18,13 +19,14 @@ pytestmark = pytest.mark.xdist_group("test_language_model_export")
 
 MAX_LENGTH = 12
 MAX_NEW_TOKENS = 5
+WINDOW = 3  # of the module's export, shorter than its prompts
 PROMPTS = ["mary had", "a", "little lamb"]
 WORDPIECE_VOCABULARY = ["[PAD]", "[UNK]", "[START]", "[END]"] + (
     "mary had a little lamb its fleece was white as snow".split()
 )
 
 
-def tiny_model(vocabulary_size, seed=0):
+def tiny_model(vocabulary_size, seed=0, sliding_window=None):
     keras.utils.set_random_seed(seed)
     return build_causal_lm(
         vocabulary_size,
@@ -33,12 +35,18 @@ def tiny_model(vocabulary_size, seed=0):
         num_heads=2,
         feed_forward_dim=32,
         num_key_value_heads=1,
+        sliding_window=sliding_window,
     )
 
 
 def greedy_texts(model, tokenizer, prompts, max_new_tokens):
-    """In-process reference: `(outputs, completions)` of greedy decoding."""
-    generator = CausalLMGenerator(model, MAX_LENGTH, end_id=tokenizer.end_id)
+    """In-process reference: `(outputs, completions)` of greedy decoding.
+
+    With full-length caches, also for a windowed model.
+    """
+    generator = CausalLMGenerator(
+        model, MAX_LENGTH, end_id=tokenizer.end_id, rolling_cache=False
+    )
     ids = tokenizer.tokenize(prompts)
     lengths = ids.row_lengths().numpy()[:, None]  # (batch, 1)
     generated = generator.generate(ids.to_tensor().numpy())
@@ -64,9 +72,11 @@ def generate(serving, texts, max_new_tokens, temperature, top_k, seed):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def export_path(tmp_path_factory):
+    """`(version directory, model, tokenizer)` of the module's export."""
     tokenizer = CharacterTokenizer.from_texts(["mary had a little lamb"])
-    model = tiny_model(tokenizer.vocabulary_size)
+    # Windowed: its export decodes with rolling caches.
+    model = tiny_model(tokenizer.vocabulary_size, sliding_window=WINDOW)
     path = export_causal_lm(
         tmp_path_factory.mktemp("lm") / "model",
         model,
@@ -75,6 +85,12 @@ def exported(tmp_path_factory):
         end_id=tokenizer.end_id,
         max_new_tokens=MAX_NEW_TOKENS,
     )
+    return path, model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def exported(export_path):
+    path, model, tokenizer = export_path
     return load_saved_model(path), model, tokenizer
 
 
@@ -172,6 +188,16 @@ def test_wordpiece_model(tmp_path):
         tf.constant(prompts)
     )
     assert [text.decode() for text in served["outputs"].numpy()] == outputs
+
+
+def test_the_windowed_export_rolls_and_has_no_xla_ops(export_path):
+    path, model, _ = export_path
+    # Its generator keeps a cache of the window, not of MAX_LENGTH (the
+    # other tests check its texts against full-length caches).
+    assert CausalLMGenerator(model, MAX_LENGTH).cache_lengths == (WINDOW,)
+    op_types = saved_model_op_types(path)
+    assert "StatelessWhile" in op_types
+    assert not [op for op in op_types if op.startswith("Xla")]
 
 
 @pytest.mark.parametrize(
