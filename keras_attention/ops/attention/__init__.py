@@ -18,8 +18,10 @@ query whose keys are all masked. Each concept has its module:
 - `jax_kernels.py`: an online softmax over key blocks under
   `jax.checkpoint` / `lax.scan` (memory linear in the length).
 - `torch_kernels.py`: `torch.nn.functional.scaled_dot_product_attention`
-  where its semantics match ours, checkpointed query blocks for seeded
-  dropout, the soft cap and a chunked window.
+  where its semantics match ours, a blockwise `torch.autograd.Function`
+  for seeded dropout, the soft cap and a chunked window.
+- `block_schedule.py`: which key blocks each query block visits (the
+  blocks causality and windows leave), in pure Python.
 - `core.py`: the public function: validate, dispatch, run.
 
 The dispatch, by `keras.backend.backend()`:

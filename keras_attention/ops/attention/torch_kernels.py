@@ -8,15 +8,20 @@
   keys are all masked (NaN in PyTorch) attends every key and has its output
   zeroed, so the output and the gradients stay finite; float16 and bfloat16
   inputs run in float32 so that the softmax statistics are float32.
-* `"blockwise"`: query blocks against the keys they may see (all of them,
-  those up to the diagonal with `causal`, those of the window with
-  `window`: the cost of a windowed call grows as `n * window`), each under
-  `torch.utils.checkpoint` so the backward pass recomputes its weights.
-  This serves dropout, whose mask must follow the Keras seed (PyTorch's
-  kernel draws from its own global generator): each block's mask comes from
-  a `torch.Generator` seeded from the call's seed and the block index, so
-  the recomputation redraws the same mask. It serves the soft cap too,
-  which PyTorch's kernel lacks, and a chunked sliding window.
+* `"blockwise"`: a `torch.autograd.Function` over (query block, key
+  block) pairs, visiting only the key blocks some query of the block may
+  see (`block_schedule`: up to the diagonal with `causal`, those of the
+  window with `window`, so a causal call does half the work and a windowed
+  one grows as `n * window`). Its forward pass is an online softmax that
+  keeps only the output and each row's float32 maximum and sum; its
+  backward pass recomputes each block's weights from them and adds the
+  block's key and value gradients in place: memory linear in `n`. This
+  serves dropout, whose mask must follow the Keras seed (PyTorch's kernel
+  draws from its own global generator): each block's mask comes from a
+  `torch.Generator` seeded from the call's seed and the block's position,
+  so the backward pass redraws the same mask. It serves the soft cap too,
+  which PyTorch's kernel lacks, and a chunked sliding window (PyTorch's
+  kernel would take the window as an `n^2` mask and skip nothing).
 
 An additive `bias` goes to the fused kernel as its float `attn_mask`, the
 boolean mask folded in as `MASKED_SCORE`.
@@ -28,17 +33,21 @@ kernel, dense or chunked: it is PyTorch's fastest. The others run
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
+from keras_attention.ops.attention.block_schedule import block_is_unmasked
+from keras_attention.ops.attention.block_schedule import schedule
 from keras_attention.ops.attention.reference import MASKED_SCORE
 from keras_attention.ops.attention.reference import full_mask
-from keras_attention.ops.attention.reference import logits
 from keras_attention.ops.dropout import seed_bits
 
 __all__ = ["attention"]
 
-# Query rows per block of the blockwise kernel (with `chunk_size=None`).
+# Query rows per block of the blockwise kernel (with `chunk_size=None`):
+# at most QUERY_BLOCK, halved until a block's float32 scores over its key
+# span (all heads of the batch) fit BLOCK_BUDGET_BYTES. A causal window of
+# 512 then spans 1,023 keys: 16 MiB for 8 heads.
 QUERY_BLOCK = 512
+BLOCK_BUDGET_BYTES = 32 * 2**20
 
 
 def _heads_first(x, dtype):
@@ -73,58 +82,6 @@ def _fused(query, key, value, mask, causal, scale, bias, window):
     return out
 
 
-def _block_attention(q, k, v, mask, bias, rows, cols, options):
-    """Exact attention of one query block `q` (b, h, Bq, d) to keys `k`.
-
-    `rows` (Bq, 1) and `cols` (1, Bk) are the positions of the block's
-    queries and keys, already shifted to the bottom-right alignment;
-    `options` holds `causal`, `window`, `scale`, `soft_cap`, the dropout
-    `rate` and `seed` (two ints and the block's index).
-    """
-    allowed = mask
-    distance = rows - cols
-    for part in _position_parts(distance, options):
-        allowed = part if allowed is None else allowed & part
-    scores = torch.einsum("bhqd,bhkd->bhqk", q * options["scale"], k)
-    scores = logits(scores, options["soft_cap"], bias)
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, MASKED_SCORE)
-    weights = torch.softmax(scores, dim=-1)
-    if allowed is not None:
-        weights = weights * allowed.any(-1, keepdim=True)
-    rate = options["rate"]
-    if rate > 0.0:
-        generator = torch.Generator(device=q.device)
-        high, low, block = options["seed"]
-        generator.manual_seed(high * 1_000_003 + low + block)
-        keep = (
-            torch.rand(weights.shape, generator=generator, device=q.device)
-            >= rate
-        )
-        weights = weights * keep / (1.0 - rate)
-    return torch.einsum("bhqk,bhkd->bhqd", weights, v)
-
-
-def _position_parts(distance, options):
-    """The causal and window masks of a block, from `query - key` offsets."""
-    if options["causal"]:
-        yield distance >= 0
-    if options["window"] is not None:
-        yield distance.abs() < options["window"]
-
-
-def _key_span(first, last, k_len, causal, window):
-    """The keys `[low, high)` that queries at `first..last` may see."""
-    low, high = 0, k_len
-    if causal:
-        high = min(k_len, last + 1)
-    if window is not None:
-        low = max(0, first - window + 1)
-        if not causal:
-            high = min(k_len, last + window)
-    return low, max(low, high)
-
-
 def _slice(x, axis, start, stop):
     """`x[..., start:stop, ...]` along `axis`, unless it broadcasts there."""
     if x is None or x.shape[axis] == 1:
@@ -134,50 +91,244 @@ def _slice(x, axis, start, stop):
     return x[tuple(index)]
 
 
+class _Blocks:
+    """The static description of one blockwise call (shared by both passes).
+
+    Args:
+        plan: `block_schedule.schedule(...)` of the call.
+        offset: `k_len - q_len` (bottom-right alignment).
+        options: `causal`, `window`, `scale`, `soft_cap`, dropout `rate`
+            and `words` (two seed ints).
+    """
+
+    def __init__(self, plan, offset, options):
+        self.plan = plan
+        self.offset = offset
+        self.causal = options["causal"]
+        self.window = options["window"]
+        self.scale = options["scale"]
+        self.soft_cap = options["soft_cap"]
+        self.rate = options["rate"]
+        self.words = options["words"]
+        self._masks = {}
+
+    def excluded(self, q_start, q_stop, k_start, k_stop, device):
+        """Where causality or the window exclude a block's pairs (Bq, Bk),
+        or `None` where they exclude none.
+
+        Blocks at the same diagonal offset share one mask, built once.
+        """
+        if block_is_unmasked(
+            q_start,
+            q_stop,
+            k_start,
+            k_stop,
+            self.offset,
+            self.causal,
+            self.window,
+        ):
+            return None
+        shift = q_start + self.offset - k_start
+        cache_key = (shift, q_stop - q_start, k_stop - k_start)
+        if cache_key not in self._masks:
+            rows = torch.arange(q_stop - q_start, device=device) + shift
+            cols = torch.arange(k_stop - k_start, device=device)
+            distance = rows[:, None] - cols[None, :]  # query - key
+            excluded = torch.zeros(
+                distance.shape, dtype=torch.bool, device=device
+            )
+            if self.causal:
+                excluded |= distance < 0
+            if self.window is not None:
+                excluded |= (
+                    distance if self.causal else distance.abs()
+                ) >= self.window
+            self._masks[cache_key] = excluded
+        return self._masks[cache_key]
+
+    def keep(self, shape, q_start, k_start, device):
+        """The dropout multiplier of a block (0 or `1 / (1 - rate)`), drawn
+        alike in both passes."""
+        generator = torch.Generator(device=device)
+        high, low = self.words
+        generator.manual_seed(
+            (
+                ((high * 1_000_003 + low) * 1_000_033 + q_start) * 1_000_037
+                + k_start
+            )
+            % 2**63
+        )
+        keep = torch.rand(shape, generator=generator, device=device) >= (
+            self.rate
+        )
+        return keep / (1.0 - self.rate)
+
+
+def _block_logits(q_i, k_j, mask, bias, blocks, rows, cols):
+    """Logits (b, h, Bq, Bk) of one block, what it excludes, and its tanh.
+
+    `q_i` is already scaled. Excluded logits are `MASKED_SCORE`; the
+    exclusions are `None` where the block excludes nothing, and the tanh
+    is `None` without a soft cap.
+    """
+    (q_start, q_stop), (k_start, k_stop) = rows, cols
+    scores = torch.matmul(q_i, k_j.transpose(-1, -2))  # (b, h, Bq, Bk)
+    capped = None
+    if blocks.soft_cap is not None:
+        capped = torch.tanh(scores / blocks.soft_cap)
+        scores = capped * blocks.soft_cap
+    if bias is not None:
+        part = _slice(_slice(bias, 2, q_start, q_stop), 3, k_start, k_stop)
+        scores = scores + part.float().clamp_min(MASKED_SCORE)
+    excluded = blocks.excluded(q_start, q_stop, k_start, k_stop, q_i.device)
+    if mask is not None:
+        part = _slice(_slice(mask, 2, q_start, q_stop), 3, k_start, k_stop)
+        excluded = ~part if excluded is None else excluded | ~part
+    if excluded is not None:
+        scores = scores.masked_fill_(excluded, MASKED_SCORE)
+    return scores, excluded, capped
+
+
+def _rows_with_keys(excluded):
+    """Bool (.., Bq, 1): whether a row of a block keeps any key."""
+    return ~excluded.all(-1, keepdim=True)
+
+
+class _BlockwiseAttention(torch.autograd.Function):
+    """Attention over the scheduled blocks, memory linear in the length.
+
+    Each query block takes the exact softmax over the keys it may see (one
+    fused kernel, fewer passes over the block than an online softmax), and
+    never over those that causality or the window exclude. The forward pass
+    keeps only its inputs and the output; the backward pass recomputes each
+    block's weights and adds its key and value gradients in place.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, bias, blocks):
+        # q (b, h, nq, d) scaled, k (b, h, nk, d), v (b, h, nk, dv): float32.
+        out = q.new_zeros(q.shape[:3] + (v.shape[-1],))
+        for q_start, q_stop, keys in blocks.plan:
+            for k_start, k_stop in keys:
+                scores, excluded, _ = _block_logits(
+                    q[:, :, q_start:q_stop],
+                    k[:, :, k_start:k_stop],
+                    mask,
+                    bias,
+                    blocks,
+                    (q_start, q_stop),
+                    (k_start, k_stop),
+                )
+                weights = torch.softmax(scores, -1)  # (b, h, Bq, Bk)
+                if blocks.rate > 0.0:
+                    weights = weights * blocks.keep(
+                        weights.shape, q_start, k_start, weights.device
+                    )
+                block_out = torch.matmul(weights, v[:, :, k_start:k_stop])
+                if excluded is not None:
+                    # A row without keys came out uniform: zero its output.
+                    block_out = block_out * _rows_with_keys(excluded)
+                out[:, :, q_start:q_stop] = block_out
+        ctx.blocks = blocks
+        ctx.save_for_backward(q, k, v, mask, bias, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, d_out):
+        q, k, v, mask, bias, out = ctx.saved_tensors
+        blocks = ctx.blocks
+        # rowsum(P * dP) = rowsum(dO * O): one (n, dv) pass per row.
+        delta = (d_out * out).sum(-1, keepdim=True)
+        d_q, d_k, d_v = (torch.zeros_like(x) for x in (q, k, v))
+        d_bias = None
+        if bias is not None and ctx.needs_input_grad[4]:
+            d_bias = torch.zeros(
+                bias.shape, dtype=torch.float32, device=bias.device
+            )
+        for q_start, q_stop, keys in blocks.plan:
+            rows = slice(q_start, q_stop)
+            q_i, d_out_i = q[:, :, rows], d_out[:, :, rows]
+            for k_start, k_stop in keys:
+                cols = slice(k_start, k_stop)
+                scores, excluded, capped = _block_logits(
+                    q_i,
+                    k[:, :, cols],
+                    mask,
+                    bias,
+                    blocks,
+                    (q_start, q_stop),
+                    (k_start, k_stop),
+                )
+                weights = torch.softmax(scores, -1)
+                d_out_ij = d_out_i
+                if excluded is not None:
+                    # Rows without keys had their output zeroed.
+                    d_out_ij = d_out_i * _rows_with_keys(excluded)
+                d_weights = torch.matmul(
+                    d_out_ij, v[:, :, cols].transpose(-1, -2)
+                )
+                attended = weights
+                if blocks.rate > 0.0:
+                    keep = blocks.keep(
+                        weights.shape, q_start, k_start, weights.device
+                    )
+                    attended = weights * keep
+                    d_weights.mul_(keep)
+                d_v[:, :, cols] += torch.matmul(
+                    attended.transpose(-1, -2), d_out_ij
+                )
+                d_logits = d_weights.sub_(delta[:, :, rows]).mul_(weights)
+                if d_bias is not None:
+                    _add_bias_part(d_bias, d_logits, rows, cols)
+                d_scores = d_logits
+                if capped is not None:
+                    d_scores = d_logits * (1.0 - capped.square())
+                d_q[:, :, rows] += torch.matmul(d_scores, k[:, :, cols])
+                d_k[:, :, cols] += torch.matmul(d_scores.transpose(-1, -2), q_i)
+        return d_q, d_k, d_v, None, d_bias, None
+
+
+def _add_bias_part(d_bias, d_logits, rows, cols):
+    """Adds a block's logit gradient to `d_bias`, summed where it broadcasts."""
+    for axis in range(4):
+        if d_bias.shape[axis] == 1 and d_logits.shape[axis] != 1:
+            d_logits = d_logits.sum(axis, keepdim=True)
+    index = [slice(None)] * 4
+    if d_bias.shape[2] != 1:
+        index[2] = rows
+    if d_bias.shape[3] != 1:
+        index[3] = cols
+    d_bias[tuple(index)] += d_logits
+
+
+def _query_rows(batch_heads, k_len, causal, window):
+    """Query rows per block so that a block's scores fit the budget."""
+    rows = QUERY_BLOCK
+    reach = None
+    if window is not None:
+        reach = window - 1 if causal else 2 * (window - 1)
+    while rows > 1:
+        span = k_len if reach is None else min(k_len, rows + reach)
+        if batch_heads * rows * span * 4 <= BLOCK_BUDGET_BYTES:
+            break
+        rows //= 2
+    return rows
+
+
 def _blockwise(query, key, value, mask, bias, rows, options):
     q_len, k_len = query.shape[1], key.shape[1]
-    q = _heads_first(query, torch.float32)
-    k = _heads_first(key, torch.float32)
-    v = _heads_first(value, torch.float32)
-    words = [0, 0]
+    q = (_heads_first(query, torch.float32) * options["scale"]).contiguous()
+    k = _heads_first(key, torch.float32).contiguous()
+    v = _heads_first(value, torch.float32).contiguous()
+    words = (0, 0)
     if options["rate"] > 0.0:
-        words = [int(w) for w in seed_bits(options["seed"])]
-    offset = k_len - q_len  # bottom-right alignment
-    blocks = []
-    for start in range(0, q_len, rows):
-        stop = min(start + rows, q_len)
-        low, high = _key_span(
-            start + offset,
-            stop - 1 + offset,
-            k_len,
-            options["causal"],
-            options["window"],
-        )
-        if high == low:
-            blocks.append(
-                q.new_zeros(q.shape[:2] + (stop - start, v.shape[-1]))
-            )
-            continue
-        positions = torch.arange(start, stop, device=q.device) + offset
-        cols = torch.arange(low, high, device=q.device)
-        block_options = dict(options, seed=words + [start])
-        blocks.append(
-            checkpoint(
-                _block_attention,
-                q[:, :, start:stop],
-                k[:, :, low:high],
-                v[:, :, low:high],
-                _slice(_slice(mask, 2, start, stop), 3, low, high),
-                _slice(_slice(bias, 2, start, stop), 3, low, high),
-                positions[:, None],
-                cols[None, :],
-                block_options,
-                use_reentrant=False,
-            )
-        )
-    if not blocks:
-        return q.new_zeros(q.shape[:3] + (v.shape[-1],))
-    return torch.cat(blocks, dim=2)
+        words = tuple(int(w) for w in seed_bits(options["seed"]))
+    causal, window = options["causal"], options["window"]
+    if rows is None:
+        rows = _query_rows(q.shape[0] * q.shape[1], k_len, causal, window)
+    plan = schedule(q_len, k_len, rows, None, causal, window)
+    blocks = _Blocks(plan, k_len - q_len, dict(options, words=words))
+    return _BlockwiseAttention.apply(q, k, v, mask, bias, blocks)
 
 
 def attention(
@@ -214,7 +365,7 @@ def attention(
             value,
             mask,
             bias,
-            strategy.chunk_size or QUERY_BLOCK,
+            strategy.chunk_size,
             options,
         )
     return out.transpose(1, 2).to(query.dtype), None
