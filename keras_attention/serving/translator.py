@@ -1,18 +1,22 @@
 """Strings in, strings out: a Transformer translator and its SavedModel.
 
-`Translator` wraps a `build_transformer` model and its two
-`WordPieceTokenizer`s in one `tf.Module`: the source sentences are
-normalised and tokenised in the graph, encoded once, decoded with the
-cached greedy or beam search of `TransformerDecoder`, and detokenised. The
+`Translator` wraps a `build_transformer` model and its two subword
+tokenizers (`SentencePieceTokenizer`s, or `WordPieceTokenizer`s) in one
+`tf.Module`: the source sentences are tokenised in the graph, encoded
+once, decoded with the cached greedy or beam search of
+`TransformerDecoder`, and detokenised (natural cased text with
+SentencePiece; normalised words joined by spaces with WordPiece). The
 very same module serves in-process translation (evaluation, BLEU) and is
 what `export_translator` writes as a SavedModel, so served answers are
 in-process answers.
 
 Everything the SavedModel needs is tracked by the module: the model's
-variables, and the tokenizers, whose WordPiece models are constant tensors
-(no lookup-table resource that could be left untracked). The vocabularies
-are also written as SavedModel assets (`assets/source_vocabulary.txt`,
-`assets/target_vocabulary.txt`). The export loads with
+variables, and the tokenizers (WordPiece models are constant tensors; a
+SentencePiece model is a resource the graph's initializer creates from
+the model bytes). The tokenizers' files are also written as SavedModel
+assets (`assets/source_sentencepiece.model` and
+`assets/target_sentencepiece.model`, or `assets/source_vocabulary.txt`
+and `assets/target_vocabulary.txt`). The export loads with
 `tf.saved_model.load` after `import tensorflow_text` (which registers the
 tokenizer ops), in a process that never imports `keras_attention`.
 
@@ -30,16 +34,19 @@ from keras_attention.serving.constants import SERVING_IDS
 from keras_attention.serving.constants import SERVING_OUTPUT
 from keras_attention.serving.constants import SERVING_SCORES
 from keras_attention.serving.item_status import answer_texts
+from keras_attention.text.sentencepiece_tokenizer import SentencePieceTokenizer
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 
 __all__ = ["Translator"]
 
+TOKENIZER_TYPES = (SentencePieceTokenizer, WordPieceTokenizer)
+
 
 def _check_tokenizer(name, tokenizer):
-    if not isinstance(tokenizer, WordPieceTokenizer):
+    if not isinstance(tokenizer, TOKENIZER_TYPES):
         raise ValueError(
-            f"`{name}` must be a `WordPieceTokenizer`. "
-            f"Received: {type(tokenizer).__name__}"
+            f"`{name}` must be a `SentencePieceTokenizer` or a "
+            f"`WordPieceTokenizer`. Received: {type(tokenizer).__name__}"
         )
     if tokenizer.sequence_length is not None:
         raise ValueError(
@@ -64,16 +71,19 @@ class Translator(tf.Module):
     change the others' translations. Decoding is greedy for `beam_width=1`
     and beam search
     otherwise, at most `max_output_length` target ids (end id included).
-    The outputs are detokenised by `target_tokenizer`: the normalised words
+    The outputs are detokenised by `target_tokenizer`: with a
+    `SentencePieceTokenizer`, natural text as a person reads it (`"A man in
+    an orange hat."`); with a `WordPieceTokenizer`, the normalised words
     (lower-cased and without accents if the tokenizer does so) joined by
-    single spaces.
+    single spaces (`"a man in an orange hat ."`).
 
     Args:
         model: a model built by `build_transformer` (or reloaded from its
             `.keras` file).
-        source_tokenizer: the source `WordPieceTokenizer` of training.
-        target_tokenizer: the target `WordPieceTokenizer` of training; its
-            start and end ids start and end the outputs.
+        source_tokenizer: the source tokenizer of training, a
+            `SentencePieceTokenizer` or a `WordPieceTokenizer`.
+        target_tokenizer: the target tokenizer of training (of the same
+            kinds); its start and end ids start and end the outputs.
         max_output_length: int, the most target ids to generate. Defaults to
             `64`.
         beam_width: int, `1` for greedy decoding, more for beam search.
@@ -102,8 +112,8 @@ class Translator(tf.Module):
 
     >>> translator = Translator(model, source_tokenizer, target_tokenizer,
     ...                         max_output_length=32)  # doctest: +SKIP
-    >>> translator(["obrigado ."])["outputs"]  # doctest: +SKIP
-    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'thank you .'])>
+    >>> translator(["Obrigado!"])["outputs"]  # doctest: +SKIP
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'Thank you!'])>
     """
 
     def __init__(

@@ -1,8 +1,9 @@
-"""SavedModel export of a `Translator`, with its vocabularies as assets.
+"""SavedModel export of a `Translator`, with its tokenizers' files as assets.
 
 `export_translator` saves a small `tf.Module` that holds the variables
-the caller's `Translator` (never modified) reads, its tokenizers and the two
-vocabulary files as `tf.saved_model.Asset`s; the signature is the
+the caller's `Translator` (never modified) reads, its tokenizers and their
+two files (SentencePiece models, or WordPiece vocabularies) as
+`tf.saved_model.Asset`s; the signature is the
 `Translator`'s own serving function, so served answers are in-process
 answers.
 
@@ -27,27 +28,42 @@ from keras_attention.serving.constants import SOURCE_VOCABULARY_ASSET
 from keras_attention.serving.constants import TARGET_VOCABULARY_ASSET
 from keras_attention.serving.model_versions import write_version
 from keras_attention.serving.translator import Translator
+from keras_attention.text.sentencepiece_tokenizer import SentencePieceTokenizer
 from keras_attention.text.wordpiece_vocabulary import save_vocabulary
 
 __all__ = ["export_translator"]
 
+# The assets of SentencePiece tokenizers (WordPiece: the vocabularies').
+SOURCE_MODEL_ASSET = "source_sentencepiece.model"
+TARGET_MODEL_ASSET = "target_sentencepiece.model"
+
+
+def _write_tokenizer_file(tokenizer, directory, model_name, vocabulary_name):
+    """Writes a tokenizer's file in `directory`; returns its path."""
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        path = os.path.join(directory, model_name)
+        tokenizer.save_model_file(path)
+    else:
+        path = os.path.join(directory, vocabulary_name)
+        save_vocabulary(tokenizer.get_vocabulary(), path)
+    return path
+
 
 class _TranslatorArchive(tf.Module):
-    """What the SavedModel tracks: variables, tokenizers, vocabularies."""
+    """What the SavedModel tracks: variables, tokenizers, their files."""
 
-    def __init__(
-        self, serving, translator, source_vocabulary, target_vocabulary
-    ):
+    def __init__(self, serving, translator, source_file, target_file):
         super().__init__(name="translator_archive")
         # The `tf.Variable`s the signature reads, in the checkpoint under
         # their own handles (see the module docstring): never the Keras
         # model, whose tracked `keras.Variable`s would be saved as copies.
         self.serving_variables = list(serving.variables)
-        # Constant WordPiece models: no resource, tracked for the record.
+        # The tokenizers: a SentencePiece model's resource must be tracked
+        # to be created again on load (WordPiece models are constants).
         self.source_tokenizer = translator.source_tokenizer
         self.target_tokenizer = translator.target_tokenizer
-        self.source_vocabulary = tf.saved_model.Asset(source_vocabulary)
-        self.target_vocabulary = tf.saved_model.Asset(target_vocabulary)
+        self.source_file = tf.saved_model.Asset(source_file)
+        self.target_file = tf.saved_model.Asset(target_file)
 
 
 def export_translator(path, translator, version=None, warmup_texts=None):
@@ -56,8 +72,9 @@ def export_translator(path, translator, version=None, warmup_texts=None):
     The SavedModel's `serving_default` signature takes
     `texts: (batch,) tf.string` and returns the `Translator`'s outputs
     (`"outputs"`, `(batch,)` `tf.string`, and the others). It holds the
-    model's variables and the tokenizers (their vocabularies also as the
-    assets `source_vocabulary.txt` and `target_vocabulary.txt`). Load it
+    model's variables and the tokenizers (their files also as the assets
+    `source_sentencepiece.model` and `target_sentencepiece.model`, or
+    `source_vocabulary.txt` and `target_vocabulary.txt`). Load it
     with `import tensorflow_text` then `tf.saved_model.load(path)`; no
     `keras_attention` needed.
 
@@ -91,17 +108,22 @@ def export_translator(path, translator, version=None, warmup_texts=None):
             "`translator` must be a `Translator`. "
             f"Received: {type(translator).__name__}"
         )
-    with tempfile.TemporaryDirectory() as vocabulary_dir:
-        vocabularies = []
-        for name, tokenizer in (
-            (SOURCE_VOCABULARY_ASSET, translator.source_tokenizer),
-            (TARGET_VOCABULARY_ASSET, translator.target_tokenizer),
-        ):
-            vocabulary_path = os.path.join(vocabulary_dir, name)
-            save_vocabulary(tokenizer.get_vocabulary(), vocabulary_path)
-            vocabularies.append(vocabulary_path)
+    with tempfile.TemporaryDirectory() as files_dir:
+        files = [
+            _write_tokenizer_file(tokenizer, files_dir, *names)
+            for tokenizer, names in (
+                (
+                    translator.source_tokenizer,
+                    (SOURCE_MODEL_ASSET, SOURCE_VOCABULARY_ASSET),
+                ),
+                (
+                    translator.target_tokenizer,
+                    (TARGET_MODEL_ASSET, TARGET_VOCABULARY_ASSET),
+                ),
+            )
+        ]
         serving = translator.serving_function()
-        archive = _TranslatorArchive(serving, translator, *vocabularies)
+        archive = _TranslatorArchive(serving, translator, *files)
 
         def write(directory):
             # `tf.saved_model.save` copies the assets into `assets/`.

@@ -2,10 +2,14 @@
 
 import base64
 import os
+import uuid
 
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow_text.python.ops.sentencepiece_tokenizer import (
+    gen_sentencepiece_tokenizer,
+)
 
 from keras_attention.text._subword_tokenizer import SubwordTokenizer
 from keras_attention.text._subword_tokenizer import batch_of_texts
@@ -20,6 +24,30 @@ __all__ = ["SentencePieceTokenizer"]
 
 # The file `save_assets` writes (and `load_assets` reads) in a `.keras`.
 MODEL_ASSET = "sentencepiece.model"
+
+
+class _SentencepieceModel(tf.saved_model.experimental.TrackableResource):
+    """The model resource of one tokenizer, under a name of its own.
+
+    tensorflow-text's own resource has no name, so it belongs to the
+    kernel that made it: eager kernels are cached and shared by every
+    tokenizer of the same model bytes, and `keras.backend.clear_session()`
+    (which clears that cache) deletes the resource under all of them
+    (`Resource ... SentencepieceResource does not exist`). A unique shared
+    name keeps the resource in the resource manager whatever happens to
+    the kernel; a SavedModel's initializer creates it again on load.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self._model = model
+        self._shared_name = f"keras_attention_sentencepiece_{uuid.uuid4().hex}"
+        self._handle = self.resource_handle  # creates the resource
+
+    def _create_resource(self):
+        return gen_sentencepiece_tokenizer.sentencepiece_op(
+            model=self._model, shared_name=self._shared_name
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -114,6 +142,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         self._sentencepiece = tf_text.SentencepieceTokenizer(
             model=model, out_type=tf.int32
         )
+        self._sentencepiece._model_resource = _SentencepieceModel(model)
         self.built = True
 
     def tokenize(self, inputs):

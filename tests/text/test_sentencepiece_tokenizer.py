@@ -128,6 +128,19 @@ def test_runs_in_tf_function_and_tf_data(model):
     ]
 
 
+def test_copies_survive_the_original_and_clear_session(model):
+    # Regression: tensorflow-text's unnamed resource belongs to a cached
+    # eager kernel shared by tokenizers of the same bytes, which
+    # `clear_session` deletes.
+    original = SentencePieceTokenizer(model)
+    copy = SentencePieceTokenizer.from_config(original.get_config())
+    expected = original(CORPUS[:2]).to_list()
+    del original
+    keras.backend.clear_session()
+    assert copy(CORPUS[:2]).to_list() == expected
+    assert strings(copy.detokenize(copy(CORPUS[:2]))) == CORPUS[:2]
+
+
 def test_config_round_trip_and_serialization(model):
     tokenizer = SentencePieceTokenizer(
         model, sequence_length=8, add_start_end=True, dtype="int64"
