@@ -1,18 +1,20 @@
 """Held-out translation quality: translate, normalise the references, BLEU.
 
 `evaluate_translations` translates the sources of held-out pairs with any
-translation function, brings the references into the form the system
-writes (a WordPiece detokenizer gives lower-cased, accent-free text with
-spaces around punctuation, so references are normalised the same way
-before scoring) and scores the corpus with `corpus_bleu`. It returns a
+translation function, optionally brings the references into the form the
+system writes (a SentencePiece detokenizer writes natural cased text, so
+references stay as they are; a WordPiece detokenizer gives lower-cased,
+accent-free text with spaces around punctuation, so references are
+normalised the same way) and scores the corpus with sacreBLEU
+(`sacre_bleu`, the `sacrebleu` package). It returns a
 `TranslationEvaluation`, which keeps the sentences for printing a few
 examples or writing a summary.
 """
 
 import dataclasses
 
-from keras_attention.metrics.bleu import BleuScore
-from keras_attention.metrics.bleu import corpus_bleu
+from keras_attention.metrics.sacrebleu_score import SacreBleuScore
+from keras_attention.metrics.sacrebleu_score import sacre_bleu
 
 __all__ = ["TranslationEvaluation", "evaluate_translations"]
 
@@ -26,13 +28,13 @@ class TranslationEvaluation:
         references: list of str, their reference translations, normalised
             as the hypotheses are.
         hypotheses: list of str, the translations of `sources`.
-        bleu: the `BleuScore` of `hypotheses` against `references`.
+        bleu: the `SacreBleuScore` of `hypotheses` against `references`.
     """
 
     sources: list
     references: list
     hypotheses: list
-    bleu: BleuScore
+    bleu: SacreBleuScore
 
     def format_examples(self, count):
         """The first `count` examples: source, reference and translation.
@@ -52,16 +54,21 @@ class TranslationEvaluation:
         )
 
     def summary(self):
-        """`{"bleu", "bleu_signature", "num_held_out"}`, JSON-serialisable."""
+        """`{"bleu", "bleu_details", "bleu_signature", "num_held_out"}`.
+
+        JSON-serialisable: the score, sacreBLEU's line, its signature and
+        the number of held-out pairs.
+        """
         return {
             "bleu": self.bleu.score,
-            "bleu_signature": str(self.bleu),
+            "bleu_details": self.bleu.details,
+            "bleu_signature": self.bleu.signature,
             "num_held_out": len(self.sources),
         }
 
 
 def evaluate_translations(translate, pairs, normalize=None):
-    """Translates the sources of `pairs` and scores them with corpus BLEU.
+    """Translates the sources of `pairs` and scores them with sacreBLEU.
 
     Args:
         translate: a function from a list of source strings to the list of
@@ -69,8 +76,9 @@ def evaluate_translations(translate, pairs, normalize=None):
         pairs: a non-empty list of `(source, reference)` strings.
         normalize: optional function from the list of references to the
             list of references as the system would write them, e.g.
-            `data.normalized_references` with the target tokenizer's
-            settings. Defaults to `None` (the references as they are).
+            `data.reference_normalizer(target_tokenizer)` (`None` for
+            SentencePiece). Defaults to `None` (the references as they
+            are: cased, detokenized text).
 
     Returns:
         A `TranslationEvaluation`.
@@ -102,7 +110,7 @@ def evaluate_translations(translate, pairs, normalize=None):
         references = _same_length(normalize(references), pairs, "normalize")
     hypotheses = _same_length(translate(sources), pairs, "translate")
     return TranslationEvaluation(
-        sources, references, hypotheses, corpus_bleu(hypotheses, references)
+        sources, references, hypotheses, sacre_bleu(hypotheses, references)
     )
 
 

@@ -68,7 +68,8 @@ def test_examples_and_summary():
     assert summary == json.loads(json.dumps(summary))
     assert summary["num_held_out"] == 2
     assert summary["bleu"] == evaluation.bleu.score
-    assert summary["bleu_signature"].startswith("BLEU = ")
+    assert summary["bleu_details"].startswith("BLEU = ")
+    assert summary["bleu_signature"].startswith("nrefs:1|case:mixed|")
 
 
 @pytest.mark.parametrize(
