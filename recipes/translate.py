@@ -1,21 +1,14 @@
-"""Train a Transformer to translate, score it with BLEU and export it.
+"""Train a Transformer to translate, score it with sacreBLEU and export it.
 
-It trains on the TFDS dataset `--dataset` (by default
-`ted_hrlr_translate/pt_to_en`, Portuguese to English TED talks; downloaded
-once) or, offline, on two line-aligned files (`--source-file`,
-`--target-file`) or a TSV (`--data`): one WordPiece vocabulary per
-language, a Transformer encoder-decoder, label-smoothed cross-entropy and
-the paper's learning-rate schedule. Then it prints the corpus BLEU
-(sacreBLEU's default) of greedy or beam-search translations of the
-held-out pairs, with the references normalised as the tokenizer
-normalises its outputs (lower-cased and without accents unless
-`--case-sensitive`), and writes to `--output-dir`: `attention.png`
-(cross-attention heatmaps), `model.keras`, `source_vocabulary.txt`,
-`target_vocabulary.txt`, the runner's files (see `keras_attention.cli`;
-a killed run resumes when the same command runs again) and
-`saved_model/`, whose `serving_default` signature maps raw source
-sentences to translations and is checked in a fresh Python process that
-never imports `keras_attention`.
+Data: the TFDS dataset `--dataset` (default `ted_hrlr_translate/pt_to_en`),
+two line-aligned files (`--source-file`, `--target-file`) or a TSV
+(`--data`). One cased SentencePiece model per language (`--tokenizer
+wordpiece`: lower-cased WordPieces), a Transformer, label smoothing, the
+paper's learning-rate schedule. It prints sacreBLEU (with its signature)
+of the held-out translations and writes to `--output-dir`: `attention.png`,
+`model.keras`, the tokenizers' files (`data.TOKENIZER_FILES`), the runner's
+files (`keras_attention.cli`; a killed run resumes) and `saved_model/` (raw
+sentences in, natural text out; checked without `keras_attention`).
 
     python recipes/translate.py                      # CPU-sized model
     python recipes/translate.py --preset base --strategy mirrored  # GPUs
@@ -27,12 +20,14 @@ import functools
 
 from keras_attention import cli
 from keras_attention.data import load_text_pairs
-from keras_attention.data import make_translation_dataset
-from keras_attention.data import normalized_references
 from keras_attention.data import translation_tokenizers
 from keras_attention.data.translation import DEFAULT_DATASET
 from keras_attention.data.translation import DEFAULT_HELD_OUT_SPLIT
 from keras_attention.data.translation import LENGTH_POLICIES
+from keras_attention.data.translation import TOKENIZER_FILES
+from keras_attention.data.translation import TOKENIZERS
+from keras_attention.data.translation import make_translation_datasets
+from keras_attention.data.translation import reference_normalizer
 from keras_attention.metrics import evaluate_translations
 from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
@@ -49,7 +44,6 @@ HELD_OUT_FRACTION = 0.05
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
-VOCABULARIES = ("source_vocabulary.txt", "target_vocabulary.txt")
 
 
 def parse_args(argv=None):
@@ -83,6 +77,13 @@ def parse_args(argv=None):
     )
     cli.add_arguments(data, "max_train_examples", "max_eval_examples")
     text = parser.add_argument_group("tokenizer")
+    text.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default="sentencepiece",
+        help="sentencepiece: cased, natural detokenized text (default); "
+        "wordpiece: normalised words, with the two options below",
+    )
     cli.add_arguments(text, "case_sensitive", "normalization")
     cli.add_preset_group(
         parser,
@@ -91,7 +92,7 @@ def parse_args(argv=None):
         "model and training sizes: cpu-small (2 layers, d_model 128) "
         "for a CPU, base (the paper's base model) for a GPU",
         num_layers="encoder and decoder blocks",
-        vocabulary_size="WordPiece vocabulary size per language",
+        vocabulary_size="subword vocabulary size per language",
         max_length="longest source or target in tokens",
         batch_tokens="token budget per batch; batches group sentences of "
         "similar length",
@@ -122,11 +123,7 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """`(train, held_out_pairs)`: training pairs or dataset, held-out list.
-
-    TFDS training data stays a `tf.data.Dataset` (it may be large); the
-    held-out pairs are Python strings, for BLEU.
-    """
+    """`(train, held_out)`: pairs or a TFDS dataset; a list of pairs."""
     pairs = load_text_pairs(
         **cli.data_source_arguments(args),
         file_format="tsv",
@@ -155,34 +152,29 @@ def main(argv=None, callbacks=()):
     source_tokenizer, target_tokenizer = translation_tokenizers(
         train,
         args.vocabulary_size,
-        [run.path(name) for name in VOCABULARIES],
+        [run.path(name) for name in TOKENIZER_FILES[args.tokenizer]],
         reuse=resuming,
         lowercase=not args.case_sensitive,
         normalization=args.normalization,
+        tokenizer=args.tokenizer,
+        seed=args.seed,
     )
     print(
         f"Data: {len(held_out)} held-out pairs, e.g. {held_out[0][0]!r} -> "
-        f"{held_out[0][1]!r}; vocabularies of "
+        f"{held_out[0][1]!r}; {args.tokenizer} vocabularies of "
         f"{source_tokenizer.vocabulary_size} and "
-        f"{target_tokenizer.vocabulary_size} WordPieces"
+        f"{target_tokenizer.vocabulary_size}"
     )
-    train_data, validation_data = (
-        make_translation_dataset(
-            pairs,
-            source_tokenizer,
-            target_tokenizer,
-            batch_size=args.batch_size or 64,
-            batch_tokens=args.batch_tokens,
-            max_length=args.max_length,
-            length_policy=policy,
-            shuffle=shuffle,
-            seed=args.seed,
-            count_batches=True,
-        )
-        for pairs, policy, shuffle in (
-            (train, args.length_policy, True),
-            (held_out, "truncate", False),
-        )
+    train_data, validation_data = make_translation_datasets(
+        train,
+        held_out,
+        source_tokenizer,
+        target_tokenizer,
+        length_policy=args.length_policy,
+        seed=args.seed,
+        batch_size=args.batch_size or 64,
+        batch_tokens=args.batch_tokens,
+        max_length=args.max_length,
     )
     strategy = make_distribution_strategy(args.strategy)
     model = build_and_compile(
@@ -228,11 +220,7 @@ def main(argv=None, callbacks=()):
     evaluation = evaluate_translations(
         translator.translate,
         held_out,
-        normalize=functools.partial(
-            normalized_references,
-            lowercase=not args.case_sensitive,
-            normalization=args.normalization,
-        ),
+        normalize=reference_normalizer(target_tokenizer),
     )
     search = "greedy" if args.beam_width == 1 else f"beam {args.beam_width}"
     print(f"Held-out {search} {evaluation.bleu} on {len(held_out)} sentences")

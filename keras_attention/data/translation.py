@@ -14,14 +14,19 @@ Three sources give `(source, target)` sentence pairs:
 - `keras_attention.data.load_parallel_text(path, "tsv")`: one
   `source<TAB>target` pair per line.
 
-`learn_translation_tokenizers` learns a WordPiece vocabulary per language
-from the training pairs, and `make_translation_dataset` turns pairs into
-the batches a Transformer trains on: tokenised in the graph, filtered or
-truncated by length, bucketed by length to cut padding, cached and
-prefetched (the pipeline of `keras_attention.data.pipeline`).
+`translation_tokenizers` gives a run one tokenizer per language, learned
+from the training pairs and saved, or reloaded when the run resumes: a
+SentencePiece model (cased; detokenizes to natural text) or a WordPiece
+vocabulary (`learn_translation_tokenizers` learns WordPiece ones without
+saving). `make_translation_dataset` turns pairs into the batches a
+Transformer trains on: tokenised in the graph, filtered or truncated by
+length, bucketed by length to cut padding, cached and prefetched (the
+pipeline of `keras_attention.data.pipeline`); `make_translation_datasets`
+makes a run's training and validation batches.
 """
 
 import dataclasses
+import functools
 import logging
 import os
 
@@ -43,6 +48,9 @@ from keras_attention.data.tfds import hold_out
 from keras_attention.data.tfds import supervised_pair
 from keras_attention.data.tfds import tfds_builder
 from keras_attention.text.run_vocabulary import (
+    learn_or_load_sentencepiece_tokenizer,
+)
+from keras_attention.text.run_vocabulary import (
     learn_or_load_wordpiece_tokenizer,
 )
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
@@ -53,13 +61,17 @@ __all__ = [
     "DEFAULT_DATASET",
     "DEFAULT_HELD_OUT_SPLIT",
     "LENGTH_POLICIES",
+    "TOKENIZERS",
+    "TOKENIZER_FILES",
     "TranslationData",
     "learn_translation_tokenizers",
     "load_parallel_files",
     "load_tfds_translation",
     "load_tfds_translation_data",
     "make_translation_dataset",
+    "make_translation_datasets",
     "normalized_references",
+    "reference_normalizer",
     "text_pairs",
     "translation_tokenizers",
 ]
@@ -67,6 +79,15 @@ __all__ = [
 DEFAULT_DATASET = "ted_hrlr_translate/pt_to_en"
 DEFAULT_HELD_OUT_SPLIT = "validation"
 LENGTH_POLICIES = ("filter", "truncate")
+TOKENIZERS = ("sentencepiece", "wordpiece")
+# A run's tokenizer files, `(source, target)`, per kind of tokenizer.
+TOKENIZER_FILES = {
+    "sentencepiece": (
+        "source_sentencepiece.model",
+        "target_sentencepiece.model",
+    ),
+    "wordpiece": ("source_vocabulary.txt", "target_vocabulary.txt"),
+}
 
 _logger = logging.getLogger(__name__)
 
@@ -451,22 +472,31 @@ def translation_tokenizers(
     reuse=False,
     lowercase=True,
     normalization="nfd_strip_accents",
+    tokenizer="wordpiece",
+    seed=0,
 ):
     """The source and target tokenizers of a run, saved or reloaded.
 
-    A resumed run must use the vocabularies it trained with: with `reuse`
+    A resumed run must use the tokenizers it trained with: with `reuse`
     and both files present they are reloaded; otherwise both are learned
-    from `data` and saved there (`text.learn_or_load_wordpiece_tokenizer`,
-    once per language).
+    from `data` and saved there, once per language
+    (`text.learn_or_load_sentencepiece_tokenizer` or
+    `text.learn_or_load_wordpiece_tokenizer`).
 
     Args:
         data: the training pairs (a list or a `tf.data.Dataset`).
         vocabulary_size: int, the largest vocabulary per language.
-        vocabulary_paths: `(source_path, target_path)`, one token a line.
+        vocabulary_paths: `(source_path, target_path)`: SentencePiece model
+            files, or WordPiece vocabularies (one token a line); see
+            `TOKENIZER_FILES` for a run's names.
         reuse: bool, whether to reload existing files. Defaults to `False`.
-        lowercase: bool. Defaults to `True`.
-        normalization: see `learn_translation_tokenizers`. Defaults to
-            `"nfd_strip_accents"`.
+        lowercase: bool, WordPiece only (SentencePiece keeps case).
+            Defaults to `True`.
+        normalization: WordPiece only; see `learn_translation_tokenizers`.
+            Defaults to `"nfd_strip_accents"`.
+        tokenizer: `"sentencepiece"` (cased; detokenizes to natural text)
+            or `"wordpiece"`. Defaults to `"wordpiece"`.
+        seed: int, the SentencePiece training seed. Defaults to `0`.
 
     Returns:
         `(source_tokenizer, target_tokenizer)`, with `add_start_end=True`.
@@ -487,23 +517,64 @@ def translation_tokenizers(
             "`vocabulary_paths` must be (source_path, target_path). "
             f"Received: vocabulary_paths={vocabulary_paths!r}"
         )
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(
+            f"`tokenizer` must be one of {TOKENIZERS}. "
+            f"Received: tokenizer={tokenizer!r}"
+        )
     reuse = reuse and all(os.path.isfile(path) for path in vocabulary_paths)
     if reuse:
         texts = (None, None)  # not read
     else:
         dataset = _pair_dataset(data)
         texts = [dataset.map(lambda *pair, i=i: pair[i]) for i in (0, 1)]
+    if tokenizer == "sentencepiece":
+        learn_or_load = functools.partial(
+            learn_or_load_sentencepiece_tokenizer, seed=seed
+        )
+    else:
+        learn_or_load = functools.partial(
+            learn_or_load_wordpiece_tokenizer,
+            lowercase=lowercase,
+            normalization=normalization,
+        )
     return tuple(
-        learn_or_load_wordpiece_tokenizer(
+        learn_or_load(
             language_texts,
             vocabulary_size,
             path,
             reuse=reuse,
-            lowercase=lowercase,
-            normalization=normalization,
             add_start_end=True,
         )
         for language_texts, path in zip(texts, vocabulary_paths)
+    )
+
+
+def reference_normalizer(tokenizer):
+    """How references must be written to compare with `tokenizer`'s output.
+
+    A `WordPieceTokenizer` detokenizes to normalised words (see
+    `normalized_references`), so references are normalised with its
+    settings; any other tokenizer (SentencePiece) writes natural text, and
+    references stay as they are.
+
+    Returns:
+        A function from a list of references to a list, or `None`.
+
+    Example:
+
+    >>> from keras_attention.text import WordPieceTokenizer
+    >>> normalize = reference_normalizer(WordPieceTokenizer(
+    ...     ["[PAD]", "[UNK]", "[START]", "[END]"]))
+    >>> normalize(["Olá, Mundo!"])
+    ['ola , mundo !']
+    """
+    if not isinstance(tokenizer, WordPieceTokenizer):
+        return None
+    return functools.partial(
+        normalized_references,
+        lowercase=tokenizer.lowercase,
+        normalization=tokenizer.normalization,
     )
 
 
@@ -725,6 +796,54 @@ def make_translation_dataset(
         finish=as_inputs,
         count_batches=count_batches,
         check_counts=check_counts,
+    )
+
+
+def make_translation_datasets(
+    train,
+    held_out,
+    source_tokenizer,
+    target_tokenizer,
+    length_policy="filter",
+    seed=None,
+    **options,
+):
+    """A run's training and validation batches (`make_translation_dataset`).
+
+    The training pairs are reshuffled every epoch and filtered or cut by
+    `length_policy`; the held-out pairs keep their order and are cut, so
+    every one of them counts in the validation loss. Both count their
+    batches (progress from the first epoch).
+
+    Args:
+        train: the training pairs (a list or a `tf.data.Dataset`).
+        held_out: the held-out pairs.
+        source_tokenizer: the source tokenizer (`add_start_end=True`).
+        target_tokenizer: the target tokenizer (`add_start_end=True`).
+        length_policy: the training pairs' `"filter"` or `"truncate"`.
+            Defaults to `"filter"`.
+        seed: optional int, the shuffling seed. Defaults to `None`.
+        **options: further `make_translation_dataset` arguments for both
+            (`batch_size`, `batch_tokens`, `max_length`, ...).
+
+    Returns:
+        `(train_batches, validation_batches)`.
+    """
+    return tuple(
+        make_translation_dataset(
+            pairs,
+            source_tokenizer,
+            target_tokenizer,
+            length_policy=policy,
+            shuffle=shuffle,
+            seed=seed,
+            count_batches=True,
+            **options,
+        )
+        for pairs, policy, shuffle in (
+            (train, length_policy, True),
+            (held_out, "truncate", False),
+        )
     )
 
 

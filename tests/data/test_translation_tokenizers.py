@@ -1,8 +1,14 @@
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_attention.data import translation_tokenizers
+from keras_attention.data.translation import TOKENIZER_FILES
 from keras_attention.data.translation import learn_translation_tokenizers
+from keras_attention.data.translation import make_translation_dataset
+from keras_attention.data.translation import make_translation_datasets
+from keras_attention.data.translation import reference_normalizer
+from keras_attention.text import SentencePieceTokenizer
 from keras_attention.text import load_vocabulary
 
 PAIRS = [
@@ -68,3 +74,66 @@ def test_without_reuse_or_with_a_file_missing_both_are_learned(tmp_path):
 def test_bad_paths():
     with pytest.raises(ValueError, match="Received: vocabulary_paths"):
         translation_tokenizers(PAIRS, 60, ["only_one.txt"])
+
+
+CASED_PAIRS = [
+    (f"O gato de {name} viu {n} cães.", f"{name}'s cat saw {n} dogs.")
+    for name in ("Ana", "Bruno", "Carla", "Diogo")
+    for n in range(0, 120, 7)
+]
+
+
+def test_sentencepiece_tokenizers_are_cased_saved_and_reloaded(tmp_path):
+    paths = [tmp_path / name for name in TOKENIZER_FILES["sentencepiece"]]
+    source, target = translation_tokenizers(
+        CASED_PAIRS, 38, paths, tokenizer="sentencepiece"
+    )
+    assert isinstance(target, SentencePieceTokenizer)
+    assert source.add_start_end and target.add_start_end
+    assert [path.read_bytes() for path in paths] == [source.model, target.model]
+    reference = CASED_PAIRS[3][1]
+    assert target.detokenize(target([reference])).numpy()[0].decode() == (
+        reference
+    )
+    reloaded = translation_tokenizers(
+        [], 38, paths, reuse=True, tokenizer="sentencepiece"
+    )
+    assert [t.model for t in reloaded] == [source.model, target.model]
+    # Natural text is compared as written; WordPiece's normalised.
+    assert reference_normalizer(target) is None
+    wordpiece = translation_tokenizers(PAIRS, 60, _paths(tmp_path))[1]
+    assert reference_normalizer(wordpiece)(["Olá, Mundo!"]) == ["ola , mundo !"]
+
+
+def test_unknown_tokenizer_kind(tmp_path):
+    with pytest.raises(ValueError, match="Received: tokenizer='bpe'"):
+        translation_tokenizers(PAIRS, 60, _paths(tmp_path), tokenizer="bpe")
+
+
+def test_make_translation_datasets_shuffles_training_only(tmp_path):
+    source, target = translation_tokenizers(
+        CASED_PAIRS,
+        38,
+        [tmp_path / name for name in TOKENIZER_FILES["sentencepiece"]],
+        tokenizer="sentencepiece",
+    )
+    train, validation = make_translation_datasets(
+        CASED_PAIRS, CASED_PAIRS[:5], source, target, seed=1, batch_size=4
+    )
+    held_out = make_translation_dataset(
+        CASED_PAIRS[:5], source, target, batch_size=4, length_policy="truncate"
+    )
+    for (inputs, labels), (expected_inputs, expected_labels) in zip(
+        validation, held_out
+    ):
+        np.testing.assert_array_equal(labels, expected_labels)
+        np.testing.assert_array_equal(
+            inputs["source_ids"], expected_inputs["source_ids"]
+        )
+    assert validation.cardinality().numpy() == 2
+    first, second = (
+        [ids.numpy().tolist() for ids, _ in train.map(lambda x, y: (y, y))]
+        for _ in range(2)
+    )
+    assert first != second  # reshuffled every epoch
+    assert sum(len(batch) for batch in first) == len(CASED_PAIRS)

@@ -11,6 +11,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from keras_attention.data.translation import TOKENIZER_FILES
 from tests.tfds_fakes import KaTestParaLike
 from tests.tfds_fakes import KaTestWmtLike
 from tests.tfds_fakes import prepare
@@ -29,6 +30,8 @@ LEXICON = {
     "o": "the",
     "grande": "big",
 }
+# The toy corpus gives SentencePiece 28 source pieces at most.
+VOCABULARY_SIZES = {"sentencepiece": "28", "wordpiece": "60"}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,10 @@ def _write_parallel_files(folder, count=96, seed=0):
     return source, target
 
 
-def _tiny_args(tmp_path, *extra):
+def _tiny_args(tmp_path, *extra, tokenizer="sentencepiece"):
     return [
+        "--tokenizer",
+        tokenizer,
         "--output-dir",
         str(tmp_path / "out"),
         "--num-layers",
@@ -67,8 +72,8 @@ def _tiny_args(tmp_path, *extra):
         "2",
         "--feed-forward-dim",
         "32",
-        "--vocab-size",
-        "60",
+        "--vocabulary-size",
+        VOCABULARY_SIZES[tokenizer],
         "--max-length",
         "12",
         "--batch-size",
@@ -84,7 +89,8 @@ def _tiny_args(tmp_path, *extra):
 
 
 @pytest.mark.large
-def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path):
+@pytest.mark.parametrize("tokenizer", ["sentencepiece", "wordpiece"])
+def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path, tokenizer):
     source, target = _write_parallel_files(tmp_path)
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
@@ -97,29 +103,43 @@ def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path):
                 str(target),
                 "--beam-width",
                 "1",
+                tokenizer=tokenizer,
             )
         )
     printed = output.getvalue()
     assert "Held-out greedy BLEU = " in printed
+    assert "(nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:" in printed
     assert "translated: " in printed
     assert 0.0 <= summary["bleu"] <= 100.0
-    assert summary["bleu_signature"].startswith("BLEU = ")
+    assert summary["bleu_details"].startswith("BLEU = ")
+    assert summary["bleu_signature"].startswith("nrefs:1|case:mixed|")
+    # References are compared as written (cased) with SentencePiece, and
+    # normalised as WordPiece writes with it.
+    references = [
+        line.split("reference:  ")[1]
+        for line in printed.splitlines()
+        if "reference:  " in line
+    ]
+    assert len(references) == 3
+    cased = [reference[0].isupper() for reference in references]
+    assert cased == [tokenizer == "sentencepiece"] * 3
     assert summary["epochs"] == 1 and summary["num_held_out"] == 10
     # The recipe answered the held-out sources with the SavedModel in a
     # process that did not import keras_attention, and compared them.
     assert summary["export_agreement"] == 1.0
     assert "translations agree" in printed
     out = tmp_path / "out"
+    source_file, target_file = TOKENIZER_FILES[tokenizer]
     for name in (
         "attention.png",
         "model.keras",
-        "source_vocabulary.txt",
-        "target_vocabulary.txt",
+        source_file,
+        target_file,
         "history.csv",
         "summary.json",
         "checkpoints/epoch_001.weights.h5",
         "saved_model/1/saved_model.pb",
-        "saved_model/1/assets/target_vocabulary.txt",
+        f"saved_model/1/assets/{target_file}",
     ):
         assert (out / name).exists(), name
     assert not (out / "backup").exists()  # removed once training completes
@@ -170,6 +190,7 @@ def test_help_documents_every_option(recipe, capsys):
         "--max-examples",
         "--max-eval-examples",
         "--vocab-size",
+        "--tokenizer",
         "--case-sensitive",
         "--normalization",
         "--preset",
@@ -205,6 +226,10 @@ def test_presets_and_overrides(recipe):
     assert (args.num_layers, args.d_model, args.batch_tokens) == (2, 128, 4096)
     assert args.dataset == "ted_hrlr_translate/pt_to_en"
     assert args.max_output_length == args.max_length == 64
+    assert args.tokenizer == "sentencepiece"
+    assert recipe.parse_args(["--tokenizer", "wordpiece"]).tokenizer == (
+        "wordpiece"
+    )
     args = recipe.parse_args(["--preset", "base", "--d-model", "256"])
     assert (args.num_layers, args.d_model, args.num_heads) == (6, 256, 8)
     args = recipe.parse_args(["--batch-size", "32"])
@@ -219,6 +244,7 @@ def test_presets_and_overrides(recipe):
         ["--epochs", "0"],
         ["--held-out-fraction", "1.5"],
         ["--strategy", "tpu"],
+        ["--tokenizer", "bpe"],
     ],
 )
 def test_bad_command_lines(recipe, argv, capsys):
