@@ -23,9 +23,9 @@ with `--xla_cpu_compilation_enabled=true` (its `main` calls
 `DisableXlaCompilation()`; a model using it fails on its first request).
 The check counts them apart (`XLA`) and fails on them unless
 `allow_xla=True` (`--allow-xla`). Keras's TensorFlow backend writes
-`keras.ops.slice_update` as `XlaDynamicUpdateSlice`, so the exports that
-decode step by step (seq2seq, translator, language model) hold it today;
-the classifier does not.
+`keras.ops.slice_update` as `XlaDynamicUpdateSlice`; the decoders write
+their caches with `keras_attention.ops.slice_update`, core ops, so no
+export holds an XLA op (the tests check every kind without `--allow-xla`).
 
 Versions. The package builds with TensorFlow 2.21 and tensorflow-text
 2.21, and the exports target TF Serving 2.20, which links TensorFlow 2.20
@@ -34,15 +34,18 @@ fail in that server. Checked offline, with TensorFlow 2.21.0 and
 tensorflow-text 2.21.1: the registries hold 1910 core and 38
 tensorflow-text ops; the exports use about 110 core op types (string,
 ragged, lookup-table, control-flow, resource-variable, stateless-random
-and math ops, all older than TensorFlow 2.20) and four tensorflow-text
-ops, `FastWordpieceTokenizeWithOffsets`, `TFText>FastWordpieceDetokenize`,
-`NormalizeUTF8` and `RegexSplitWithOffsets`, all in tensorflow-text
-releases years before 2.20 (the tests fail if an export starts using
-another). Not checked (no network, no 2.20 packages here): the 2.20
-registries themselves, that is the exact list of ops that 2.21 adds; run
-`python -m keras_attention.serving check DIR` where `tensorflow==2.20.*`
-and `tensorflow-text==2.20.*` are installed to check against the
-server's own versions.
+and math ops, all older than TensorFlow 2.20) and seven tensorflow-text
+ops: WordPiece exports `FastWordpieceTokenizeWithOffsets`,
+`TFText>FastWordpieceDetokenize`, `NormalizeUTF8` and
+`RegexSplitWithOffsets`; SentencePiece exports (the translator's default)
+`SentencepieceOp`, `SentencepieceTokenizeOp` and
+`SentencepieceDetokenizeOp`. All are in tensorflow-text releases years
+before 2.20 (the tests fail if an export starts using another). Not
+checked (no network, no 2.20 packages here): the 2.20 registries
+themselves, that is the exact list of ops that 2.21 adds; run `python -m
+keras_attention.serving check DIR` where `tensorflow==2.20.*` and
+`tensorflow-text==2.20.*` are installed to check against the server's own
+versions.
 """
 
 import collections

@@ -10,6 +10,7 @@ from keras_attention.data.translation import make_translation_datasets
 from keras_attention.data.translation import reference_normalizer
 from keras_attention.text import SentencePieceTokenizer
 from keras_attention.text import load_vocabulary
+from tests.serving.tiny_sentencepiece import CASED_PAIRS
 
 PAIRS = [
     ("o gato sentou no tapete", "the cat sat on the mat"),
@@ -74,13 +75,6 @@ def test_without_reuse_or_with_a_file_missing_both_are_learned(tmp_path):
 def test_bad_paths():
     with pytest.raises(ValueError, match="Received: vocabulary_paths"):
         translation_tokenizers(PAIRS, 60, ["only_one.txt"])
-
-
-CASED_PAIRS = [
-    (f"O gato de {name} viu {n} cães.", f"{name}'s cat saw {n} dogs.")
-    for name in ("Ana", "Bruno", "Carla", "Diogo")
-    for n in range(0, 120, 7)
-]
 
 
 def test_sentencepiece_tokenizers_are_cased_saved_and_reloaded(tmp_path):

@@ -1,6 +1,7 @@
 """Every export under the tools of a deployment: the op check, saved_model_cli.
 
-One tiny export of each kind (`tiny_models.export_every_kind`) goes through
+One tiny export of each kind (`tiny_models.export_every_kind`, and a
+translator with SentencePiece tokenizers) goes through
 `python -m keras_attention.serving check`, `saved_model_cli show --all` and
 `saved_model_cli run`.
 """
@@ -15,6 +16,7 @@ from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_attention.serving import check_saved_model_ops
+from keras_attention.serving import export_translator
 from keras_attention.serving import registered_op_sets
 from keras_attention.serving.op_check import TENSORFLOW
 from keras_attention.serving.op_check import TENSORFLOW_TEXT
@@ -22,13 +24,21 @@ from keras_attention.serving.op_check import XLA
 from keras_attention.serving.op_check import graph_op_types
 from tests.serving.tiny_models import EXAMPLE_TEXT
 from tests.serving.tiny_models import export_every_kind
+from tests.serving.tiny_sentencepiece import sentencepiece_translator
 
 # The module-scoped exports are built once, on one xdist worker.
 pytestmark = pytest.mark.xdist_group("test_saved_model_tools")
 
-KINDS = ("seq2seq", "translator", "classifier", "language_model")
-# The exports whose tokenizers run tensorflow-text ops (WordPiece).
-TEXT_OP_KINDS = ("translator", "classifier")
+KINDS = (
+    "seq2seq",
+    "translator",
+    "translator_sentencepiece",
+    "classifier",
+    "language_model",
+)
+# The exports whose tokenizers run tensorflow-text ops (WordPiece,
+# SentencePiece).
+TEXT_OP_KINDS = ("translator", "translator_sentencepiece", "classifier")
 # The tensorflow-text ops the exports may use, all in tensorflow-text
 # releases long before the 2.20 that TF Serving 2.20 links: a new one
 # needs a look at the server's version first (see `op_check`).
@@ -37,6 +47,14 @@ KNOWN_TEXT_OPS = {
     "NormalizeUTF8",
     "RegexSplitWithOffsets",
     "TFText>FastWordpieceDetokenize",
+    "SentencepieceOp",
+    "SentencepieceTokenizeOp",
+    "SentencepieceDetokenizeOp",
+}
+SENTENCEPIECE_OPS = {
+    "SentencepieceOp",
+    "SentencepieceTokenizeOp",
+    "SentencepieceDetokenizeOp",
 }
 FAKE_OP = "KerasAttentionNoSuchOp"
 # `saved_model_cli` with tensorflow-text's ops registered first, as a
@@ -51,7 +69,14 @@ SAVED_MODEL_CLI_WITH_TEXT_OPS = (
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    return export_every_kind(tmp_path_factory.mktemp("exports"))
+    directory = tmp_path_factory.mktemp("exports")
+    translator = sentencepiece_translator(directory, beam_width=2)
+    return {
+        **export_every_kind(directory),
+        "translator_sentencepiece": export_translator(
+            directory / "translator_sentencepiece", translator
+        ),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +122,9 @@ def test_every_op_of_every_export_is_core_or_text(kind, exports, op_sets):
     text_ops = {op for op, o in check.origins.items() if o == TENSORFLOW_TEXT}
     assert text_ops <= KNOWN_TEXT_OPS
     assert bool(text_ops) == (kind in TEXT_OP_KINDS)
+    assert (SENTENCEPIECE_OPS <= text_ops) == (
+        kind == "translator_sentencepiece"
+    )
     assert check.origins["StatefulPartitionedCall"] == TENSORFLOW
     # Nodes of the functions count too: the decoding loops live there.
     assert "ReadVariableOp" in check.op_types

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
 from keras_attention.serving import run_saved_model_in_fresh_process
-from keras_attention.text import learn_or_load_sentencepiece_tokenizer
 from keras_attention.text.wordpiece_vocabulary import load_vocabulary
+from tests.serving import tiny_sentencepiece
 from tests.serving.snapshots import state_of
 from tests.serving.tiny_models import translator_parts
 
@@ -232,39 +231,11 @@ def test_greedy_is_itself_or_a_greedy_copy(parts, greedy_translator):
     assert beam.beam_width == 3  # unchanged
 
 
-# Cased pairs with numbers and punctuation, for SentencePiece tokenizers.
-CASED_PAIRS = [
-    (f"O gato de {name} viu {n} cães.", f"{name}'s cat saw {n} dogs.")
-    for name in ("Ana", "Bruno", "Carla", "Diogo")
-    for n in range(0, 120, 7)
-]
-
-
 @pytest.fixture(scope="module")
 def sentencepiece_translator(tmp_path_factory):
     """A greedy `Translator` of an untrained model, SentencePiece both sides."""
-    directory = tmp_path_factory.mktemp("sentencepiece")
-    source_tokenizer, target_tokenizer = (
-        learn_or_load_sentencepiece_tokenizer(
-            [pair[side] for pair in CASED_PAIRS],
-            38,
-            directory / f"{side}.model",
-            add_start_end=True,
-        )
-        for side in (0, 1)
-    )
-    model = build_transformer(
-        source_tokenizer.vocabulary_size,
-        target_tokenizer.vocabulary_size,
-        num_layers=1,
-        d_model=8,
-        num_heads=2,
-        feed_forward_dim=16,
-    )
-    return Translator(
-        model,
-        source_tokenizer,
-        target_tokenizer,
+    return tiny_sentencepiece.sentencepiece_translator(
+        tmp_path_factory.mktemp("sentencepiece"),
         max_output_length=MAX_OUTPUT_LENGTH,
         max_source_length=40,
     )
@@ -274,13 +245,13 @@ def test_sentencepiece_outputs_are_the_detokenized_ids(
     sentencepiece_translator,
 ):
     translator = sentencepiece_translator
-    texts = [source for source, _ in CASED_PAIRS[:3]]
+    texts = [source for source, _ in tiny_sentencepiece.CASED_PAIRS[:3]]
     outputs = translator(texts)
     detokenized = translator.target_tokenizer.detokenize(outputs["output_ids"])
     np.testing.assert_array_equal(outputs["outputs"], detokenized)
     # The target side reads back as written: cased, with punctuation.
     target = translator.target_tokenizer
-    reference = CASED_PAIRS[5][1]
+    reference = tiny_sentencepiece.CASED_PAIRS[5][1]
     assert target.detokenize(target([reference])).numpy()[0] == (
         reference.encode()
     )
@@ -304,7 +275,13 @@ def test_sentencepiece_export_serves_like_the_translator(
     assert (assets / "target_sentencepiece.model").read_bytes() == (
         translator.target_tokenizer.model
     )
-    texts = [CASED_PAIRS[0][0], "", "Olá, Mundo!", "\u3000", CASED_PAIRS[9][0]]
+    texts = [
+        tiny_sentencepiece.CASED_PAIRS[0][0],
+        "",
+        "Olá, Mundo!",
+        "\u3000",
+        tiny_sentencepiece.CASED_PAIRS[9][0],
+    ]
     expected = translator.translate(texts)
     # A process that never imports keras_attention answers the same.
     assert run_saved_model_in_fresh_process(path, texts, expected) == expected
