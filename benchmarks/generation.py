@@ -1,4 +1,4 @@
-"""Generation speed: KV-cached vs uncached, and grouped-query KV caches.
+"""Generation speed: KV-cached vs uncached, grouped-query and rolling caches.
 
 A `build_causal_lm` model (4 layers, d_model 256, 8 heads, rotary
 positions, untrained) generates greedily with `CausalLMGenerator` into a
@@ -21,14 +21,25 @@ buffer of `max_length` 512: a prompt of `512 - new_tokens` ids, then
   lengths included: one per program where it compiles once (TensorFlow,
   JAX); PyTorch runs eagerly, one per call.
 
+The `window` section (`section` column) generates long with a windowed
+model of the same size (`sliding_window` 64, 2 KV heads, `max_length`
+1024: a prompt of 512 ids, then 512 new ones), once with full-length caches
+(`cache="full"`, `CausalLMGenerator(rolling_cache=False)`) and once with
+rolling caches of the window (`cache="rolling"`, the default): `cache_mib`
+from the caches decoding holds (`empty_caches`), `decode_tok_per_s` as
+above, `vs_full` the rolling decode speed over the full-cache one, and
+`same_ids` whether both generated the same ids.
+
 All the calls of a backend are timed alternately, round by round
 (`interleaved_times`), so ratios between rows (`vs_uncached`, the cached
 speed over the uncached one of the same model) are fair on a noisy shared
 machine.
 
-    python benchmarks/generation.py                  # ~10 min on 2 CPUs
+    python benchmarks/generation.py                  # ~15 min on 2 CPUs
     python benchmarks/generation.py --quick          # max_length 128
     python benchmarks/generation.py --backends tensorflow --batch 4
+    python benchmarks/generation.py --sections window \
+        --output generation_rolling_cache             # the window rows
 """
 
 import argparse
@@ -37,6 +48,8 @@ import os
 import statistics
 import sys
 import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -56,6 +69,12 @@ FEED_FORWARD_DIM = 1024
 MAX_LENGTH = 512
 QUICK_MAX_LENGTH = 128
 KV_HEADS = [8, 2, 1]
+SECTIONS = ("kv_heads", "window")
+WINDOW = 64
+WINDOW_KV_HEADS = 2
+WINDOW_MAX_LENGTH = 1024
+WINDOW_NEW_TOKENS = 512
+CACHE_KINDS = ("full", "rolling")
 SEED = 0
 PADDING_ID = 0
 
@@ -63,9 +82,19 @@ PADDING_ID = 0
 # -- in the worker process ------------------------------------------------
 
 
-def cache_bytes(cache_shape, itemsize, num_layers):
-    """Bytes of the KV caches of `num_layers` blocks of `cache_shape`."""
-    return math.prod(cache_shape) * itemsize * num_layers
+def cache_info(generator, batch):
+    """Shape (of the first block's), dtype and bytes of the decoding caches."""
+    import keras
+
+    caches = generator.empty_caches(batch)
+    itemsize = keras.ops.convert_to_numpy(caches[0]).dtype.itemsize
+    return {
+        "cache_shape": list(keras.ops.shape(caches[0])),
+        "cache_dtype": str(keras.backend.standardize_dtype(caches[0].dtype)),
+        "cache_bytes": sum(
+            math.prod(keras.ops.shape(c)) * int(itemsize) for c in caches
+        ),
+    }
 
 
 def _prompts(batch, length, rng):
@@ -74,30 +103,39 @@ def _prompts(batch, length, rng):
     )
 
 
-def _model_steps(kv_heads, args, rng):
-    """The generator of one model and its timed calls."""
+def _model(kv_heads, max_length, sliding_window=None):
     import keras
 
-    from keras_attention.models import CausalLMGenerator
     from keras_attention.models import build_causal_lm
 
     keras.utils.set_random_seed(SEED)
-    model = build_causal_lm(
+    return build_causal_lm(
         VOCABULARY_SIZE,
         num_layers=NUM_LAYERS,
         d_model=D_MODEL,
         num_heads=NUM_HEADS,
         feed_forward_dim=FEED_FORWARD_DIM,
         num_key_value_heads=kv_heads,
-        max_length=args.max_length,
+        max_length=max_length,
+        sliding_window=sliding_window,
         padding_id=PADDING_ID,
     )
-    generator = CausalLMGenerator(model, max_length=args.max_length)
-    block = model.get_layer("decoder_block_0")
-    cache = block.empty_self_attention_cache(args.batch, args.max_length)
-    prompt = _prompts(args.batch, args.max_length - args.new_tokens, rng)
+
+
+def _generator_steps(model, max_length, new_tokens, batch, rng, **options):
+    """`(generator, steps, info)`: one generator and its timed calls.
+
+    `steps["cached"]` generates `new_tokens` ids after a prompt;
+    `steps["cached_one_token"]` one id (the prompt pass and one step);
+    with `uncached=True` also `steps["uncached"]`.
+    """
+    from keras_attention.models import CausalLMGenerator
+
+    uncached = options.pop("uncached", False)
+    generator = CausalLMGenerator(model, max_length=max_length, **options)
+    prompt = _prompts(batch, max_length - new_tokens, rng)
     # One new token: the prompt pass and a single decoding step.
-    long_prompt = _prompts(args.batch, args.max_length - 1, rng)
+    long_prompt = _prompts(batch, max_length - 1, rng)
 
     def call(prompt_ids, use_cache):
         return lambda: generator.generate(prompt_ids, use_cache=use_cache)
@@ -106,71 +144,114 @@ def _model_steps(kv_heads, args, rng):
         "cached": call(prompt, True),
         "cached_one_token": call(long_prompt, True),
     }
-    if kv_heads in args.uncached_kv_heads:
+    if uncached:
         steps["uncached"] = call(prompt, False)
-    info = {
-        "cache_shape": list(keras.ops.shape(cache)),
-        "cache_dtype": str(keras.backend.standardize_dtype(cache.dtype)),
-        "cache_bytes": cache_bytes(
-            keras.ops.shape(cache),
-            int(keras.ops.convert_to_numpy(cache).dtype.itemsize),
-            NUM_LAYERS,
-        ),
-        "parameters": model.count_params(),
-    }
+    info = dict(cache_info(generator, batch), parameters=model.count_params())
     return generator, steps, info
+
+
+def _cached_row(name, seconds, times, batch, new_tokens):
+    """The timing columns of a cached row from its two calls' times."""
+    cached = seconds[(name, "cached")]
+    one = seconds[(name, "cached_one_token")]
+    decode_s = cached - one
+    return dict(
+        mode="cached",
+        seconds=cached,
+        prompt_pass_s=one,
+        tok_per_s=batch * new_tokens / cached,
+        decode_tok_per_s=(
+            batch * (new_tokens - 1) / decode_s if decode_s > 0 else None
+        ),
+        times=times[(name, "cached")],
+        one_token_times=times[(name, "cached_one_token")],
+    )
+
+
+def _kv_heads_setups(args, rng):
+    """The grouped-query section: name -> (generator, steps, row base)."""
+    setups = {}
+    for kv_heads in args.kv_heads:
+        generator, steps, info = _generator_steps(
+            _model(kv_heads, args.max_length),
+            args.max_length,
+            args.new_tokens,
+            args.batch,
+            rng,
+            uncached=kv_heads in args.uncached_kv_heads,
+        )
+        base = dict(section="kv_heads", kv_heads=kv_heads, **info)
+        setups[("kv_heads", kv_heads)] = (generator, steps, base)
+    return setups
+
+
+def _window_setups(args, rng):
+    """The rolling-cache section: one windowed model, full vs rolling."""
+    model = _model(
+        WINDOW_KV_HEADS, args.window_max_length, sliding_window=args.window
+    )
+    setups = {}
+    for kind in CACHE_KINDS:
+        generator, steps, info = _generator_steps(
+            model,
+            args.window_max_length,
+            args.window_new_tokens,
+            args.batch,
+            # The same prompts for both kinds of cache.
+            np.random.default_rng(SEED + 1),
+            rolling_cache=kind == "rolling",
+        )
+        base = dict(
+            section="window",
+            kv_heads=WINDOW_KV_HEADS,
+            window=args.window,
+            cache=kind,
+            max_length=args.window_max_length,
+            new_tokens=args.window_new_tokens,
+            **info,
+        )
+        setups[("window", kind)] = (generator, steps, base)
+    return setups
 
 
 def measure(args):
     """Every model's calls, timed round by round: a list of row dicts."""
-    import numpy as np
-
     rng = np.random.default_rng(SEED)
-    generators, steps, infos = {}, {}, {}
-    for kv_heads in args.kv_heads:
-        generator, model_steps, info = _model_steps(kv_heads, args, rng)
-        generators[kv_heads], infos[kv_heads] = generator, info
-        for name, step in model_steps.items():
-            steps[(kv_heads, name)] = step
+    setups = {}
+    if "kv_heads" in args.sections:
+        setups.update(_kv_heads_setups(args, rng))
+    if "window" in args.sections:
+        setups.update(_window_setups(args, rng))
+    steps = {
+        (name, step_name): step
+        for name, (_, named_steps, _) in setups.items()
+        for step_name, step in named_steps.items()
+    }
     compile_start = time.perf_counter()
-    for step in steps.values():  # compile (and check) every program
-        step()
+    first_ids = {key: step() for key, step in steps.items()}  # compile
     compile_s = time.perf_counter() - compile_start
     times = interleaved_times(steps, args.repeats, warmup=0)
     seconds = {key: statistics.median(t) for key, t in times.items()}
-    new = args.batch * args.new_tokens
     rows = []
-    for kv_heads in args.kv_heads:
-        cached = seconds[(kv_heads, "cached")]
-        one = seconds[(kv_heads, "cached_one_token")]
-        decode_s = cached - one
+    for name, (generator, named_steps, base) in setups.items():
         base = dict(
-            kv_heads=kv_heads,
-            cache_mib=infos[kv_heads]["cache_bytes"] / 2**20,
-            **infos[kv_heads],
-            traces=generators[kv_heads].traces,
+            base,
+            cache_mib=base["cache_bytes"] / 2**20,
+            traces=generator.traces,
             # One compiled program per use_cache value.
-            programs=1 + ((kv_heads, "uncached") in steps),
-            calls=(args.repeats + 1) * sum(k[0] == kv_heads for k in steps),
+            programs=1 + ("uncached" in named_steps),
+            calls=(args.repeats + 1) * len(named_steps),
         )
+        new_tokens = base.pop("new_tokens", args.new_tokens)
         rows.append(
             dict(
                 base,
-                mode="cached",
-                seconds=cached,
-                prompt_pass_s=one,
-                tok_per_s=new / cached,
-                decode_tok_per_s=(
-                    args.batch * (args.new_tokens - 1) / decode_s
-                    if decode_s > 0
-                    else None
-                ),
-                times=times[(kv_heads, "cached")],
-                one_token_times=times[(kv_heads, "cached_one_token")],
+                **_cached_row(name, seconds, times, args.batch, new_tokens),
             )
         )
-        if (kv_heads, "uncached") in seconds:
-            uncached = seconds[(kv_heads, "uncached")]
+        if "uncached" in named_steps:
+            uncached = seconds[(name, "uncached")]
+            new = args.batch * new_tokens
             rows.append(
                 dict(
                     base,
@@ -178,10 +259,26 @@ def measure(args):
                     seconds=uncached,
                     tok_per_s=new / uncached,
                     decode_tok_per_s=new / uncached,
-                    times=times[(kv_heads, "uncached")],
+                    times=times[(name, "uncached")],
                 )
             )
-            rows[-2]["vs_uncached"] = uncached / cached
+            rows[-2]["vs_uncached"] = uncached / rows[-2]["seconds"]
+    if "window" in args.sections:
+        full, rolling = (
+            next(r for r in rows if r.get("cache") == kind)
+            for kind in CACHE_KINDS
+        )
+        rolling["vs_full"] = (
+            rolling["decode_tok_per_s"] / full["decode_tok_per_s"]
+            if rolling["decode_tok_per_s"] and full["decode_tok_per_s"]
+            else None
+        )
+        rolling["same_ids"] = bool(
+            np.array_equal(
+                first_ids[(("window", "rolling"), "cached")],
+                first_ids[(("window", "full"), "cached")],
+            )
+        )
     return {"rows": rows, "compile_s": compile_s}
 
 
@@ -199,6 +296,9 @@ def _worker_args(args):
         "--batch", args.batch, "--repeats", args.repeats,
         "--kv-heads", *args.kv_heads,
         "--uncached-kv-heads", *args.uncached_kv_heads,
+        "--sections", *args.sections, "--window", args.window,
+        "--window-max-length", args.window_max_length,
+        "--window-new-tokens", args.window_new_tokens,
     ]  # fmt: skip
 
 
@@ -208,9 +308,9 @@ def _run_worker(backend, args):
 
 
 COLUMNS = [
-    "backend", "kv_heads", "mode", "cache_mib", "seconds", "tok_per_s",
-    "decode_tok_per_s", "vs_uncached", "programs", "traces", "calls",
-    "error",
+    "backend", "section", "kv_heads", "window", "cache", "mode",
+    "cache_mib", "seconds", "tok_per_s", "decode_tok_per_s", "vs_uncached",
+    "vs_full", "same_ids", "programs", "traces", "calls", "error",
 ]  # fmt: skip
 
 
@@ -233,6 +333,18 @@ def main(argv=None):
         "cost hardly depends on the KV heads)",
     )
     parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS)
+    )
+    parser.add_argument(
+        "--window", type=int, default=WINDOW, help="of the window section"
+    )
+    parser.add_argument(
+        "--window-max-length", type=int, default=WINDOW_MAX_LENGTH
+    )
+    parser.add_argument(
+        "--window-new-tokens", type=int, default=WINDOW_NEW_TOKENS
+    )
+    parser.add_argument(
         "--quick", action="store_true", help=f"max_length {QUICK_MAX_LENGTH}"
     )
     parser.add_argument(
@@ -248,6 +360,16 @@ def main(argv=None):
         parser.error(
             "--new-tokens must be in [2, max_length). Received: "
             f"{args.new_tokens}"
+        )
+    if not 2 <= args.window_new_tokens < args.window_max_length:
+        parser.error(
+            "--window-new-tokens must be in [2, --window-max-length). "
+            f"Received: {args.window_new_tokens}"
+        )
+    if not 1 <= args.window < args.window_max_length:
+        parser.error(
+            "--window must be in [1, --window-max-length) for the rolling "
+            f"cache to be shorter. Received: {args.window}"
         )
 
     rows, compile_s = [], {}
@@ -282,9 +404,21 @@ def main(argv=None):
                     "call each; medians"
                 ),
                 "cache_bytes": (
-                    "batch x 2 x max_length x kv_heads x key_dim x 4 bytes "
-                    "x layers, from the cache shapes"
+                    "batch x 2 x cache_length x kv_heads x key_dim x 4 "
+                    "bytes x layers, from the shapes of the caches "
+                    "decoding holds (cache_length: max_length, or the "
+                    "window of a rolling cache)"
                 ),
+                "sections": args.sections,
+                "window": {
+                    "sliding_window": args.window,
+                    "kv_heads": WINDOW_KV_HEADS,
+                    "max_length": args.window_max_length,
+                    "prompt_length": (
+                        args.window_max_length - args.window_new_tokens
+                    ),
+                    "new_tokens": args.window_new_tokens,
+                },
             },
             "compile_s": compile_s,
             "rows": rows,
