@@ -227,3 +227,33 @@ def test_torch_blockwise_dropout_gradient_matches_finite_differences():
             np.testing.assert_allclose(
                 grad[position].item(), numeric.item(), atol=3e-3
             )
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's blocks")
+@pytest.mark.parametrize("causal,window", [(True, None), (True, 64)])
+def test_jax_backward_memory_grows_linearly(causal, window):
+    # A backward pass that kept every block pair's residuals would grow
+    # 4x from n to 2n; the blockwise one keeps O(n) (about 2x).
+    import jax
+
+    def temp_bytes(n):
+        x = jax.ShapeDtypeStruct((1, n, 2, 16), "float32")
+
+        def loss(q, k, v):
+            out = scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                causal=causal,
+                window=window,
+                implementation="chunked",
+                chunk_size=64,
+            )
+            return out.sum()
+
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+        compiled = grad.lower(x, x, x).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    small, large = temp_bytes(1024), temp_bytes(4096)
+    assert large < 5 * small  # quadratic would be 16x

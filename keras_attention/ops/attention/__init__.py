@@ -15,8 +15,9 @@ query whose keys are all masked. Each concept has its module:
   kernel that runs.
 - `tensorflow_kernels.py`: one batched matmul, and cache-sized tiles with a
   hand-written recomputing gradient.
-- `jax_kernels.py`: an online softmax over key blocks under
-  `jax.checkpoint` / `lax.scan` (memory linear in the length).
+- `jax_kernels.py`: an online softmax over the visited key blocks, a
+  `jax.custom_vjp` whose backward pass recomputes them (memory linear in
+  the length).
 - `torch_kernels.py`: `torch.nn.functional.scaled_dot_product_attention`
   where its semantics match ours, a blockwise `torch.autograd.Function`
   for seeded dropout, the soft cap and a chunked window.
@@ -45,9 +46,10 @@ Every kernel takes the same score options: an additive `attention_bias`
 soft-capping `soft_cap * tanh(s / soft_cap)` (applied before the bias) and
 a sliding `window` (aligned bottom-right like the causal mask). The
 memory-efficient kernels build the causal and window masks per tile from
-positions, never as an `n x n` tensor, and skip the tiles (TensorFlow,
-PyTorch: the key span) outside the window, so a windowed call costs
-`n * window`, not `n^2`.
+positions, never as an `n x n` tensor, and skip the blocks outside the
+window and above the diagonal, so a windowed call costs `n * window`, not
+`n^2`, and a causal one half of a full one (TensorFlow under XLA masks the
+causal blocks instead: its slices need static sizes).
 """
 
 from keras_attention.ops.attention.core import scaled_dot_product_attention
