@@ -339,3 +339,34 @@ def test_old_flag_spellings_still_work(recipe, capsys):
     assert (
         "warning: --max-sequence-length is deprecated, use --max-length" in err
     )
+
+
+def test_synthetic_benchmark_corpus_is_cased_distinct_and_loads(
+    recipe, tmp_path
+):
+    spec = importlib.util.spec_from_file_location(
+        "translation_quality",
+        os.path.join(
+            os.path.dirname(RECIPE),
+            "..",
+            "benchmarks",
+            "translation_quality.py",
+        ),
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    pairs = benchmark.synthetic_pairs(400, seed=1)
+    assert pairs == benchmark.synthetic_pairs(400, seed=1)
+    assert pairs != benchmark.synthetic_pairs(400, seed=2)
+    assert len(set(pairs)) == 400
+    targets = [target for _, target in pairs]
+    assert not any(target[0].islower() for target in targets)
+    assert any(any(c.isdigit() for c in target) for target in targets)
+    assert any("?" in target for target in targets)
+    assert any('"' in target for target in targets)
+    tsv = tmp_path / "corpus.tsv"
+    benchmark.write_tsv(pairs, tsv)
+    args = recipe.parse_args(["--data", str(tsv), "--held-out-fraction", "0.1"])
+    train, held_out = recipe.load_data(args)
+    assert len(train) + len(held_out) == 400
+    assert set(train) | set(held_out) == set(pairs)
