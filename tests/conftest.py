@@ -6,6 +6,13 @@ and on PyTorch, as KerasHub's CI does. Tests of the TensorFlow-only half of
 the package (data, text, serving, recipes, training utilities) are marked
 `tf_only` by their location; a TensorFlow-specific test elsewhere carries
 the mark itself.
+
+On JAX, `fit`, `evaluate` and `predict` of a model compiled with the
+default `jit_compile="auto"` run op by op, as Keras runs them on PyTorch:
+XLA-compiling the train step of each tiny test model costs seconds, running
+it eagerly milliseconds. A test that passes `jit_compile=True` (the
+cross-backend round trip, the all-layers model) or calls `jax.jit` itself
+still compiles, so tracing every layer under XLA stays tested.
 """
 
 import os
@@ -52,6 +59,11 @@ def _reset_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
 
+
+if keras.backend.backend() == "jax":
+    # `jit_compile="auto"` resolves here; Keras resolves it to `False` on
+    # PyTorch the same way.
+    keras.Model._resolve_auto_jit_compile = lambda model: False
 
 if keras.backend.backend() == "torch":
     import torch

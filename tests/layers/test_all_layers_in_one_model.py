@@ -84,6 +84,26 @@ def test_keras_file_round_trip(tmp_path):
     )
 
 
+# TensorFlow's `fit` in the other tests already traces every layer (in a
+# `tf.function`); PyTorch runs eagerly by default.
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the suite's other tests run JAX's fit op by op",
+)
+def test_every_layer_trains_and_predicts_under_xla_on_jax():
+    model = build_model_with_every_layer()
+    model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    batch = example_batch()
+    eager = keras.ops.convert_to_numpy(model(batch))
+    target = np.random.default_rng(1).normal(size=eager.shape)
+    compiled = model.predict(batch, verbose=0)
+    np.testing.assert_allclose(compiled, eager, atol=1e-5)
+    history = model.fit(batch, target, epochs=2, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[1] < losses[0]
+
+
 @pytest.mark.tf_only
 @pytest.mark.large
 def test_saved_model_export_reloads_without_the_package(tmp_path):

@@ -84,7 +84,13 @@ def test_trained_models_reload_on_tensorflow(tmp_path):
     requests, expected = [], []
     for index, case in enumerate((_translation_case, _classifier_case)):
         model, inputs, labels, loss = case()
-        model.compile(optimizer="adam", loss=loss)
+        # XLA on JAX, as a user's `fit` runs there (the suite's other
+        # tests run JAX op by op, tests/conftest.py).
+        model.compile(
+            optimizer="adam",
+            loss=loss,
+            jit_compile=keras.backend.backend() == "jax",
+        )
         features = inputs if len(inputs) > 1 else next(iter(inputs.values()))
         dataset = tf.data.Dataset.from_tensor_slices((features, labels))
         history = model.fit(dataset.batch(4), epochs=1, verbose=0)
