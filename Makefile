@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # The tests other backends run: the modelling half of the package (tests of
 # data, text, serving and recipes are marked `tf_only`, slow end-to-end ones
-# `large`). JAX compiles every new shape, seconds a test on 2 CPUs, so
-# within `make test`'s 10-minute budget it runs the ops and the cross-backend
-# round trip; `make test-backends` runs the whole backend-neutral suite on
-# both (about 15 minutes).
+# `large`). On JAX the tests run `fit`/`predict` op by op (tests/conftest.py)
+# but every op and `jax.jit` still compiles once per new shape, a second or
+# more a test on 2 CPUs; the TensorFlow run alone takes most of `make
+# test`'s 10-minute budget, so JAX runs the ops and the cross-backend round
+# trip there; `make test-backends` runs the whole backend-neutral suite on
+# both.
 BACKEND_TESTS := tests/ops tests/layers tests/models tests/test_decoding.py
 TORCH_TESTS := $(BACKEND_TESTS)
 JAX_TESTS := tests/ops tests/models/test_cross_backend.py
