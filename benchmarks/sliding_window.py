@@ -28,6 +28,13 @@ the other); the JSON's `repeats` says which.
     python benchmarks/sliding_window.py            # n = 8k, 32k (~30 min)
     python benchmarks/sliding_window.py --quick    # n = 2k, 4k
     python benchmarks/sliding_window.py --backends tensorflow --lengths 8192
+
+`--variants bidirectional full window` adds full attention without the
+causal mask (`causal_speedup` = bidirectional / full: how much of the
+work above the diagonal the causal kernel skips, ideally 2), and
+`--tree DIR` runs the workers on another checkout of the package (say the
+commit before a kernel change, `git worktree add DIR REV`) for a
+before/after comparison in one session.
 """
 
 import argparse
@@ -59,6 +66,12 @@ QUICK_LENGTHS = [2048, 4096]
 # warm-up round (the steps are compiled before timing all the same).
 LONG_LENGTH = 16384
 VARIANTS = ("full", "window")
+# Each variant's (causal, uses the window).
+VARIANT_OPTIONS = {
+    "bidirectional": (False, False),
+    "full": (True, False),
+    "window": (True, True),
+}
 MIB = 2**20
 
 
@@ -95,7 +108,7 @@ def _inputs(length):
     return [rng.normal(size=shape).astype("float32") for _ in range(3)]
 
 
-def _compiled_step(length, window):
+def _compiled_step(length, window, causal=True):
     """A compiled forward+backward step of the attention, ready to call.
 
     Returns a callable that runs one step and waits for its result.
@@ -106,7 +119,7 @@ def _compiled_step(length, window):
 
     def attend(q, k, v):
         return scaled_dot_product_attention(
-            q, k, v, causal=True, window=window, implementation="chunked"
+            q, k, v, causal=causal, window=window, implementation="chunked"
         )
 
     arrays = _inputs(length)
@@ -145,32 +158,39 @@ def _compiled_step(length, window):
     return step
 
 
-def _window_of(variant, window):
-    return window if variant == "window" else None
+def _step_of(variant, length, window):
+    causal, windowed = VARIANT_OPTIONS[variant]
+    return _compiled_step(length, window if windowed else None, causal)
 
 
-def measure_times(length, window, repeats, warmup):
-    """Interleaved forward+backward times of the full and windowed steps."""
-    steps = {
-        variant: _compiled_step(length, _window_of(variant, window))
-        for variant in VARIANTS
-    }
+def _ratios(row, times=None):
+    """`speedup` (full / window) and `causal_speedup` (bidirectional /
+    full) of a row's median times, with quartiles from per-round times."""
+    for name, (slow, fast) in {
+        "speedup": ("full", "window"),
+        "causal_speedup": ("bidirectional", "full"),
+    }.items():
+        if f"{slow}_s" not in row or f"{fast}_s" not in row:
+            continue
+        row[name] = row[f"{slow}_s"] / row[f"{fast}_s"]
+        if times is not None:
+            q1, q3 = round_ratio_quartiles(times[slow], times[fast])
+            row[f"{name}_q1"], row[f"{name}_q3"] = q1, q3
+
+
+def measure_times(length, window, repeats, warmup, variants=VARIANTS):
+    """Interleaved forward+backward times of the variants' steps."""
+    steps = {variant: _step_of(variant, length, window) for variant in variants}
     times = interleaved_times(steps, repeats, warmup)
-    q1, q3 = round_ratio_quartiles(times["full"], times["window"])
-    full, windowed = (statistics.median(times[v]) for v in VARIANTS)
-    return {
-        "full_s": full,
-        "window_s": windowed,
-        "speedup": full / windowed,
-        "speedup_q1": q1,
-        "speedup_q3": q3,
-        "times": times,
-    }
+    result = {f"{v}_s": statistics.median(times[v]) for v in variants}
+    _ratios(result, times)
+    result["times"] = times
+    return result
 
 
 def measure_memory(length, window, variant):
     """Peak RSS growth of one compiled step, in a process of its own."""
-    step = _compiled_step(length, _window_of(variant, window))
+    step = _step_of(variant, length, window)
     reset = _reset_peak_rss()
     before_kib = _status_kib("VmRSS")
     start = time.perf_counter()
@@ -191,10 +211,14 @@ def measure_memory(length, window, variant):
 
 
 def _worker(args):
-    sys.path.insert(0, ROOT)
+    sys.path.insert(0, args.tree or ROOT)
     if args.task == "time":
         result = measure_times(
-            args.length, args.window, args.repeats, args.warmup
+            args.length,
+            args.window,
+            args.repeats,
+            args.warmup,
+            tuple(args.variants),
         )
     else:
         result = measure_memory(args.length, args.window, args.variant)
@@ -204,13 +228,19 @@ def _worker(args):
 # -- in the parent process ------------------------------------------------
 
 
-def _run_worker(backend, *worker_args):
-    return run_worker(__file__, backend, worker_args)
+def measure_row(
+    backend, length, window, repeats, warmup, variants=VARIANTS, tree=None
+):
+    """One (backend, length) row: times, their ratios, the memories."""
 
+    def _run_worker(*worker_args):
+        common = ["--variants", *variants]
+        if tree:
+            common += ["--tree", tree]
+        return run_worker(__file__, backend, list(worker_args) + common)
 
-def measure_row(backend, length, window, repeats, warmup):
-    """One (backend, length) row: times, their ratio and both memories."""
     row = {
+        "tree": tree or "this checkout",
         "backend": backend,
         "n": length,
         "window": window,
@@ -222,13 +252,13 @@ def measure_row(backend, length, window, repeats, warmup):
     start = time.perf_counter()
     if repeats > 0:
         timed = _run_worker(
-            backend, "--task", "time", "--length", length,
+            "--task", "time", "--length", length,
             "--window", window, "--repeats", repeats, "--warmup", warmup,
         )  # fmt: skip
         row.update(timed)
-    for variant in VARIANTS:
+    for variant in variants:
         memory = _run_worker(
-            backend, "--task", "memory", "--length", length,
+            "--task", "memory", "--length", length,
             "--window", window, "--variant", variant,
         )  # fmt: skip
         if "error" in memory:
@@ -240,17 +270,18 @@ def measure_row(backend, length, window, repeats, warmup):
         row["memory_method"] = memory["method"]
         if repeats == 0:
             row[f"{variant}_s"] = memory["seconds"]
-    if repeats == 0 and "full_s" in row and "window_s" in row:
-        row["speedup"] = row["full_s"] / row["window_s"]
+    if repeats == 0:
+        _ratios(row)
         row["timing"] = "one step each, in the memory processes"
     row["wall_s"] = time.perf_counter() - start
     return row
 
 
 COLUMNS = [
-    "backend", "n", "window", "full_s", "window_s", "speedup", "speedup_q1",
-    "speedup_q3", "ideal_speedup", "full_mib", "window_mib", "repeats",
-    "error",
+    "tree", "backend", "n", "window", "bidirectional_s", "full_s",
+    "window_s", "causal_speedup", "speedup", "speedup_q1", "speedup_q3",
+    "ideal_speedup", "bidirectional_mib", "full_mib", "window_mib",
+    "repeats", "error",
 ]  # fmt: skip
 
 
@@ -274,6 +305,20 @@ def main(argv=None):
     parser.add_argument(
         "--output", default="sliding_window", help="results/NAME.json"
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANT_OPTIONS),
+        help="steps to compare (default: full window)",
+    )
+    parser.add_argument(
+        "--trees",
+        nargs="+",
+        default=[None],
+        help="package checkouts to run, side by side (default: this one)",
+    )
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
@@ -288,16 +333,19 @@ def main(argv=None):
     for backend in args.backends:
         for length in lengths:
             long = length >= LONG_LENGTH
-            row = measure_row(
-                backend,
-                length,
-                args.window,
-                args.long_repeats if long else args.repeats,
-                0 if long else 1,
-            )
-            rows.append(row)
-            print_table([row], COLUMNS)
-            print(flush=True)
+            for tree in args.trees:
+                row = measure_row(
+                    backend,
+                    length,
+                    args.window,
+                    args.long_repeats if long else args.repeats,
+                    0 if long else 1,
+                    tuple(args.variants),
+                    tree,
+                )
+                rows.append(row)
+                print_table([row], COLUMNS)
+                print(flush=True)
     print_table(rows, COLUMNS)
     write_json(
         args.output,
@@ -309,7 +357,11 @@ def main(argv=None):
                 "window": args.window,
                 "pass": "forward+backward",
                 "implementation": "chunked",
-                "causal": True,
+                "variants": {
+                    v: {"causal": c, "window": w}
+                    for v, (c, w) in VARIANT_OPTIONS.items()
+                    if v in args.variants
+                },
                 "timing": (
                     "compiled steps timed alternately round by round, "
                     f"{args.repeats} rounds after 1 warm-up round, below "
