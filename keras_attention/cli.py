@@ -38,16 +38,26 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 
 import keras
 
 from keras_attention.export import run_saved_model_in_fresh_process
+from keras_attention.files import atomic_path
+from keras_attention.files import atomic_write_text
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.training import STRATEGIES
+from keras_attention.training import build_and_compile
+from keras_attention.training import fit_distributed_run
 from keras_attention.training import fit_run
+from keras_attention.training import is_chief
+from keras_attention.training import make_distribution_strategy
+from keras_attention.training import read_stopping_state
+from keras_attention.training import remove_worker_output_dir
 from keras_attention.training import start_run
+from keras_attention.training import worker_output_dir
 
 __all__ = [
     "COMMON_ARGUMENTS",
@@ -55,6 +65,7 @@ __all__ = [
     "DEPRECATED_FLAGS",
     "EXPORT_DIR",
     "HelpFormatter",
+    "MIN_FREE_BYTES",
     "NUM_WARMUP_TEXTS",
     "Run",
     "add_argument",
@@ -63,8 +74,12 @@ __all__ = [
     "add_preset_arguments",
     "add_preset_group",
     "add_restart_argument",
+    "add_sampling_arguments",
+    "add_stopping_arguments",
+    "add_training_arguments",
     "apply_preset",
     "check_arguments",
+    "check_output_dir",
     "data_source_arguments",
     "make_parser",
     "parse_arguments",
@@ -75,6 +90,10 @@ __all__ = [
 
 SUMMARY_FILE = "summary.json"
 EXPORT_DIR = "saved_model"
+# The least free space `--output-dir` must have before a run starts: enough
+# for the checkpoints, vocabularies and export of the small presets (a big
+# model needs more; a full disk mid-run still fails with a clear error).
+MIN_FREE_BYTES = 64 * 2**20
 # How many held-out inputs an export writes as TF Serving warmup requests.
 NUM_WARMUP_TEXTS = 4
 # Exit status for bad input (a missing file, an unknown dataset, a malformed
@@ -250,6 +269,41 @@ COMMON_ARGUMENTS = {
     "no_export": dict(
         action="store_true",
         help="skip the SavedModel export and its fresh-process check",
+    ),
+    "no_jit": dict(
+        action="store_true",
+        help="do not XLA-compile training and decoding (compiles faster, "
+        "runs slower: for tiny runs)",
+    ),
+    "patience": dict(
+        type=int,
+        positive=True,
+        help="early stopping: stop after this many epochs without a better "
+        "validation loss (or the recipe's held-out metric), keeping "
+        "(saving, exporting) the best epoch's weights (default: train "
+        "every epoch)",
+    ),
+    "time_budget": dict(
+        type=float,
+        positive=True,
+        metavar="MINUTES",
+        help="stop cleanly after the epoch that exceeds this much training "
+        "time, counted across resumes, then export as usual (default: no "
+        "limit)",
+    ),
+    "prompt": dict(
+        action="append",
+        help="a prompt to continue, repeatable (default: the starts of a "
+        "few held-out windows)",
+    ),
+    "max_new_tokens": dict(
+        type=int, positive=True, help="tokens generated per sample"
+    ),
+    "temperature": dict(type=float, help="sampling temperature"),
+    "top_k": dict(
+        type=int,
+        positive=True,
+        help="sample among the k most likely tokens",
     ),
     "export_version": dict(
         type=int,
@@ -541,6 +595,136 @@ def add_restart_argument(group):
     add_argument(group, "restart")
 
 
+def add_stopping_arguments(group):
+    """Add the stopping rule: `--patience` and `--time-budget`.
+
+    `Run.fit` passes them on to `training.fit_run` (see
+    `training.StoppingRule`).
+
+    Example:
+
+    >>> parser = make_parser("A recipe.")
+    >>> add_stopping_arguments(parser)
+    >>> parser.parse_args(["--patience", "2"]).patience
+    2
+    """
+    add_arguments(group, "patience", "time_budget")
+
+
+def add_training_arguments(parser, *names, **defaults):
+    """Add the `training` group that every recipe shares.
+
+    The group holds `names` and the keys of `defaults` (as `add_arguments`
+    adds them; a value that is a dict is the `add_argument` keywords of
+    that argument, e.g. `dict(default=1e-2, help=...)`), then `--seed`,
+    `--restart`, `--strategy` (see `Run.build_and_compile`) and the
+    stopping rule (`add_stopping_arguments`).
+
+    Args:
+        parser: the recipe's parser.
+        *names: common arguments without a recipe default.
+        **defaults: common arguments with the recipe's default (or its
+            keywords).
+
+    Returns:
+        The group, for the recipe's own training options.
+
+    Example:
+
+    >>> parser = make_parser("A recipe.")
+    >>> _ = add_training_arguments(parser, epochs=3, batch_size=32)
+    >>> args = parser.parse_args(["--seed", "4", "--time-budget", "30"])
+    >>> args.epochs, args.batch_size, args.seed, args.time_budget
+    (3, 32, 4, 30.0)
+    """
+    group = parser.add_argument_group("training")
+    for name in [*names, *(n for n in defaults if n not in names)]:
+        overrides = defaults.get(name, {})
+        if not isinstance(overrides, dict):
+            overrides = {"default": overrides}
+        add_argument(group, name, **overrides)
+    add_arguments(group, "seed", "restart", "strategy")
+    add_stopping_arguments(group)
+    return group
+
+
+def add_sampling_arguments(parser, **defaults):
+    """Add the `sampling` group: `--prompt`, `--max-new-tokens`, ...
+
+    The decoding options of a generative recipe: `--prompt` (repeatable),
+    `--max-new-tokens`, `--temperature` and `--top-k`, with these
+    defaults.
+
+    Returns:
+        The group.
+
+    Example:
+
+    >>> parser = make_parser("A recipe.")
+    >>> _ = add_sampling_arguments(parser, max_new_tokens=40, top_k=10)
+    >>> parser.parse_args(["--prompt", "once"]).prompt
+    ['once']
+    """
+    group = parser.add_argument_group("sampling")
+    names = ("prompt", "max_new_tokens", "temperature", "top_k")
+    add_arguments(group, *names, **defaults)
+    return group
+
+
+def _existing_ancestor(path):
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def check_output_dir(path, min_free_bytes=MIN_FREE_BYTES):
+    """Why a run cannot write to `path`, checked before it starts, or `None`.
+
+    `path` (or, when it does not exist yet, the nearest directory above
+    it, where it will be created) must be a directory in which a probe
+    file can be written and removed, and whose file system has at least
+    `min_free_bytes` free. Nothing is created.
+
+    Args:
+        path: the output directory.
+        min_free_bytes: int, the least free space. Defaults to
+            `MIN_FREE_BYTES` (64 MiB).
+
+    Returns:
+        `None` when the directory is usable, else the reason, a str.
+
+    Example:
+
+    >>> import tempfile
+    >>> check_output_dir(os.path.join(tempfile.mkdtemp(), "new", "run"))
+    >>> check_output_dir(__file__)[:26]
+    'it exists and is not a dir'
+    """
+    existing = _existing_ancestor(path)
+    if not os.path.isdir(existing):
+        what = "it" if existing == os.path.abspath(path) else existing
+        return f"{what} exists and is not a directory"
+    probe = os.path.join(existing, f".write-probe-{os.getpid()}")
+    try:
+        with open(probe, "w") as file:
+            file.write("probe")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        return f"cannot write in {existing}: {error.strerror or error}"
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
+    free = shutil.disk_usage(existing).free
+    if free < min_free_bytes:
+        return (
+            f"only {free / 2**20:.1f} MiB free on its disk, less than the "
+            f"{min_free_bytes / 2**20:.0f} MiB a run needs"
+        )
+    return None
+
+
 def check_arguments(parser, args, positive=()):
     """Exit with a usage error for bad values of the common arguments.
 
@@ -549,7 +733,9 @@ def check_arguments(parser, args, positive=()):
     must be in `[0, 1)`, `--held-out-fraction` in `(0, 1)`, `--d-model`
     divisible by `--num-heads`; `--test-data` comes with `--data`, and
     `--source-file` with `--target-file` (and without `--data`);
-    `--export-version` must not name a version that `--output-dir` holds.
+    `--export-version` must not name a version that `--output-dir` holds;
+    `--output-dir` must be a writable directory (or creatable) with free
+    space (`check_output_dir`): found now, not after an hour of training.
 
     Args:
         parser: the recipe's parser (for `parser.error`).
@@ -582,8 +768,19 @@ def check_arguments(parser, args, positive=()):
         parser.error("--source-file and --target-file go together")
     if source_file and data:
         parser.error("use either --source-file/--target-file or --data")
+    if getattr(args, "strategy", None) == "multi_worker":
+        for name in ("patience", "time_budget"):
+            if getattr(args, name, None) is not None:
+                # Workers must stop together; the loop runs no validation.
+                parser.error(
+                    f"{_flag(name)} does not work with --strategy "
+                    "multi_worker (yet)"
+                )
     version = getattr(args, "export_version", None)
     output_dir = getattr(args, "output_dir", None)
+    problem = output_dir and check_output_dir(output_dir)
+    if problem:
+        parser.error(f"--output-dir {output_dir}: {problem}")
     if version and output_dir and not getattr(args, "no_export", False):
         # Found before training, not after it: versions are never replaced.
         existing = os.path.join(output_dir, EXPORT_DIR, str(version))
@@ -664,12 +861,45 @@ class Run:
 
     def __init__(self, args):
         self.args = args
-        self.output_dir = args.output_dir
+        self.multi_worker = getattr(args, "strategy", None) == "multi_worker"
+        self._strategy = None
+        if self.multi_worker:  # before any other TensorFlow op
+            self._strategy = make_distribution_strategy("multi_worker")
+        self.chief = is_chief() if self.multi_worker else True
+        # A worker that is not the chief writes to a scratch directory.
+        self.output_dir = (
+            worker_output_dir(args.output_dir)
+            if self.multi_worker
+            else args.output_dir
+        )
         self.started = time.perf_counter()
         self.resuming = False
         self.history = None
         self.export_dir = None  # the version `export_and_verify` wrote
+        self._build = self._compile_arguments = None
         keras.utils.set_random_seed(args.seed)
+
+    @property
+    def strategy(self):
+        """The `tf.distribute` strategy of `--strategy` (made once)."""
+        if self._strategy is None:
+            name = getattr(self.args, "strategy", "default")
+            self._strategy = make_distribution_strategy(name)
+        return self._strategy
+
+    def build_and_compile(self, build, compile_arguments):
+        """The model `build()` returns, compiled with `compile_arguments()`.
+
+        Under `--strategy mirrored` it is built under the strategy (see
+        `training.build_and_compile`). Under `multi_worker` it is built
+        without one, so that evaluation, plots, saving and export run as
+        on one machine; `fit` trains a twin built under the strategy and
+        copies its weights back.
+        """
+        if not self.multi_worker:
+            return build_and_compile(build, compile_arguments, self.strategy)
+        self._build, self._compile_arguments = build, compile_arguments
+        return build_and_compile(build, compile_arguments)
 
     def start(self):
         """Prepare the output directory; return whether the run resumes."""
@@ -680,17 +910,34 @@ class Run:
         """The path of `name` in the output directory."""
         return os.path.join(self.output_dir, name)
 
+    def save_model(self, model, name="model.keras"):
+        """`model.save` to `name` in the output directory, atomically.
+
+        A run killed while saving leaves the previous file or none (see
+        `keras_attention.files`). Returns the path.
+        """
+        path = self.path(name)
+        with atomic_path(path) as temporary:
+            model.save(temporary)
+        return path
+
     def elapsed(self):
         """Seconds since the run was created."""
         return time.perf_counter() - self.started
 
-    def fit(self, model, data, callbacks=(), **fit_kwargs):
+    def fit(
+        self, model, data, callbacks=(), monitor="val_loss", mode="min", **kw
+    ):
         """`training.fit_run` for `--epochs`; returns the whole history.
 
         With `steps_per_epoch` (not `None`), the `tf.data.Dataset` `data`
-        repeats, so that every epoch has its steps.
+        repeats, so that every epoch has its steps. The stopping rule
+        (`--patience`, `--time-budget`, when the recipe has them) watches
+        `monitor` (`mode`: `"min"` or `"max"`).
         """
-        if fit_kwargs.get("steps_per_epoch") is not None:
+        if self.multi_worker:
+            return self._fit_multi_worker(model, data)
+        if kw.get("steps_per_epoch") is not None:
             data = data.repeat()
         self.history = fit_run(
             model,
@@ -698,8 +945,33 @@ class Run:
             self.output_dir,
             self.args.epochs,
             callbacks,
-            **fit_kwargs,
+            patience=getattr(self.args, "patience", None),
+            time_budget=getattr(self.args, "time_budget", None),
+            monitor=monitor,
+            mode=mode,
+            **kw,
         )
+        return self.history
+
+    def _fit_multi_worker(self, model, data):
+        """`training.fit_distributed_run` of a twin; weights copied back.
+
+        Keras callbacks, validation and the stopping rule do not run in
+        this loop.
+        """
+        if self._build is None:
+            raise ValueError(
+                "--strategy multi_worker needs the model built by "
+                "`Run.build_and_compile`. Received: a model built elsewhere"
+            )
+        twin = build_and_compile(
+            self._build, self._compile_arguments, self.strategy
+        )
+        twin.set_weights(model.get_weights())
+        self.history = fit_distributed_run(
+            twin, data, self.args.output_dir, self.args.epochs, self.strategy
+        )
+        model.set_weights(twin.get_weights())
         return self.history
 
     def export_and_verify(
@@ -767,7 +1039,7 @@ class Run:
         Returns:
             `summary`.
         """
-        if self.args.no_export:
+        if self.args.no_export or not self.chief:
             return summary
         if callable(expected):
             expected = expected(texts)
@@ -789,13 +1061,23 @@ class Run:
         """Write `summary.json`; return `summary`.
 
         After a `fit`, `summary` gains `"epochs"` (the number of epochs the
-        whole run trained) and `"history"` (their metrics); it always gains
+        whole run trained) and `"history"` (their metrics), and with a
+        stopping rule `"stopping"` (the 0-based best epoch, the training
+        seconds and why it stopped, or `None`); it always gains
         `"total_seconds"`.
         """
         if self.history is not None:
             summary["epochs"] = len(self.history.get("loss", []))
             summary["history"] = self.history
+        stopping = read_stopping_state(self.output_dir)
+        if stopping:
+            summary["stopping"] = {
+                name: stopping[name]
+                for name in ("best_epoch", "elapsed_seconds", "stop_reason")
+            }
         write_summary(self.output_dir, summary, self.started)
+        if not self.chief:  # its copies were for the collective saves
+            remove_worker_output_dir(self.args.output_dir)
         print(
             f"Wrote results to {self.output_dir} in "
             f"{summary['total_seconds']:.0f} s"
@@ -822,9 +1104,7 @@ def write_summary(output_dir, summary, started):
     """
     summary["total_seconds"] = time.perf_counter() - started
     path = os.path.join(output_dir, SUMMARY_FILE)
-    with open(path, "w") as file:
-        json.dump(summary, file, indent=1)
-    return path
+    return atomic_write_text(path, json.dumps(summary, indent=1))
 
 
 def run_recipe(main, argv=None):

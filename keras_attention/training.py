@@ -35,30 +35,45 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 
 import keras
 import tensorflow as tf
 
+from keras_attention.files import atomic_path
+from keras_attention.files import atomic_write_text
+from keras_attention.files import is_temporary
+from keras_attention.files import remove_temporaries
 from keras_attention.losses import MaskedSparseCategoricalCrossentropy
 from keras_attention.metrics import MaskedTokenAccuracy
 from keras_attention.schedules import TransformerSchedule
 
 __all__ = [
     "BACKUP_DIR",
+    "BEST_WEIGHTS_FILE",
     "CHECKPOINT_DIR",
+    "EpochCheckpoint",
     "HISTORY_FILE",
+    "HistoryLogger",
+    "STOPPING_FILE",
+    "StoppingRule",
+    "backup_epoch",
     "STRATEGIES",
     "TENSORBOARD_DIR",
     "TRANSFORMER_PRESETS",
     "TransformerPreset",
     "WORKERS_DIR",
     "build_and_compile",
+    "classifier_compile_arguments",
     "NonFiniteLossError",
+    "PerplexityPrinter",
     "StopOnNonFiniteLoss",
     "cosine_decay_adam",
     "fit_distributed",
+    "fit_distributed_run",
     "fit_run",
     "is_chief",
+    "language_model_compile_arguments",
     "launch_workers",
     "local_cluster",
     "remove_worker_output_dir",
@@ -66,9 +81,11 @@ __all__ = [
     "worker_output_dir",
     "make_distribution_strategy",
     "read_history",
+    "read_stopping_state",
     "start_run",
     "tensorboard_available",
     "training_callbacks",
+    "seq2seq_compile_arguments",
     "transformer_adam",
     "transformer_compile_arguments",
 ]
@@ -77,7 +94,19 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "logs"
-HISTORY_FILE = "history.csv"  # a `keras.callbacks.CSVLogger(append=True)`
+HISTORY_FILE = "history.csv"  # one row per epoch, see `HistoryLogger`
+# The stopping rule's per-epoch records and the best epoch's weights.
+STOPPING_FILE = "stopping.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+# `BackupAndRestore`'s record of the last finished epoch, in `BACKUP_DIR`.
+BACKUP_METADATA_FILE = "training_metadata.json"
+STOPPING_MODES = ("min", "max")
+SECONDS_PER_MINUTE = 60
+# `fit_distributed_run`'s `tf.train.CheckpointManager`, in `CHECKPOINT_DIR`.
+DISTRIBUTED_CHECKPOINT_DIR = "distributed"
+# Iterators of the training `tf.data.Dataset` that `model.fit` creates per
+# epoch (Keras 3.x, TensorFlow backend): each draws a reshuffled order.
+FIT_ITERATORS_PER_EPOCH = 2
 # Non-chief workers' scratch copies of the run directory, under it.
 WORKERS_DIR = ".workers"
 # Adam's moment decay rates and epsilon in Vaswani et al. (section 5.3).
@@ -132,9 +161,12 @@ def start_run(output_dir, restart=False):
     A run resumes when `<output_dir>/backup` holds the `BackupAndRestore`
     state of an interrupted `fit` (see `training_callbacks`). Otherwise it
     starts afresh, and the per-epoch files an earlier run left behind (the
-    history CSV, `checkpoints/epoch_*.weights.h5` and the TensorBoard logs
-    `logs/train` and `logs/validation`) are removed, so that they never mix
-    with this run's; nothing else in the directory is touched.
+    history CSV, the stopping rule's `stopping.json` and
+    `best.weights.h5`, `checkpoints/epoch_*.weights.h5` and the
+    TensorBoard logs `logs/train` and `logs/validation`) are removed, so
+    that they never mix with this run's; nothing else in the directory is
+    touched. Either way, the temporary files of a writer that was killed
+    (see `keras_attention.files`) are deleted.
 
     Args:
         output_dir: the run's directory (created if needed).
@@ -154,13 +186,19 @@ def start_run(output_dir, restart=False):
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     backup_dir = os.path.join(output_dir, BACKUP_DIR)
+    # What a killed writer left half-written is never read: delete it.
+    for directory in (output_dir, backup_dir, CHECKPOINT_DIR):
+        remove_temporaries(os.path.join(output_dir, directory))
     if restart:
         shutil.rmtree(backup_dir, ignore_errors=True)
     if os.path.isdir(backup_dir):
         return True
     # Only the files `training_callbacks` and the recipes write: an output
     # directory may hold other things (`--output-dir .`).
-    stale = [os.path.join(output_dir, HISTORY_FILE)]
+    stale = [
+        os.path.join(output_dir, name)
+        for name in (HISTORY_FILE, STOPPING_FILE, BEST_WEIGHTS_FILE)
+    ]
     stale += glob.glob(
         os.path.join(output_dir, CHECKPOINT_DIR, "epoch_*.weights.h5")
     )
@@ -173,6 +211,83 @@ def start_run(output_dir, restart=False):
             ignore_errors=True,
         )
     return False
+
+
+def _history_rows(path):
+    """The rows of a history CSV, their `"epoch"` an int, in file order."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows
+
+
+class HistoryLogger(keras.callbacks.Callback):
+    """Writes the per-epoch logs to a CSV file, one row per epoch.
+
+    Like `keras.callbacks.CSVLogger(append=True)` (an `epoch` column, then
+    the metrics in sorted order, `NA` where an epoch lacks one), but the
+    whole file is rewritten atomically at every epoch end (see
+    `keras_attention.files`), and the rows of epochs at or after the first
+    epoch this `fit` trains are dropped: an epoch that a killed run
+    logged but never backed up, and that a resumed run trains again,
+    appears once.
+
+    Args:
+        path: the CSV file.
+        start_epoch: optional int, the first epoch of this `fit`, when
+            known before it starts (the rows from it on are dropped even
+            if it trains no epoch). Defaults to `None`: the first epoch
+            it sees.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.csv")
+    >>> logger = HistoryLogger(path)
+    >>> logger.on_epoch_begin(0)
+    >>> logger.on_epoch_end(0, {"loss": 0.5})
+    >>> open(path).read().splitlines()
+    ['epoch,loss', '0,0.5']
+    """
+
+    def __init__(self, path, start_epoch=None):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.start_epoch = start_epoch
+        self._rows = None
+
+    def _keep_rows_before(self, epoch):
+        rows = _history_rows(self.path)
+        self._rows = [row for row in rows if row["epoch"] < epoch]
+        if len(self._rows) < len(rows):
+            self._write()
+
+    def on_train_begin(self, logs=None):
+        if self.start_epoch is not None:
+            self._keep_rows_before(self.start_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._rows is None:  # the first epoch of this `fit`
+            self._keep_rows_before(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        for name, value in (logs or {}).items():
+            row[name] = repr(float(keras.ops.convert_to_numpy(value)))
+        self._rows.append(row)
+        self._write()
+
+    def _write(self):
+        names = sorted({name for row in self._rows for name in row} - {"epoch"})
+        lines = [",".join(["epoch", *names])]
+        for row in self._rows:
+            values = [str(row["epoch"])]
+            values += [row.get(name, "NA") for name in names]
+            lines.append(",".join(values))
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
 
 
 def read_history(path):
@@ -188,12 +303,7 @@ def read_history(path):
     Returns:
         A dict of metric name to the list of its per-epoch values.
     """
-    if not os.path.exists(path):
-        return {}
-    rows = {}
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            rows[int(row["epoch"])] = row
+    rows = {row["epoch"]: row for row in _history_rows(path)}
     history = {}
     for epoch in sorted(rows):
         for name, value in rows[epoch].items():
@@ -204,8 +314,62 @@ def read_history(path):
     return history
 
 
+def backup_epoch(output_dir):
+    """The epoch an interrupted run resumes at: its backup's, else 0.
+
+    Args:
+        output_dir: the run's directory.
+
+    Returns:
+        The number of epochs the backup in `<output_dir>/backup` finished.
+    """
+    path = os.path.join(os.fspath(output_dir), BACKUP_DIR, BACKUP_METADATA_FILE)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as file:
+        return int(json.load(file)["epoch"])
+
+
 class _BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that says why a backup cannot be restored."""
+    """`BackupAndRestore` whose backup is never half-written.
+
+    Keras's writes `latest.weights.h5` in place, then the epoch in
+    `training_metadata.json`: a kill in between leaves weights of one
+    epoch labelled with the previous one. Here each epoch's weights go to
+    a new `epoch_NNN.weights.h5` (atomically), then the metadata, naming
+    that file, replaces the old one atomically (the commit point), then
+    the older weights are deleted: the backup is the old one or the new
+    one, whole. It also says why a backup cannot be restored.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch_{self._current_epoch:03d}.weights.h5"
+        with atomic_path(os.path.join(self.backup_dir, name)) as temporary:
+            self.model.save_weights(temporary)
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "weights": name,
+        }
+        atomic_write_text(self._training_metadata_path, json.dumps(metadata))
+        for old in os.listdir(self.backup_dir):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.backup_dir, old))
+
+    def _load_model(self):
+        if not os.path.isfile(self._training_metadata_path):
+            return super()._load_model()  # no backup yet: nothing happens
+        with open(self._training_metadata_path) as file:
+            metadata = json.load(file)
+        if "weights" not in metadata:  # written by Keras's own callback
+            return super()._load_model()
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(
+            os.path.join(self.backup_dir, metadata["weights"])
+        )
+        self.model._initial_epoch = metadata["epoch"]
 
     def on_train_begin(self, logs=None):
         try:
@@ -310,6 +474,88 @@ def cosine_decay_adam(learning_rate, decay_steps, final_fraction=0.05):
     return keras.optimizers.Adam(schedule)
 
 
+def classifier_compile_arguments(learning_rate, jit_compile=False):
+    """`model.compile` arguments of a classifier that outputs probabilities.
+
+    Args:
+        learning_rate: float, Adam's learning rate.
+        jit_compile: bool. Defaults to `False`: batches of length buckets
+            have many shapes, and XLA would compile each one.
+
+    Returns:
+        A dict: `optimizer` (`keras.optimizers.Adam`), `loss` (a
+        `keras.losses.SparseCategoricalCrossentropy` of probabilities),
+        `metrics` (`["accuracy"]`) and `jit_compile`.
+
+    Example:
+
+    >>> classifier_compile_arguments(1e-3)["metrics"]
+    ['accuracy']
+    """
+    return {
+        "optimizer": keras.optimizers.Adam(learning_rate),
+        "loss": keras.losses.SparseCategoricalCrossentropy(),
+        "metrics": ["accuracy"],
+        "jit_compile": jit_compile,
+    }
+
+
+def language_model_compile_arguments(learning_rate):
+    """`model.compile` arguments of a language model that outputs logits.
+
+    Args:
+        learning_rate: float, Adam's learning rate.
+
+    Returns:
+        A dict: `optimizer` (`keras.optimizers.Adam`) and `loss` (a
+        `keras.losses.SparseCategoricalCrossentropy` of logits).
+
+    Example:
+
+    >>> language_model_compile_arguments(1e-3)["loss"].from_logits
+    True
+    """
+    return {
+        "optimizer": keras.optimizers.Adam(learning_rate),
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    }
+
+
+def seq2seq_compile_arguments(
+    learning_rate, decay_steps, final_fraction=0.05, jit_compile="auto"
+):
+    """`model.compile` arguments of an RNN seq2seq model with padding id 0.
+
+    Args:
+        learning_rate: float, the initial learning rate.
+        decay_steps: int or scalar tensor, the updates of the cosine decay
+            (see `cosine_decay_adam`).
+        final_fraction: float, the final learning rate as a fraction of
+            `learning_rate`. Defaults to `0.05`.
+        jit_compile: `model.compile`'s. Defaults to `"auto"`.
+
+    Returns:
+        A dict: `optimizer` (`cosine_decay_adam`), `loss` (a
+        `keras.losses.SparseCategoricalCrossentropy` of logits that
+        ignores the padding id `0`) and `jit_compile`.
+
+    Example:
+
+    >>> arguments = seq2seq_compile_arguments(1e-2, decay_steps=100)
+    >>> arguments["loss"].ignore_class
+    0
+    """
+    return {
+        "optimizer": cosine_decay_adam(
+            learning_rate, decay_steps, final_fraction
+        ),
+        "loss": keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=0
+        ),
+        "jit_compile": jit_compile,
+    }
+
+
 def build_and_compile(build, compile_arguments, strategy=None):
     """Build a model and compile it, both under `strategy.scope()`.
 
@@ -379,6 +625,26 @@ def make_distribution_strategy(name="default", devices=None):
     return tf.distribute.get_strategy()
 
 
+class PerplexityPrinter(keras.callbacks.Callback):
+    """Prints the held-out loss and perplexity after every epoch.
+
+    The perplexity is `exp(val_loss)`: per token when the loss is a mean
+    cross-entropy over tokens, as a language model's is.
+
+    Example:
+
+    >>> PerplexityPrinter().on_epoch_end(0, {"val_loss": 0.0})
+    epoch 1: held-out loss 0.0000, perplexity 1.00 per token
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {})["val_loss"]
+        print(
+            f"epoch {epoch + 1}: held-out loss {loss:.4f}, perplexity "
+            f"{math.exp(loss):.2f} per token"
+        )
+
+
 class NonFiniteLossError(ValueError):
     """Training stopped: the loss became NaN or infinite."""
 
@@ -445,10 +711,250 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             for name in os.listdir(self.checkpoint_dir)
             if name.endswith(".weights.h5")
         )
+        saved = [name for name in saved if not is_temporary(name)]
         if not saved:
             return "No epoch had finished. "
         last = os.path.join(self.checkpoint_dir, saved[-1])
         return f"The last good weights are in {last}. "
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the weights after every epoch, atomically.
+
+    `<directory>/epoch_{epoch:03d}.weights.h5` (1-based, as
+    `keras.callbacks.ModelCheckpoint` numbers them), written under a
+    temporary name and renamed (see `keras_attention.files`), so that a
+    killed run leaves no half-written checkpoint.
+
+    Args:
+        directory: the checkpoint directory (created if needed).
+        monitor: the quantity of `save_best_only`. Defaults to
+            `"val_loss"`.
+        save_best_only: bool, whether to save only the epochs whose
+            `monitor` is the lowest so far. Defaults to `False`.
+    """
+
+    def __init__(self, directory, monitor="val_loss", save_best_only=False):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self._best = math.inf
+
+    def path(self, epoch):
+        """The checkpoint file of the 0-based `epoch`."""
+        return os.path.join(self.directory, f"epoch_{epoch + 1:03d}.weights.h5")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only:
+            value = (logs or {}).get(self.monitor)
+            if value is None or not float(value) < self._best:
+                return
+            self._best = float(value)
+        os.makedirs(self.directory, exist_ok=True)
+        with atomic_path(self.path(epoch)) as temporary:
+            self.model.save_weights(temporary)
+
+
+def read_stopping_state(output_dir):
+    """The stopping rule's `stopping.json` in `output_dir`, or `None`."""
+    path = os.path.join(os.fspath(output_dir), STOPPING_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as file:
+        return json.load(file)
+
+
+class StoppingRule(keras.callbacks.Callback):
+    """Early stopping and a time budget whose state survives a resume.
+
+    After every epoch it records the epoch's `monitor` value and seconds
+    in `<output_dir>/stopping.json` (atomically), and stops training
+    (`model.stop_training`) once `patience` epochs in a row did not
+    improve on the best value, or once the training time of the whole
+    run (every resume counted) exceeds `time_budget` minutes. With
+    `patience`, the best epoch's weights are written to
+    `<output_dir>/best.weights.h5` and, when training ends, loaded into
+    the model from that epoch's checkpoint (so that they are what gets
+    saved and exported).
+
+    A resumed run keeps the records of the epochs before `start_epoch`
+    (the backup's) and drops the others: an epoch that a killed run
+    recorded but did not back up is trained and recorded again. The time
+    an epoch cut short by a kill took is not counted.
+
+    Args:
+        output_dir: the run's directory (its `checkpoints/` hold the
+            weights of every epoch, see `EpochCheckpoint`).
+        patience: optional int, epochs without improvement before
+            stopping. Defaults to `None` (no early stopping).
+        time_budget: optional float, minutes of training. Defaults to
+            `None` (no limit).
+        monitor: the log key to improve. Defaults to `"val_loss"`.
+        mode: `"min"` or `"max"`, whether a lower or a higher `monitor`
+            is better. Defaults to `"min"`.
+        start_epoch: int, the first epoch this `fit` trains. Defaults
+            to `0`.
+
+    Example:
+
+    >>> import tempfile
+    >>> rule = StoppingRule(tempfile.mkdtemp(), patience=2)
+    >>> for epoch, value in enumerate([3.0, 2.0, 2.5, 2.1]):
+    ...     rule.record(epoch, value, seconds=1.0)
+    >>> rule.best_epoch, rule.wait, rule.stop_reason()
+    (1, 2, 'no improvement of val_loss for 2 epochs')
+    """
+
+    def __init__(
+        self,
+        output_dir,
+        patience=None,
+        time_budget=None,
+        monitor="val_loss",
+        mode="min",
+        start_epoch=0,
+    ):
+        super().__init__()
+        for name, value in (
+            ("patience", patience),
+            ("time_budget", time_budget),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(
+                    f"`{name}` must be positive or None. "
+                    f"Received: {name}={value!r}"
+                )
+        if mode not in STOPPING_MODES:
+            raise ValueError(
+                f"`mode` must be one of {STOPPING_MODES}. "
+                f"Received: mode={mode!r}"
+            )
+        self.output_dir = os.fspath(output_dir)
+        self.patience = patience
+        self.time_budget = time_budget
+        self.monitor = monitor
+        self.mode = mode
+        self.records = [
+            record
+            for record in self._saved_records()
+            if record["epoch"] < start_epoch
+        ]
+        self._clock = None
+
+    @property
+    def state_path(self):
+        return os.path.join(self.output_dir, STOPPING_FILE)
+
+    def _saved_records(self):
+        state = read_stopping_state(self.output_dir)
+        return state["records"] if state else []
+
+    def _better(self, value, best):
+        return value < best if self.mode == "min" else value > best
+
+    @property
+    def best_epoch(self):
+        """The 0-based epoch of the best `monitor` value, or `None`."""
+        best = None
+        for record in self.records:
+            value = record["value"]
+            if value is not None and (
+                best is None or self._better(value, best["value"])
+            ):
+                best = record
+        return None if best is None else best["epoch"]
+
+    @property
+    def wait(self):
+        """Epochs recorded since the best one."""
+        best = self.best_epoch
+        if best is None:
+            return len(self.records)
+        return sum(record["epoch"] > best for record in self.records)
+
+    @property
+    def elapsed_seconds(self):
+        """The recorded training seconds of the whole run."""
+        return sum(record["seconds"] for record in self.records)
+
+    def stop_reason(self):
+        """Why training should stop after the recorded epochs, or `None`."""
+        if self.patience is not None and self.wait >= self.patience:
+            return f"no improvement of {self.monitor} for {self.wait} epochs"
+        budget = self.time_budget
+        if budget is not None and self.elapsed_seconds > budget * 60:
+            return (
+                f"the time budget of {budget:g} minutes is spent "
+                f"({self.elapsed_seconds / SECONDS_PER_MINUTE:.1f} minutes)"
+            )
+        return None
+
+    def record(self, epoch, value, seconds):
+        """Record an epoch's `monitor` value and duration; save them all.
+
+        The records of `epoch` and later epochs (of a run that was cut
+        short) are replaced.
+        """
+        self.records = [r for r in self.records if r["epoch"] < epoch]
+        self.records.append(
+            {"epoch": epoch, "value": value, "seconds": seconds}
+        )
+        state = {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "patience": self.patience,
+            "time_budget_minutes": self.time_budget,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "elapsed_seconds": self.elapsed_seconds,
+            "stop_reason": self.stop_reason(),
+            "records": self.records,
+        }
+        os.makedirs(self.output_dir, exist_ok=True)
+        atomic_write_text(self.state_path, json.dumps(state, indent=1))
+
+    def on_train_begin(self, logs=None):
+        self._clock = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None and self.patience is not None:
+            raise ValueError(
+                f"Early stopping watches {self.monitor!r}, which the epoch's "
+                f"logs lack. Received: logs with {sorted(logs)}"
+            )
+        now = time.monotonic()
+        seconds, self._clock = now - self._clock, now
+        self.record(epoch, None if value is None else float(value), seconds)
+        if self.patience is not None and self.best_epoch == epoch:
+            with atomic_path(
+                os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
+            ) as temporary:
+                self.model.save_weights(temporary)
+        reason = self.stop_reason()
+        if reason:
+            print(f"Stopping after epoch {epoch + 1}: {reason}.")
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        best = self.best_epoch
+        if self.patience is None or best is None:
+            return
+        checkpoint = EpochCheckpoint(
+            os.path.join(self.output_dir, CHECKPOINT_DIR)
+        ).path(best)
+        self.model.load_weights(checkpoint)
+        with atomic_path(
+            os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
+        ) as temporary:
+            self.model.save_weights(temporary)
+        (value,) = [r["value"] for r in self.records if r["epoch"] == best]
+        print(
+            f"Kept the weights of epoch {best + 1}, the best "
+            f"({self.monitor} {value:.4f})."
+        )
 
 
 def training_callbacks(
@@ -456,19 +962,23 @@ def training_callbacks(
 ):
     """Callbacks that make a `fit` resumable and logged.
 
-    - `keras.callbacks.BackupAndRestore` under `<output_dir>/backup`: if a
-      run is killed, calling `fit` again with the same callbacks restores
-      the weights, the optimizer state and the epoch counter, and training
-      continues after the last finished epoch. The backup is deleted when
-      `fit` completes.
-    - `StopOnNonFiniteLoss`: a NaN or infinite loss stops the run with an
-      error naming the step and the last good checkpoint.
-    - `keras.callbacks.ModelCheckpoint` writing
+    - `EpochCheckpoint` writing
       `<output_dir>/checkpoints/epoch_{epoch:03d}.weights.h5` after every
       epoch (or only when `monitor` improves, with `save_best_only`).
+    - `StopOnNonFiniteLoss`: a NaN or infinite loss stops the run with an
+      error naming the step and the last good checkpoint.
     - `keras.callbacks.TensorBoard` logs under `<output_dir>/logs`
       (`tensorboard --logdir <output_dir>/logs`). They need the
       `tensorboard` package, which TensorFlow 2.21 does not install.
+    - Last, `keras.callbacks.BackupAndRestore` under `<output_dir>/backup`:
+      if a run is killed, calling `fit` again with the same callbacks
+      restores the weights, the optimizer state and the epoch counter, and
+      training continues after the last finished epoch. The backup is
+      deleted when `fit` completes. It comes last because its backup is
+      the commit point of an epoch: whatever the callbacks before it
+      wrote for that epoch (checkpoint, history) is complete when the
+      backup says the epoch is done. Every file is written atomically
+      (see `keras_attention.files`).
 
     Args:
         output_dir: the run's directory (created if needed).
@@ -477,11 +987,11 @@ def training_callbacks(
         tensorboard: bool, whether to write TensorBoard logs; `True` fails
             without the `tensorboard` package. Defaults to `None`: write
             them when `tensorboard` is installed, else log a warning.
-        save_best_only: bool, passed to `ModelCheckpoint`. Defaults to
+        save_best_only: bool, passed to `EpochCheckpoint`. Defaults to
             `False`.
 
     Returns:
-        A list of callbacks; `BackupAndRestore` comes first.
+        A list of callbacks; `BackupAndRestore` comes last.
     """
     if tensorboard is None:
         tensorboard = tensorboard_available()
@@ -499,13 +1009,7 @@ def training_callbacks(
     checkpoint_dir = os.path.join(output_dir, CHECKPOINT_DIR)
     os.makedirs(checkpoint_dir, exist_ok=True)
     callbacks = [
-        _BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(checkpoint_dir, "epoch_{epoch:03d}.weights.h5"),
-            monitor=monitor,
-            save_best_only=save_best_only,
-            save_weights_only=True,
-        ),
+        EpochCheckpoint(checkpoint_dir, monitor, save_best_only),
         StopOnNonFiniteLoss(checkpoint_dir),
     ]
     if tensorboard:
@@ -514,17 +1018,51 @@ def training_callbacks(
                 os.path.join(output_dir, TENSORBOARD_DIR)
             )
         )
+    callbacks.append(_BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)))
     return callbacks
 
 
-def fit_run(model, data, output_dir, epochs, callbacks=(), **fit_kwargs):
+def _replay_shuffles(data, epochs):
+    """Advance a `tf.data.Dataset`'s reshuffling by `epochs` epochs.
+
+    A seeded `shuffle(..., reshuffle_each_iteration=True)` draws the next
+    order each time an iterator is created: a resumed process would train
+    its first epoch in the order of epoch 0. Creating (and dropping) the
+    iterators of the finished epochs restores the order an uninterrupted run
+    would see, so that a resumed run repeats it exactly. Keras 3.x's `fit`
+    creates `FIT_ITERATORS_PER_EPOCH` iterators of the training data per
+    epoch (measured; `tests/test_training.py` checks the result).
+    """
+    if isinstance(data, tf.data.Dataset):
+        for _ in range(epochs * FIT_ITERATORS_PER_EPOCH):
+            iterator = iter(data)
+            del iterator
+
+
+def fit_run(
+    model,
+    data,
+    output_dir,
+    epochs,
+    callbacks=(),
+    patience=None,
+    time_budget=None,
+    monitor="val_loss",
+    mode="min",
+    **fit_kwargs,
+):
     """`model.fit` in a run directory; returns the whole run's history.
 
     The callbacks are `callbacks` (first, so that metrics they add reach
-    the log), a `keras.callbacks.CSVLogger` appending to
-    `<output_dir>/history.csv`, then `training_callbacks(output_dir)`: an
-    interrupted run resumes when called again. Progress is printed once per
-    epoch when the `CI` environment variable is set.
+    the log), a `HistoryLogger` of `<output_dir>/history.csv`, the
+    stopping rule (`StoppingRule`, with `patience` or `time_budget`), then
+    `training_callbacks(output_dir)`: an interrupted run resumes when
+    called again, with the data in the order an uninterrupted run would
+    see (a seeded `tf.data` reshuffling is replayed up to the resumed
+    epoch; not with `steps_per_epoch`, whose repeated data restart from
+    the beginning). A resumed run whose stopping rule had already stopped
+    it (killed before it ended) trains no further epoch. Progress is
+    printed once per epoch when the `CI` environment variable is set.
 
     Args:
         model: a compiled `keras.Model`.
@@ -533,6 +1071,14 @@ def fit_run(model, data, output_dir, epochs, callbacks=(), **fit_kwargs):
         output_dir: the run's directory (see `start_run`).
         epochs: int, the number of epochs of the whole run.
         callbacks: extra Keras callbacks. Defaults to `()`.
+        patience: optional int, early stopping's patience (see
+            `StoppingRule`): the best epoch's weights end in the model.
+            Defaults to `None`.
+        time_budget: optional float, minutes of training of the whole run.
+            Defaults to `None`.
+        monitor: what early stopping improves, a key of the epoch logs.
+            Defaults to `"val_loss"`.
+        mode: `"min"` or `"max"`. Defaults to `"min"`.
         **fit_kwargs: further `model.fit` arguments (`validation_data`,
             `steps_per_epoch`, ...).
 
@@ -541,17 +1087,25 @@ def fit_run(model, data, output_dir, epochs, callbacks=(), **fit_kwargs):
         `read_history`), including the epochs of an interrupted run that
         this call resumed.
     """
-    history_path = os.path.join(os.fspath(output_dir), HISTORY_FILE)
+    output_dir = os.fspath(output_dir)
+    history_path = os.path.join(output_dir, HISTORY_FILE)
     fit_kwargs.setdefault("verbose", 2 if os.environ.get("CI") else "auto")
+    start = backup_epoch(output_dir)
+    if start and fit_kwargs.get("steps_per_epoch") is None:
+        _replay_shuffles(data, start)
+    run_callbacks = [*callbacks, HistoryLogger(history_path, start)]
+    if patience is not None or time_budget is not None:
+        rule = StoppingRule(
+            output_dir, patience, time_budget, monitor, mode, start
+        )
+        if rule.stop_reason():  # killed after it stopped, before the end
+            epochs = min(epochs, start)
+        run_callbacks.append(rule)
     model.fit(
         data,
         epochs=epochs,
         shuffle=False,
-        callbacks=[
-            *callbacks,
-            keras.callbacks.CSVLogger(history_path, append=True),
-            *training_callbacks(output_dir),
-        ],
+        callbacks=[*run_callbacks, *training_callbacks(output_dir)],
         **fit_kwargs,
     )
     return read_history(history_path)
@@ -711,27 +1265,38 @@ def launch_workers(command, workers, env=None, timeout=None):
     return results
 
 
-def fit_distributed(model, data, epochs, strategy=None):
+def fit_distributed(
+    model, data, epochs, strategy=None, initial_epoch=0, on_epoch_end=None
+):
     """Train `model` on `data` with a `tf.distribute` loop; return losses.
 
     Keras 3's `model.fit` cannot run under `MultiWorkerMirroredStrategy`
     (keras-team/keras#20585: the distributed batches reach it as
     `PerReplica` values it cannot convert). This loop does what `fit` would:
-    each replica computes its batch's loss summed over examples and divided
-    by the global batch size, the gradients are all-reduced (summed) by the
-    optimizer, so every worker applies the global-batch mean gradient.
+    each replica computes the mean loss of its part of the batch divided
+    by the number of replicas (a reduced `keras.losses.Loss` divides by
+    itself, with its own masks; a loss without reduction is averaged
+    here), and the gradients are
+    all-reduced (summed) by the optimizer, so every worker applies the
+    global-batch mean gradient (exactly when the replicas' parts have the
+    same size).
 
     Args:
         model: a `keras.Model` built and compiled (optimizer and loss)
             under `strategy.scope()`.
         data: a `tf.data.Dataset` of `(inputs, labels)` batches of the
             global batch size; its sharding policy is the dataset's.
-        epochs: int, the passes over `data`.
+        epochs: int, the epochs of the whole run.
         strategy: the strategy. Defaults to the current one.
+        initial_epoch: int, the first epoch to train (a resumed run's).
+            Defaults to `0`.
+        on_epoch_end: optional function of `(epoch, mean_loss)` called
+            after every epoch, on every worker (saving a checkpoint there
+            is collective). Defaults to `None`.
 
     Returns:
-        The list of per-epoch mean training losses (the same on every
-        worker).
+        The list of the trained epochs' mean training losses (the same on
+        every worker).
     """
     strategy = strategy or tf.distribute.get_strategy()
     distributed = strategy.experimental_distribute_dataset(data)
@@ -740,12 +1305,12 @@ def fit_distributed(model, data, epochs, strategy=None):
     def replica_step(inputs, labels):
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
-            per_example = loss_fn(labels, predictions)  # (local batch,)
-            global_batch = tf.cast(
-                tf.shape(labels)[0] * strategy.num_replicas_in_sync,
-                per_example.dtype,
-            )
-            loss = tf.reduce_sum(per_example) / global_batch
+            value = loss_fn(labels, predictions)
+            if value.shape.rank:  # unreduced: (local batch, ...)
+                value = tf.reduce_mean(value) / strategy.num_replicas_in_sync
+            # A reduced Keras loss is scaled by 1 / replicas already
+            # (`keras.losses.Loss` does it under `tf.distribute`).
+            loss = value
         gradients = tape.gradient(loss, model.trainable_variables)
         model.optimizer.apply_gradients(
             zip(gradients, model.trainable_variables)
@@ -758,10 +1323,71 @@ def fit_distributed(model, data, epochs, strategy=None):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     history = []
-    for _ in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         total, steps = 0.0, 0
         for batch in distributed:
             total += float(step(batch))
             steps += 1
         history.append(total / max(steps, 1))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history[-1])
     return history
+
+
+def fit_distributed_run(model, data, output_dir, epochs, strategy=None):
+    """`fit_distributed` in a run directory: resumable, chief-only files.
+
+    Every worker saves a `tf.train.CheckpointManager` checkpoint (the
+    weights, the optimizer and the epoch) after every epoch, the chief
+    under `<output_dir>/checkpoints/distributed`, the others in their
+    scratch directory (`worker_output_dir`: the save is collective). A
+    killed run resumes from the chief's latest checkpoint, read by every
+    worker (on a real cluster `output_dir` must be on storage that every
+    host reads). The chief writes `history.csv` (the training loss; the
+    loop runs no validation or Keras callbacks).
+
+    Args:
+        model: a `keras.Model` built and compiled under `strategy.scope()`.
+        data: the training `tf.data.Dataset` (see `fit_distributed`).
+        output_dir: the run's directory (the chief's).
+        epochs: int, the epochs of the whole run.
+        strategy: the strategy. Defaults to the current one.
+
+    Returns:
+        A dict of metric name to its per-epoch values: on the chief the
+        whole run's (`read_history`), elsewhere this call's losses.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    output_dir = os.fspath(output_dir)
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = tf.train.Checkpoint(
+        model=model, optimizer=model.optimizer, epoch=epoch
+    )
+    directory = os.path.join(CHECKPOINT_DIR, DISTRIBUTED_CHECKPOINT_DIR)
+    manager = tf.train.CheckpointManager(
+        checkpoint,
+        os.path.join(worker_output_dir(output_dir), directory),
+        max_to_keep=2,
+    )
+    latest = tf.train.latest_checkpoint(os.path.join(output_dir, directory))
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    start = int(epoch.numpy())
+    logger = HistoryLogger(os.path.join(output_dir, HISTORY_FILE), start)
+    if is_chief():
+        logger.on_train_begin()
+
+    def end_epoch(index, loss):
+        if is_chief():
+            logger.on_epoch_begin(index)
+            logger.on_epoch_end(index, {"loss": loss})
+        epoch.assign(index + 1)
+        manager.save()
+        print(f"epoch {index + 1}/{epochs}: loss {loss:.4f}")
+
+    losses = fit_distributed(model, data, epochs, strategy, start, end_epoch)
+    if is_chief():
+        return read_history(logger.path)
+    return {"loss": losses}

@@ -26,8 +26,6 @@ accuracy and writes to `--output-dir`:
 
 import functools
 
-import keras
-
 from keras_attention import cli
 from keras_attention.data import label_counts
 from keras_attention.data import load_text_classification
@@ -41,6 +39,7 @@ from keras_attention.models.transformer_classifier import POSITIONAL_ENCODINGS
 from keras_attention.serving import compare_served_classes
 from keras_attention.serving import export_text_classifier
 from keras_attention.text import learn_or_load_wordpiece_tokenizer
+from keras_attention.training import classifier_compile_arguments
 from keras_attention.viz import plot_classifier_attention
 from keras_attention.viz import plot_training_curves
 
@@ -52,6 +51,11 @@ HEATMAP_CANDIDATES = 64
 HEATMAP_MAX_TOKENS = 32
 NUM_EXPORT_CHECKS = 100
 CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
+# `build_transformer_classifier`'s arguments of the same name in `args`.
+MODEL_OPTIONS = (
+    "num_layers num_heads feed_forward_dim dropout positional_encoding "
+    "pooling norm_first"
+).split()
 
 
 def build_parser():
@@ -114,9 +118,9 @@ def build_parser():
         help="average the non-padding tokens, or classify a class token",
     )
     cli.add_argument(model, "norm_first")
-    training = parser.add_argument_group("training")
-    cli.add_arguments(training, epochs=3, batch_size=32, learning_rate=1e-3)
-    cli.add_arguments(training, "seed", "restart")
+    cli.add_training_arguments(
+        parser, epochs=3, batch_size=32, learning_rate=1e-3
+    )
     cli.add_output_arguments(parser, "classify")
     return parser
 
@@ -197,25 +201,15 @@ def main(argv=None, callbacks=()):
         f"{num_test} test examples, vocabulary of "
         f"{tokenizer.vocabulary_size} subwords"
     )
-    model = build_transformer_classifier(
-        tokenizer.vocabulary_size,
-        data.num_classes,
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        embedding_dim=args.d_model,
-        feed_forward_dim=args.feed_forward_dim,
-        dropout=args.dropout,
-        max_sequence_length=args.max_length,
-        positional_encoding=args.positional_encoding,
-        pooling=args.pooling,
-        norm_first=args.norm_first,
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        # Length buckets give many shapes: XLA would compile each one.
-        jit_compile=False,
+    model = run.build_and_compile(
+        lambda: build_transformer_classifier(
+            tokenizer.vocabulary_size,
+            data.num_classes,
+            embedding_dim=args.d_model,
+            max_sequence_length=args.max_length,
+            **{name: getattr(args, name) for name in MODEL_OPTIONS},
+        ),
+        functools.partial(classifier_compile_arguments, args.learning_rate),
     )
     history = run.fit(model, train, callbacks, validation_data=test)
     _, accuracy = model.evaluate(test, verbose=0)
@@ -235,7 +229,7 @@ def main(argv=None, callbacks=()):
     plot_training_curves(
         history, run.path("training_curves.png"), metrics=CURVES
     )
-    model.save(run.path("model.keras"))
+    run.save_model(model)
     summary = {
         "test_accuracy": accuracy,
         "majority_class_accuracy": majority,

@@ -27,21 +27,21 @@ import functools
 import math
 import os
 
-import keras
-
 from keras_attention import cli
-from keras_attention.data.language_model_text import continue_texts
-from keras_attention.data.language_model_text import load_documents
-from keras_attention.data.language_model_text import make_language_model_dataset
-from keras_attention.data.language_model_text import token_streams
-from keras_attention.data.language_model_text import window_prompts
+from keras_attention.data import TOKENIZER_FILES
+from keras_attention.data import continue_texts
+from keras_attention.data import learn_or_load_tokenizer
+from keras_attention.data import load_documents
+from keras_attention.data import make_language_model_dataset
+from keras_attention.data import token_streams
+from keras_attention.data import window_prompts
 from keras_attention.models import CausalLMGenerator
 from keras_attention.models import build_causal_lm
 from keras_attention.models.causal_lm import POSITION_ENCODINGS
 from keras_attention.samplers import TopKSampler
 from keras_attention.serving.language_model import export_causal_lm
-from keras_attention.text import CharacterTokenizer
-from keras_attention.text import learn_or_load_wordpiece_tokenizer
+from keras_attention.training import PerplexityPrinter
+from keras_attention.training import language_model_compile_arguments
 from keras_attention.viz import plot_causal_lm_attention
 from keras_attention.viz import plot_training_curves
 
@@ -93,7 +93,7 @@ def build_parser():
     text = parser.add_argument_group("tokenizer")
     text.add_argument(
         "--tokenizer",
-        choices=("character", "wordpiece"),
+        choices=sorted(TOKENIZER_FILES),
         default="character",
         help="token unit",
     )
@@ -127,58 +127,18 @@ def build_parser():
         help="feed-forward activation: swiglu, geglu or a Keras activation",
     )
     cli.add_arguments(model, dropout=0.0)
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument(
-        "--prompt",
-        action="append",
-        help="a prompt to continue, repeatable (default: the starts of a "
-        "few held-out windows)",
+    cli.add_sampling_arguments(
+        parser, max_new_tokens=40, temperature=0.8, top_k=10
     )
-    sampling.add_argument(
-        "--max-new-tokens", type=int, default=40, help="tokens per sample"
-    )
-    sampling.add_argument("--temperature", type=float, default=0.8)
-    sampling.add_argument("--top-k", type=int, default=10)
-    cli.add_arguments(parser, "seed", "restart")
+    cli.add_training_arguments(parser)
     cli.add_output_arguments(parser, "language_model")
     return parser
 
 
 def parse_args(argv=None):
-    positive = ("sequence_length", "max_new_tokens", "top_k")
     return cli.parse_arguments(
-        build_parser(), argv, positive=positive, presets=PRESETS
+        build_parser(), argv, positive=("sequence_length",), presets=PRESETS
     )
-
-
-def make_tokenizer(args, documents, run):
-    if args.tokenizer == "wordpiece":
-        return learn_or_load_wordpiece_tokenizer(
-            documents,
-            args.vocabulary_size,
-            run.path("vocabulary.txt"),
-            reuse=run.resuming,
-            lowercase=not args.case_sensitive,
-        )
-    path = run.path("vocabulary.json")
-    if run.resuming and os.path.isfile(path):
-        return CharacterTokenizer.load(path)
-    tokenizer = CharacterTokenizer.from_texts(
-        documents, lowercase=not args.case_sensitive
-    )
-    tokenizer.save(path)
-    return tokenizer
-
-
-class PerplexityPrinter(keras.callbacks.Callback):
-    """Prints the held-out loss and perplexity after every epoch."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {})["val_loss"]
-        print(
-            f"epoch {epoch + 1}: held-out loss {loss:.4f}, perplexity "
-            f"{math.exp(loss):.2f} per token"
-        )
 
 
 def main(argv=None, callbacks=()):
@@ -194,7 +154,14 @@ def main(argv=None, callbacks=()):
         *(getattr(args, name) for name in DATA_OPTIONS)
     )
     run.start()
-    tokenizer = make_tokenizer(args, documents, run)
+    tokenizer = learn_or_load_tokenizer(
+        args.tokenizer,
+        documents,
+        run.output_dir,
+        args.vocabulary_size,
+        reuse=run.resuming,
+        lowercase=not args.case_sensitive,
+    )
     length = args.sequence_length
     train_ids, held_out_ids = token_streams(tokenizer, documents, length)
     print(
@@ -209,14 +176,13 @@ def main(argv=None, callbacks=()):
             (held_out_ids, False, 0),
         )
     )
-    model = build_causal_lm(
-        tokenizer.vocabulary_size,
-        max_length=length,
-        **{name: getattr(args, name) for name in MODEL_OPTIONS},
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model = run.build_and_compile(
+        lambda: build_causal_lm(
+            tokenizer.vocabulary_size,
+            max_length=length,
+            **{name: getattr(args, name) for name in MODEL_OPTIONS},
+        ),
+        functools.partial(language_model_compile_arguments, args.learning_rate),
     )
     history = run.fit(
         model,
@@ -247,7 +213,7 @@ def main(argv=None, callbacks=()):
     plot_training_curves(
         history, run.path("training_curves.png"), ("loss", "val_loss")
     )
-    model.save(run.path("model.keras"))
+    run.save_model(model)
     summary = {
         "held_out_loss": loss,
         "held_out_perplexity": math.exp(loss),

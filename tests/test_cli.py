@@ -450,3 +450,129 @@ def test_export_to_summary_passes_version_and_warmup_or_skips(tmp_path):
     never = lambda inputs: pytest.fail("computed without an export")  # noqa: E731
     assert skipped.export_to_summary({}, None, texts, never) == {}
     assert len(calls) == 1
+
+
+def test_add_training_arguments_shares_one_group_with_recipe_defaults():
+    from keras_attention.cli import add_training_arguments
+
+    parser = make_parser("A recipe.")
+    group = add_training_arguments(
+        parser,
+        "no_jit",
+        epochs=3,
+        batch_size=dict(default=128, help="pairs per batch"),
+    )
+    assert group.title == "training"
+    args = parse_arguments(parser, ["--seed", "4", "--no-jit"])
+    assert (args.epochs, args.batch_size, args.seed) == (3, 128, 4)
+    assert args.no_jit and not args.restart
+    assert "pairs per batch" in parser.format_help()
+    with pytest.raises(SystemExit):
+        parse_arguments(parser, ["--epochs", "0"])
+
+
+def test_add_sampling_arguments_defaults_and_checks(capsys):
+    from keras_attention.cli import add_sampling_arguments
+
+    parser = make_parser("A recipe.")
+    add_sampling_arguments(parser, max_new_tokens=40, temperature=0.8, top_k=10)
+    args = parse_arguments(parser, ["--prompt", "a", "--prompt", "b c"])
+    assert args.prompt == ["a", "b c"]
+    assert (args.max_new_tokens, args.temperature, args.top_k) == (40, 0.8, 10)
+    for bad in (["--top-k", "0"], ["--max-new-tokens", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_arguments(parser, bad)
+        assert "must be positive" in capsys.readouterr().err
+
+
+def _output_dir_parser():
+    parser = make_parser("A recipe.")
+    add_output_arguments(parser, "classify")
+    return parser
+
+
+def _exit_message(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_arguments(_output_dir_parser(), argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_output_dir_that_is_a_file_stops_before_anything(tmp_path, capsys):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("mine")
+    error = _exit_message(capsys, ["--output-dir", str(a_file)])
+    assert f"error: --output-dir {a_file}: it exists and is not a dir" in error
+    # Below a file: the file is named.
+    error = _exit_message(capsys, ["--output-dir", str(a_file / "run")])
+    assert f"{a_file} exists and is not a directory" in error
+    assert sorted(os.listdir(tmp_path)) == ["results.txt"]
+
+
+def test_new_output_dir_is_checked_without_being_created(tmp_path):
+    target = tmp_path / "new" / "run"
+    args = parse_arguments(_output_dir_parser(), ["--output-dir", str(target)])
+    assert args.output_dir == str(target)
+    assert os.listdir(tmp_path) == []  # no probe, no directory left
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (PermissionError(13, "Permission denied"), "Permission denied"),
+        (OSError(28, "No space left on device"), "No space left on device"),
+    ],
+)
+def test_unwritable_or_full_output_dir_stops(
+    tmp_path, capsys, monkeypatch, error, expected
+):
+    import keras_attention.cli as cli
+
+    # Root may write in a read-only directory: the probe's failure is
+    # simulated (a chmod would not stop root).
+    def refuse(path, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli, "open", refuse, raising=False)
+    message = _exit_message(capsys, ["--output-dir", str(tmp_path)])
+    assert f"--output-dir {tmp_path}: cannot write in {tmp_path}" in message
+    assert expected in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_read_only_output_dir_stops(tmp_path, capsys):
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        message = _exit_message(capsys, ["--output-dir", str(read_only)])
+    finally:
+        read_only.chmod(0o700)
+    assert "cannot write in" in message and "Permission denied" in message
+
+
+def test_too_little_free_space_stops(tmp_path, capsys, monkeypatch):
+    import collections
+
+    import keras_attention.cli as cli
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(
+        cli.shutil, "disk_usage", lambda path: usage(10, 10, 2**20)
+    )
+    message = _exit_message(capsys, ["--output-dir", str(tmp_path)])
+    assert "only 1.0 MiB free on its disk, less than the 64 MiB" in message
+    assert cli.check_output_dir(tmp_path, min_free_bytes=2**19) is None
+
+
+def test_run_save_model_is_atomic(tmp_path):
+    args = argparse.Namespace(
+        output_dir=str(tmp_path), seed=0, restart=False, epochs=1
+    )
+    run = Run(args)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = run.save_model(model)
+    assert path == str(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.count_params() == model.count_params()
+    assert os.listdir(tmp_path) == ["model.keras"]  # no temporary left

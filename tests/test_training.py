@@ -259,14 +259,17 @@ def test_make_distribution_strategy():
 
 
 def test_training_callbacks_tensorboard_option(tmp_path):
+    from keras_attention.training import EpochCheckpoint
+
     callbacks = training_callbacks(tmp_path)
-    assert isinstance(callbacks[0], keras.callbacks.BackupAndRestore)
-    assert isinstance(callbacks[1], keras.callbacks.ModelCheckpoint)
+    assert isinstance(callbacks[0], EpochCheckpoint)
+    # The backup, the commit point of an epoch, comes after the others.
+    assert isinstance(callbacks[-1], keras.callbacks.BackupAndRestore)
     names = [type(c).__name__ for c in callbacks]
     assert ("TensorBoard" in names) == tensorboard_available()
     if tensorboard_available():
         callbacks = training_callbacks(tmp_path, tensorboard=True)
-        assert type(callbacks[-1]).__name__ == "TensorBoard"
+        assert type(callbacks[-2]).__name__ == "TensorBoard"
     else:
         with pytest.raises(ValueError, match="pip install tensorboard"):
             training_callbacks(tmp_path, tensorboard=True)
@@ -632,3 +635,245 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_good_epochs(
     assert saved == ["epoch_001.weights.h5"]
     model.load_weights(tmp_path / "checkpoints" / saved[0])
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_perplexity_printer_prints_exp_of_the_held_out_loss(capsys):
+    from keras_attention.training import PerplexityPrinter
+
+    PerplexityPrinter().on_epoch_end(2, {"val_loss": np.log(7.5)})
+    assert capsys.readouterr().out == (
+        "epoch 3: held-out loss 2.0149, perplexity 7.50 per token\n"
+    )
+
+
+def test_classifier_and_seq2seq_compile_arguments():
+    from keras_attention.training import classifier_compile_arguments
+    from keras_attention.training import seq2seq_compile_arguments
+
+    classifier = classifier_compile_arguments(1e-3)
+    assert float(classifier["optimizer"].learning_rate) == pytest.approx(1e-3)
+    assert not classifier["loss"].from_logits
+    seq2seq = seq2seq_compile_arguments(
+        1e-2, decay_steps=10, final_fraction=0.5
+    )
+    assert seq2seq["loss"].from_logits and seq2seq["loss"].ignore_class == 0
+    optimizer = seq2seq["optimizer"]
+    assert float(optimizer.learning_rate) == pytest.approx(1e-2)  # step 0
+    optimizer.iterations.assign(10)  # the end of the decay
+    assert float(optimizer.learning_rate) == pytest.approx(5e-3)
+    # Padding (id 0) does not count: the loss is the unpadded token's.
+    logits = np.array([[[2.0, 0.0, 1.0], [0.0, 5.0, -1.0]]], "float32")
+    labels = np.array([[2, 0]])
+    expected = -np.log(np.exp(1.0) / np.exp([2.0, 0.0, 1.0]).sum())
+    loss = float(seq2seq["loss"](labels, logits))
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+class ScriptedLogs(keras.callbacks.Callback):
+    """Sets `val_loss` to a scripted value per epoch (before the rule)."""
+
+    def __init__(self, values, fail_at_train_end=False):
+        super().__init__()
+        self.values = values
+        self.fail_at_train_end = fail_at_train_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+    def on_train_end(self, logs=None):
+        if self.fail_at_train_end:  # killed after stopping, before the end
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def _stopping_data():
+    features = np.random.default_rng(0).integers(1, 9, size=(8, 5))
+    return tf.data.Dataset.from_tensor_slices(
+        (features, np.roll(features, -1, axis=1))
+    ).batch(4)
+
+
+def _weights_of(path):
+    model = _tiny_model()
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return model.get_weights()
+
+
+# Best at epoch index 1; with patience 2, training stops after index 3.
+SCRIPTED_VAL_LOSS = [3.0, 2.0, 2.5, 2.1, 1.0, 0.5, 0.4, 0.3]
+
+
+@pytest.mark.parametrize("interrupt_at", [None, 2, 3])
+def test_patience_stops_and_keeps_the_best_epoch_across_resumes(
+    tmp_path, interrupt_at
+):
+    from keras_attention.training import BEST_WEIGHTS_FILE
+    from keras_attention.training import read_stopping_state
+
+    data, epochs = _stopping_data(), len(SCRIPTED_VAL_LOSS)
+    model = _tiny_model()
+    scripted = ScriptedLogs(SCRIPTED_VAL_LOSS)
+    if interrupt_at is not None:  # Ctrl-C at the start of that epoch
+        with pytest.raises(KeyboardInterrupt):
+            fit_run(
+                model,
+                data,
+                tmp_path,
+                epochs,
+                [EpochRecorder(fail_at=interrupt_at), scripted],
+                patience=2,
+            )
+        model = _tiny_model()  # a new process
+    recorder = EpochRecorder()
+    history = fit_run(
+        model, data, tmp_path, epochs, [recorder, scripted], patience=2
+    )
+    assert recorder.epochs == list(range(interrupt_at or 0, 4))
+    assert history["val_loss"] == SCRIPTED_VAL_LOSS[:4]
+    state = read_stopping_state(tmp_path)
+    assert (state["best_epoch"], state["wait"]) == (1, 2)
+    assert state["stop_reason"] == "no improvement of val_loss for 2 epochs"
+    assert [r["epoch"] for r in state["records"]] == [0, 1, 2, 3]
+    # The model, and best.weights.h5, hold the weights of epoch index 1.
+    best = _weights_of(tmp_path / "checkpoints" / "epoch_002.weights.h5")
+    last = _weights_of(tmp_path / "checkpoints" / "epoch_004.weights.h5")
+    for got, want in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(got, want)
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(best, last)
+    )  # the restore did something
+    for got, want in zip(_weights_of(tmp_path / BEST_WEIGHTS_FILE), best):
+        np.testing.assert_array_equal(got, want)
+    assert not (tmp_path / "backup").exists()
+
+
+def test_a_run_killed_after_stopping_trains_no_further_epoch(tmp_path):
+    data, epochs = _stopping_data(), len(SCRIPTED_VAL_LOSS)
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(
+            _tiny_model(),
+            data,
+            tmp_path,
+            epochs,
+            [ScriptedLogs(SCRIPTED_VAL_LOSS, fail_at_train_end=True)],
+            patience=2,
+        )
+    assert (tmp_path / "backup").is_dir()  # the end never came
+    model, recorder = _tiny_model(), EpochRecorder()
+    history = fit_run(
+        model,
+        data,
+        tmp_path,
+        epochs,
+        [recorder, ScriptedLogs(SCRIPTED_VAL_LOSS)],
+        patience=2,
+    )
+    assert recorder.epochs == []
+    assert len(history["loss"]) == 4
+    best = _weights_of(tmp_path / "checkpoints" / "epoch_002.weights.h5")
+    for got, want in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(got, want)
+    assert not (tmp_path / "backup").exists()
+
+
+def test_time_budget_counts_every_resume(tmp_path, monkeypatch):
+    import keras_attention.training as training
+
+    clock = iter(range(0, 10_000, 30))  # every reading 30 s later
+    monkeypatch.setattr(training.time, "monotonic", lambda: next(clock))
+    data = _stopping_data()
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(
+            _tiny_model(),
+            data,
+            tmp_path,
+            6,
+            [EpochRecorder(fail_at=2)],
+            time_budget=1.2,  # 72 s: the third epoch passes it
+        )
+    recorder = EpochRecorder()
+    history = fit_run(
+        _tiny_model(), data, tmp_path, 6, [recorder], time_budget=1.2
+    )
+    assert recorder.epochs == [2]  # 30 + 30 before the resume, then 30
+    assert len(history["loss"]) == 3
+    state = training.read_stopping_state(tmp_path)
+    assert state["elapsed_seconds"] == 90
+    assert state["stop_reason"].startswith("the time budget of 1.2 minutes")
+    assert state["best_epoch"] is None  # no patience: the last weights
+    assert not (tmp_path / training.BEST_WEIGHTS_FILE).exists()
+
+
+def test_stopping_rule_errors_name_the_argument(tmp_path):
+    from keras_attention.training import StoppingRule
+
+    with pytest.raises(ValueError, match="Received: patience=0"):
+        StoppingRule(tmp_path, patience=0)
+    with pytest.raises(ValueError, match="Received: mode='lowest'"):
+        StoppingRule(tmp_path, patience=1, mode="lowest")
+    rule = StoppingRule(tmp_path, patience=1, monitor="val_bleu")
+    rule.on_train_begin()
+    with pytest.raises(ValueError, match="'val_bleu'.*Received: logs with"):
+        rule.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_history_logger_keeps_each_epoch_once_after_a_redone_epoch(tmp_path):
+    from keras_attention.training import HistoryLogger
+
+    path = tmp_path / HISTORY_FILE
+    logger = HistoryLogger(path)
+    for epoch in range(3):
+        logger.on_epoch_begin(epoch)
+        logger.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+    # A killed run logged epoch 2, but its backup says 2 epochs: redo 2.
+    resumed = HistoryLogger(path, start_epoch=2)
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(2)
+    resumed.on_epoch_end(2, {"loss": 0.25, "val_loss": 0.5})
+    assert path.read_text().splitlines() == [
+        "epoch,loss,val_loss",
+        "0,1.0,NA",
+        "1,0.5,NA",
+        "2,0.25,0.5",
+    ]
+    assert read_history(path) == {
+        "loss": [1.0, 0.5, 0.25],
+        "val_loss": [0.5],
+    }
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
+    tmp_path,
+):
+    def shuffled_data():  # a new process builds its dataset again
+        features = np.random.default_rng(0).integers(1, 9, size=(12, 5))
+        return (
+            tf.data.Dataset.from_tensor_slices(
+                (features, np.roll(features, -1, axis=1))
+            )
+            .shuffle(12, seed=3, reshuffle_each_iteration=True)
+            .batch(4)
+        )
+
+    keras.utils.set_random_seed(0)
+    whole = _tiny_model()
+    fit_run(whole, shuffled_data(), tmp_path / "whole", epochs=3)
+    keras.utils.set_random_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(
+            _tiny_model(),
+            shuffled_data(),
+            tmp_path / "cut",
+            epochs=3,
+            callbacks=[EpochRecorder(fail_at=2)],
+        )
+    keras.utils.set_random_seed(0)
+    resumed = _tiny_model()
+    fit_run(resumed, shuffled_data(), tmp_path / "cut", epochs=3)
+    for got, want in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert read_history(tmp_path / "cut" / HISTORY_FILE)[
+        "loss"
+    ] == pytest.approx(
+        read_history(tmp_path / "whole" / HISTORY_FILE)["loss"], rel=1e-6
+    )

@@ -11,21 +11,29 @@ Where things live:
   loaders and `make_*_dataset`.
 - `sources`: a task's data from local files or a TFDS name
   (`load_text_classification`, `load_text_pairs`, `pair_texts`).
-- `language_model_text`: a language model's documents, their token
-  stream and its windows (`load_documents`, `token_streams`,
-  `make_language_model_dataset`).
+- `language_model_text`: a language model's documents, its tokenizer,
+  their token stream and its windows (`load_documents`,
+  `learn_or_load_tokenizer`, `token_streams`,
+  `make_language_model_dataset`, `window_prompts`, `continue_texts`).
 - `text_files`: reading users' text files; `date_conversion`: the
-  package's own TFDS dataset.
+  package's own TFDS dataset, and the character-level seq2seq data step
+  of a list of text pairs (`character_seq2seq_data`).
 
 Importing this package registers the `date_conversion` TFDS builder.
 """
 
+from keras_attention.data.date_conversion import CharacterSeq2SeqData
 from keras_attention.data.date_conversion import DateConversion
 from keras_attention.data.date_conversion import DateConversionConfig
+from keras_attention.data.date_conversion import character_seq2seq_data
 from keras_attention.data.date_conversion import generate_date_pairs
+from keras_attention.data.language_model_text import TOKENIZER_FILES
+from keras_attention.data.language_model_text import continue_texts
+from keras_attention.data.language_model_text import learn_or_load_tokenizer
 from keras_attention.data.language_model_text import load_documents
 from keras_attention.data.language_model_text import make_language_model_dataset
 from keras_attention.data.language_model_text import token_streams
+from keras_attention.data.language_model_text import window_prompts
 from keras_attention.data.parallel_text import load_parallel_text
 from keras_attention.data.parallel_text import make_seq2seq_dataset
 from keras_attention.data.parallel_text import split_pairs
@@ -60,12 +68,18 @@ from keras_attention.data.translation import text_pairs
 from keras_attention.data.translation import translation_tokenizers
 
 __all__ = [
+    "CharacterSeq2SeqData",
     "DateConversion",
     "DateConversionConfig",
+    "TOKENIZER_FILES",
+    "character_seq2seq_data",
+    "continue_texts",
     "generate_date_pairs",
+    "learn_or_load_tokenizer",
     "load_documents",
     "make_language_model_dataset",
     "token_streams",
+    "window_prompts",
     "load_parallel_text",
     "make_seq2seq_dataset",
     "split_pairs",

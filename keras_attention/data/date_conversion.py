@@ -24,13 +24,17 @@ import random
 import tensorflow_datasets as tfds
 from etils import epath
 
+from keras_attention.data.parallel_text import make_seq2seq_dataset
+
 __all__ = [
     "DATASET_NAME",
     "DATE_FORMATS",
     "DEFAULT_NUM_TEST",
     "DEFAULT_NUM_TRAIN",
+    "CharacterSeq2SeqData",
     "DateConversion",
     "DateConversionConfig",
+    "character_seq2seq_data",
     "check_source_lengths",
     "format_date",
     "generate_date_pairs",
@@ -47,6 +51,8 @@ _logger = logging.getLogger(__name__)
 FIRST_DATE = datetime.date(1950, 1, 1)
 LAST_DATE = datetime.date(2049, 12, 31)
 TWO_DIGIT_YEAR_PIVOT = 50  # `yy >= 50` -> 19yy, else 20yy.
+# Training sources are padded to a multiple of this many characters.
+SOURCE_LENGTH_MULTIPLE = 8
 
 _MONTHS = (
     "january",
@@ -300,6 +306,113 @@ def check_source_lengths(splits, max_source_length, limit_name=None):
                 f"{limit_name}={max_source_length}."
             )
     return longest
+
+
+@dataclasses.dataclass
+class CharacterSeq2SeqData:
+    """What a character-level seq2seq model trains on.
+
+    Attributes:
+        train_pairs: the `(source, target)` training pairs of str.
+        test_pairs: the held-out pairs of str.
+        source_tokenizer: a `CharacterTokenizer` of the training sources.
+        target_tokenizer: a `CharacterTokenizer` of the training targets.
+        longest_target: int, the most characters of any target (training
+            or held-out): the decoder's output length.
+        train_data: the `tf.data.Dataset` of training batches (see
+            `keras_attention.data.make_seq2seq_dataset`).
+    """
+
+    train_pairs: list
+    test_pairs: list
+    source_tokenizer: object
+    target_tokenizer: object
+    longest_target: int
+    train_data: object
+
+
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
+
+
+def character_seq2seq_data(
+    train_pairs,
+    test_pairs,
+    batch_size,
+    max_source_length,
+    lowercase=True,
+    seed=None,
+    limit_name=None,
+):
+    """Character tokenizers and fixed-shape training batches of text pairs.
+
+    The tokenizers learn the characters of the training pairs (the sources
+    lowercased with `lowercase`, the targets as they are). Every source of
+    both splits is checked against `max_source_length` first
+    (`check_source_lengths`): the held-out ones are decoded only after
+    training, by a model that rejects longer inputs. The batches have one
+    shape, so that XLA compiles once: sources padded to the longest
+    training source rounded up to a multiple of 8, targets to the longest
+    target plus the start id, and the last partial batch dropped (unless
+    there is only one).
+
+    Args:
+        train_pairs: a list of `(source, target)` pairs of str.
+        test_pairs: the held-out pairs.
+        batch_size: int, pairs per batch.
+        max_source_length: int, the most characters a source may have.
+        lowercase: bool, whether the source tokenizer lowercases. Defaults
+            to `True`.
+        seed: optional int, the seed of the per-epoch reshuffling.
+            Defaults to `None`.
+        limit_name: what an error calls `max_source_length` (a flag).
+            Defaults to `None` (`"max_source_length"`).
+
+    Returns:
+        A `CharacterSeq2SeqData`.
+
+    Example:
+
+    >>> pairs = [("jan 1, 2001", "2001-01-01"), ("feb 2, 2002", "2002-02-02")]
+    >>> data = character_seq2seq_data(pairs, pairs[:1], 2, 16)
+    >>> data.longest_target, data.source_tokenizer.lowercase
+    (10, True)
+    """
+    # Here, not at the top: `keras_attention.text` reads its files with
+    # `keras_attention.data.text_files`, so importing it while this package
+    # initialises would be circular.
+    from keras_attention.text.character_tokenizer import CharacterTokenizer
+
+    splits = {"training": train_pairs, "held-out": test_pairs}
+    longest_source = check_source_lengths(
+        splits, max_source_length, limit_name
+    )["training"]
+    source_tokenizer = CharacterTokenizer.from_texts(
+        (source for source, _ in train_pairs), lowercase=lowercase
+    )
+    target_tokenizer = CharacterTokenizer.from_texts(
+        target for _, target in train_pairs
+    )
+    longest_target = max(len(t) for _, t in [*train_pairs, *test_pairs])
+    train_data = make_seq2seq_dataset(
+        train_pairs,
+        source_tokenizer,
+        target_tokenizer,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        source_length=_round_up(longest_source, SOURCE_LENGTH_MULTIPLE),
+        target_length=longest_target + 1,
+        drop_remainder=len(train_pairs) >= batch_size,
+    )
+    return CharacterSeq2SeqData(
+        train_pairs,
+        test_pairs,
+        source_tokenizer,
+        target_tokenizer,
+        longest_target,
+        train_data,
+    )
 
 
 class DateConversion(tfds.core.GeneratorBasedBuilder):

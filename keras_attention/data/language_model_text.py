@@ -7,7 +7,11 @@ evaluation, and `make_language_model_dataset` cuts a stream into batches
 of `(ids, next_ids)` windows. `window_prompts` turns the starts of a
 stream's windows back into prompt texts, and `continue_texts` writes a
 generator's continuations of prompts as the exported model writes them.
+`learn_or_load_tokenizer` gives a run its character or WordPiece
+tokenizer, saved in (or, resuming, reloaded from) its directory.
 """
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -17,12 +21,90 @@ from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds import HELD_OUT_FRACTION
 
 __all__ = [
+    "TOKENIZER_FILES",
     "continue_texts",
+    "learn_or_load_tokenizer",
     "load_documents",
     "make_language_model_dataset",
     "token_streams",
     "window_prompts",
 ]
+
+
+# Each kind of tokenizer, and the file of a run directory it is saved in.
+TOKENIZER_FILES = {
+    "character": "vocabulary.json",
+    "wordpiece": "vocabulary.txt",
+}
+
+
+def learn_or_load_tokenizer(
+    kind,
+    documents,
+    output_dir,
+    vocabulary_size=None,
+    reuse=False,
+    lowercase=True,
+    **kwargs,
+):
+    """A run's tokenizer of `kind`, learned from `documents` and saved.
+
+    The tokenizer is saved in `output_dir` under `TOKENIZER_FILES[kind]`
+    (`vocabulary.json`, a `CharacterTokenizer`; `vocabulary.txt`, a
+    WordPiece vocabulary). With `reuse` (a resumed run) and that file
+    present, it is reloaded instead, so that the ids match the weights.
+
+    Args:
+        kind: `"character"` or `"wordpiece"`.
+        documents: the training texts, a list of str.
+        output_dir: the run's directory.
+        vocabulary_size: int, WordPiece's largest vocabulary (unused for
+            characters). Defaults to `None`.
+        reuse: bool, whether to reload a saved tokenizer. Defaults to
+            `False`.
+        lowercase: bool, whether the tokenizer lowercases the texts.
+            Defaults to `True`.
+        **kwargs: further arguments of
+            `keras_attention.text.learn_or_load_wordpiece_tokenizer`.
+
+    Returns:
+        The `CharacterTokenizer` or `WordPieceTokenizer`.
+
+    Example:
+
+    >>> import tempfile
+    >>> run_dir = tempfile.mkdtemp()
+    >>> tokenizer = learn_or_load_tokenizer("character", ["abc"], run_dir)
+    >>> sorted(os.listdir(run_dir))
+    ['vocabulary.json']
+    """
+    if kind not in TOKENIZER_FILES:
+        raise ValueError(
+            f"`kind` must be one of {sorted(TOKENIZER_FILES)}. "
+            f"Received: kind={kind!r}"
+        )
+    # Here, not at the top: `keras_attention.text` reads its files with
+    # `keras_attention.data.text_files` (a circular package import).
+    from keras_attention.text.character_tokenizer import CharacterTokenizer
+    from keras_attention.text.run_vocabulary import (
+        learn_or_load_wordpiece_tokenizer,
+    )
+
+    path = os.path.join(os.fspath(output_dir), TOKENIZER_FILES[kind])
+    if kind == "wordpiece":
+        return learn_or_load_wordpiece_tokenizer(
+            documents,
+            vocabulary_size,
+            path,
+            reuse=reuse,
+            lowercase=lowercase,
+            **kwargs,
+        )
+    if reuse and os.path.isfile(path):
+        return CharacterTokenizer.load(path)
+    tokenizer = CharacterTokenizer.from_texts(documents, lowercase=lowercase)
+    tokenizer.save(path)
+    return tokenizer
 
 
 def load_documents(

@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from keras_attention.data.text_files import read_json_file
+from keras_attention.files import atomic_write_text
 
 __all__ = ["CharacterTokenizer"]
 
@@ -190,9 +191,13 @@ class CharacterTokenizer(tf.Module):
         return cls(**config)
 
     def save(self, path):
-        """Writes the configuration (vocabulary included) as JSON."""
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump(self.get_config(), file, ensure_ascii=False, indent=1)
+        """Writes the configuration (vocabulary included) as JSON.
+
+        The file is written atomically (see `keras_attention.files`): a
+        run killed while saving leaves the old file or none, never half.
+        """
+        text = json.dumps(self.get_config(), ensure_ascii=False, indent=1)
+        atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path):

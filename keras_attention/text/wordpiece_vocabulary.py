@@ -19,6 +19,7 @@ from tensorflow_text.tools.wordpiece_vocab import (
 )
 
 from keras_attention.data.text_files import read_text_lines
+from keras_attention.files import atomic_write_text
 
 __all__ = [
     "NORMALIZATIONS",
@@ -335,6 +336,9 @@ def _drop_rarest_pieces(vocabulary, vocabulary_size, reserved_tokens):
 def save_vocabulary(vocabulary, path):
     """Writes a vocabulary as UTF-8 text, one token per line.
 
+    The file is written under a temporary name and renamed (see
+    `keras_attention.files`).
+
     Args:
         vocabulary: a sequence of non-empty strings without line breaks.
         path: the file to write.
@@ -348,8 +352,8 @@ def save_vocabulary(vocabulary, path):
                 "Every token must be a non-empty string without a line "
                 f"break. Received: {token!r}"
             )
-    with open(path, "w", encoding="utf-8", newline="\n") as file:
-        file.write("\n".join(vocabulary) + "\n")
+    # Atomically: a run killed while saving leaves the old file or none.
+    atomic_write_text(path, "\n".join(vocabulary) + "\n")
 
 
 _ASCII_SPACES = " \t\r\f\v"

@@ -173,3 +173,42 @@ def test_check_source_lengths():
     splits = {"training": [("ab", "x")], "held-out": [("abcdef", "y")]}
     with pytest.raises(ValueError, match="held-out input.*--limit=3"):
         check_source_lengths(splits, 3, "--limit")
+
+
+def test_character_seq2seq_data_fixed_shapes_and_tokenizers():
+    from keras_attention.data import character_seq2seq_data
+
+    train = [("Jan 1, 2001", "2001-01-01"), ("feb 22, 1999", "1999-02-22")]
+    train *= 3
+    test = [("mar 3, 2003", "2003-03-03")]
+    data = character_seq2seq_data(
+        train, test, batch_size=4, max_source_length=20
+    )
+    assert data.train_pairs is train and data.test_pairs is test
+    assert data.longest_target == 10
+    # The sources are lowercased, the targets kept as they are.
+    assert data.source_tokenizer.lowercase
+    assert not data.target_tokenizer.lowercase
+    assert "J" not in data.source_tokenizer.vocabulary
+    batches = list(data.train_data)
+    assert len(batches) == 1  # 6 pairs, batches of 4, the rest dropped
+    inputs, target_out = batches[0]
+    # The longest source (12 characters) rounded up to a multiple of 8.
+    assert tuple(inputs["source_ids"].shape) == (4, 16)
+    assert tuple(inputs["target_in_ids"].shape) == (4, 11)
+    assert tuple(target_out.shape) == (4, 11)
+    # Fewer pairs than a batch: the one partial batch is kept.
+    small = character_seq2seq_data(train[:2], test, 4, 20, lowercase=False)
+    assert [int(b[1].shape[0]) for b in small.train_data] == [2]
+    assert not small.source_tokenizer.lowercase
+
+
+def test_character_seq2seq_data_checks_every_split_before_batching():
+    from keras_attention.data import character_seq2seq_data
+
+    train = [("jan 1, 2001", "2001-01-01")]
+    test = [("the first of january 2001", "2001-01-01")]
+    with pytest.raises(ValueError, match="A held-out input has 25 char.*--max"):
+        character_seq2seq_data(train, test, 2, 16, limit_name="--max")
+    with pytest.raises(ValueError, match="A training input has 11 char"):
+        character_seq2seq_data(train, [], 2, 10)

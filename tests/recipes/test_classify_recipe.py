@@ -9,6 +9,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.recipes.checks import assert_unusable_output_dir_stops_first
 from tests.testing import EpochRecorder
 
 RECIPE = os.path.join(
@@ -206,3 +207,11 @@ def test_old_flag_spellings_still_work(recipe, capsys):
         "warning: --max-sequence-length is deprecated, use --max-length" in err
     )
     assert recipe.parse_args([]).max_length == 256
+
+
+def test_unusable_output_dir_stops_before_the_data_is_read(
+    recipe, tmp_path, capsys
+):
+    assert_unusable_output_dir_stops_first(
+        recipe.main, ["--data", str(tmp_path / "missing.tsv")], tmp_path, capsys
+    )

@@ -7,6 +7,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.recipes.checks import assert_unusable_output_dir_stops_first
 from tests.testing import EpochRecorder
 
 RECIPE = os.path.join(
@@ -193,3 +194,11 @@ def test_make_demo_defaults(recipe, capsys):
     )
     assert not (args.no_jit or args.no_export or args.restart)
     assert capsys.readouterr().err == ""  # --embedding-dim is its own here
+
+
+def test_unusable_output_dir_stops_before_the_data_is_read(
+    recipe, tmp_path, capsys
+):
+    assert_unusable_output_dir_stops_first(
+        recipe.main, ["--data", str(tmp_path / "missing.tsv")], tmp_path, capsys
+    )

@@ -8,6 +8,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.recipes.checks import assert_unusable_output_dir_stops_first
 from tests.testing import EpochRecorder
 
 RECIPE = os.path.join(
@@ -122,3 +123,14 @@ def test_bad_input_fails_clearly(recipe, tmp_path):
     short.write_text("too short\n")
     with pytest.raises(ValueError, match="too few"):
         recipe.main(tiny_args(tmp_path, f"--text-file={short}"))
+
+
+def test_unusable_output_dir_stops_before_the_data_is_read(
+    recipe, tmp_path, capsys
+):
+    assert_unusable_output_dir_stops_first(
+        recipe.main,
+        [f"--text-file={tmp_path / 'missing.txt'}"],
+        tmp_path,
+        capsys,
+    )
