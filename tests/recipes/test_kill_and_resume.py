@@ -48,6 +48,7 @@ import keras_attention  # noqa: F401 (registers the layers for loading)
 from keras_attention.files import KILL_BEFORE_RENAME_VARIABLE
 from keras_attention.files import is_temporary
 from tests.recipes.test_classify_recipe import write_order_task
+from tests.test_multi_worker import _environment as cpu_tensorflow_environment
 
 pytestmark = [
     pytest.mark.tf_only,
@@ -107,14 +108,8 @@ recipe.main(argv, callbacks=callbacks)
 
 
 def _environment(kill_before_rename=None):
-    env = dict(os.environ)
-    env.update(
-        KERAS_BACKEND="tensorflow",
-        CUDA_VISIBLE_DEVICES="",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        PYTHONPATH=REPO_ROOT + os.pathsep + env.get("PYTHONPATH", ""),
-        CI="1",  # one progress line per epoch
-    )
+    env = cpu_tensorflow_environment()
+    env["CI"] = "1"  # one progress line per epoch
     env.pop(KILL_BEFORE_RENAME_VARIABLE, None)
     if kill_before_rename:
         env[KILL_BEFORE_RENAME_VARIABLE] = kill_before_rename
