@@ -4,11 +4,13 @@ Data: the TFDS dataset `--dataset` (default `ted_hrlr_translate/pt_to_en`),
 two line-aligned files (`--source-file`, `--target-file`) or a TSV
 (`--data`). One cased SentencePiece model per language (`--tokenizer
 wordpiece`: lower-cased WordPieces), a Transformer, label smoothing, the
-paper's learning-rate schedule. It prints sacreBLEU (with its signature)
-of the held-out translations and writes to `--output-dir`: `attention.png`,
-`model.keras`, the tokenizers' files (`data.TOKENIZER_FILES`), the runner's
-files (`keras_attention.cli`; a killed run resumes) and `saved_model/` (raw
-sentences in, natural text out; checked without `keras_attention`).
+paper's learning-rate schedule; it stops early by default (--patience 3 on
+the validation loss, best weights kept; at most 30 epochs). It prints
+sacreBLEU (with its signature) of the held-out translations and writes to
+`--output-dir`: `attention.png`, `model.keras`, the tokenizers' files
+(`data.TOKENIZER_FILES`), the runner's files (`keras_attention.cli`; a
+killed run resumes) and `saved_model/` (raw sentences in, natural text out;
+checked without `keras_attention`).
 
     python recipes/translate.py                      # CPU-sized model
     python recipes/translate.py --preset base --strategy mirrored  # GPUs
@@ -33,8 +35,6 @@ from keras_attention.models import build_transformer
 from keras_attention.serving import Translator
 from keras_attention.serving import export_translator
 from keras_attention.training import TRANSFORMER_PRESETS
-from keras_attention.training import build_and_compile
-from keras_attention.training import make_distribution_strategy
 from keras_attention.training import transformer_compile_arguments
 from keras_attention.viz import plot_translator_attention
 
@@ -44,6 +44,9 @@ HELD_OUT_FRACTION = 0.05
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
+# A user's ~30k-pair file: early stopping (not multi_worker), <= 30 epochs.
+DEFAULT_EPOCHS = 30
+DEFAULT_PATIENCE = 3
 
 
 def parse_args(argv=None):
@@ -68,14 +71,12 @@ def parse_args(argv=None):
     cli.add_argument(
         data, "data", help="local `source<TAB>target` file instead of --dataset"
     )
-    cli.add_argument(
+    cli.add_arguments(
         data,
-        "held_out_fraction",
-        default=HELD_OUT_FRACTION,
-        help="fraction of local pairs (or of a TFDS training split without "
-        "a validation split) held out for validation and BLEU",
+        "max_train_examples",
+        "max_eval_examples",
+        held_out_fraction=HELD_OUT_FRACTION,
     )
-    cli.add_arguments(data, "max_train_examples", "max_eval_examples")
     text = parser.add_argument_group("tokenizer")
     text.add_argument(
         "--tokenizer",
@@ -97,29 +98,28 @@ def parse_args(argv=None):
         batch_tokens="token budget per batch; batches group sentences of "
         "similar length",
     )
-    training = parser.add_argument_group("training")
-    cli.add_argument(
-        training, "batch_size", help="sentence pairs per batch instead"
+    training = cli.add_training_arguments(
+        parser,
+        "steps_per_epoch",
+        batch_size=dict(help="sentence pairs per batch instead"),
+        label_smoothing=0.1,
     )
+    parser.set_defaults(epochs=DEFAULT_EPOCHS)  # the stopping rule ends it
     training.add_argument(
         "--length-policy",
         choices=LENGTH_POLICIES,
         default="filter",
         help="drop or truncate training pairs longer than --max-length",
     )
-    cli.add_arguments(training, label_smoothing=0.1)
-    cli.add_arguments(
-        training, "steps_per_epoch", "strategy", "restart", "seed"
-    )
     decoding = parser.add_argument_group("decoding")
-    cli.add_arguments(decoding, beam_width=4, length_penalty=0.6)
-    cli.add_argument(
-        decoding,
-        "max_output_length",
-        help="the most target tokens generated (default: --max-length)",
+    cli.add_arguments(
+        decoding, "max_output_length", beam_width=4, length_penalty=0.6
     )
     cli.add_output_arguments(parser, "translate")
-    return cli.parse_arguments(parser, argv, presets=TRANSFORMER_PRESETS)
+    args = cli.parse_arguments(parser, argv, presets=TRANSFORMER_PRESETS)
+    if args.patience is None and args.strategy != "multi_worker":
+        args.patience = DEFAULT_PATIENCE
+    return args
 
 
 def load_data(args):
@@ -176,8 +176,7 @@ def main(argv=None, callbacks=()):
         batch_tokens=args.batch_tokens,
         max_length=args.max_length,
     )
-    strategy = make_distribution_strategy(args.strategy)
-    model = build_and_compile(
+    model = run.build_and_compile(
         functools.partial(
             build_transformer,
             source_tokenizer.vocabulary_size,
@@ -189,12 +188,11 @@ def main(argv=None, callbacks=()):
         lambda: transformer_compile_arguments(
             args.d_model, args.warmup_steps, args.label_smoothing
         ),
-        strategy,
     )
     print(
         f"Model: {model.count_params():,} parameters, {args.num_layers} "
-        f"layers, d_model {args.d_model}, on {strategy.num_replicas_in_sync} "
-        "replica(s)"
+        f"layers, d_model {args.d_model}, on "
+        f"{run.strategy.num_replicas_in_sync} replica(s)"
     )
     run.fit(
         model,
@@ -204,7 +202,7 @@ def main(argv=None, callbacks=()):
         steps_per_epoch=args.steps_per_epoch,
     )
     training_seconds = run.elapsed()
-    model.save(run.path("model.keras"))
+    run.save_model(model)
 
     translator = Translator(
         model,

@@ -124,6 +124,8 @@ def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path, tokenizer):
     cased = [reference[0].isupper() for reference in references]
     assert cased == [tokenizer == "sentencepiece"] * 3
     assert summary["epochs"] == 1 and summary["num_held_out"] == 10
+    # The default stopping rule ran (patience 3: one epoch is the best).
+    assert summary["stopping"]["best_epoch"] == 0
     # The recipe answered the held-out sources with the SavedModel in a
     # process that did not import keras_attention, and compared them.
     assert summary["export_agreement"] == 1.0
@@ -137,6 +139,8 @@ def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path, tokenizer):
         target_file,
         "history.csv",
         "summary.json",
+        "stopping.json",
+        "best.weights.h5",
         "checkpoints/epoch_001.weights.h5",
         "saved_model/1/saved_model.pb",
         f"saved_model/1/assets/{target_file}",
@@ -208,6 +212,8 @@ def test_help_documents_every_option(recipe, capsys):
         "--label-smoothing",
         "--steps-per-epoch",
         "--strategy",
+        "--patience",
+        "--time-budget",
         "--restart",
         "--seed",
         "--beam-width",
@@ -227,6 +233,11 @@ def test_presets_and_overrides(recipe):
     assert args.dataset == "ted_hrlr_translate/pt_to_en"
     assert args.max_output_length == args.max_length == 64
     assert args.tokenizer == "sentencepiece"
+    # Early stopping by default, with room to train (a ~30k-pair file).
+    assert (args.patience, args.epochs, args.time_budget) == (3, 30, None)
+    args = recipe.parse_args(["--patience", "5", "--time-budget", "60"])
+    assert (args.patience, args.time_budget) == (5, 60.0)
+    assert recipe.parse_args(["--strategy", "multi_worker"]).patience is None
     assert recipe.parse_args(["--tokenizer", "wordpiece"]).tokenizer == (
         "wordpiece"
     )
