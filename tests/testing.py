@@ -196,6 +196,37 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
+def decode_self_attention(layer, inputs, cache, chunks, **call_kwargs):
+    """Feeds an attention layer `inputs` chunk by chunk through its cache.
+
+    Args:
+        layer: a `MultiHeadAttention`-like layer taking `cache` and
+            `cache_update_index`.
+        inputs: `(batch, length, features)`, the query and the value.
+        cache: the initial `(batch, 2, cache_len, heads, key_dim)` cache.
+        chunks: `(start, stop)` pairs, in order; each is one causal call.
+        **call_kwargs: more call arguments (e.g. `rolling_cache=True`).
+
+    Returns:
+        `(outputs, cache)`: the chunks' outputs concatenated along the
+        length, and the last cache, both NumPy arrays.
+    """
+    outputs = []
+    for start, stop in chunks:
+        chunk = inputs[:, start:stop]
+        output, cache = layer(
+            chunk,
+            chunk,
+            cache=cache,
+            cache_update_index=start,
+            use_causal_mask=True,
+            **call_kwargs,
+        )
+        outputs.append(np.asarray(keras.ops.convert_to_numpy(output)))
+    cache = np.asarray(keras.ops.convert_to_numpy(cache))
+    return np.concatenate(outputs, axis=1), cache
+
+
 def value_and_gradients(fn, *arrays):
     """`fn(*tensors)` and the gradients of its scalar loss, on any backend.
 

@@ -13,6 +13,7 @@ import pytest
 from keras_attention.layers import MultiHeadAttention
 from keras_attention.layers import MultiHeadSelfAttention
 from keras_attention.ops import sliding_window_mask
+from tests.testing import decode_self_attention
 from tests.testing import run_layer_test
 
 BATCH, LENGTH, FEATURES = 2, 6, 8
@@ -203,17 +204,8 @@ def test_cached_decoding_matches_the_full_causal_call(kwargs):
     cache = keras.ops.zeros((BATCH, 2, LENGTH, kv_heads, 4))
     # A two-token prefill, then one token at a time.
     steps = [(0, 2)] + [(t, t + 1) for t in range(2, LENGTH)]
-    outputs = []
-    for start, stop in steps:
-        out, cache = layer(
-            x[:, start:stop],
-            x[:, start:stop],
-            cache=cache,
-            cache_update_index=start,
-            use_causal_mask=True,
-        )
-        outputs.append(_numpy(out))
-    np.testing.assert_allclose(np.concatenate(outputs, 1), full, atol=1e-5)
+    outputs, _ = decode_self_attention(layer, x, cache, steps)
+    np.testing.assert_allclose(outputs, full, atol=1e-5)
 
 
 def test_sliding_window_equals_its_explicit_mask():

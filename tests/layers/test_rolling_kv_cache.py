@@ -14,6 +14,7 @@ import pytest
 from keras_attention.layers import MultiHeadAttention
 from keras_attention.layers import TransformerDecoderBlock
 from keras_attention.layers.multi_head_attention import rolling_cache_positions
+from tests.testing import decode_self_attention
 
 BATCH, LENGTH, FEATURES, HEADS, KEY_DIM = 2, 11, 8, 4, 4
 # Chunks fed one call each: a prompt longer than any window, single
@@ -27,22 +28,6 @@ def _normal(*shape, seed=0):
 
 def _numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
-
-
-def _decode(layer, x, cache, chunks, **kwargs):
-    """Outputs of `chunks` fed one call each, and the last cache."""
-    outputs = []
-    for start, stop in chunks:
-        out, cache = layer(
-            x[:, start:stop],
-            x[:, start:stop],
-            cache=cache,
-            cache_update_index=start,
-            use_causal_mask=True,
-            **kwargs,
-        )
-        outputs.append(_numpy(out))
-    return np.concatenate(outputs, axis=1), _numpy(cache)
 
 
 @pytest.mark.parametrize(
@@ -61,10 +46,10 @@ def test_rolling_cache_equals_full_cache_and_uncached_call(
     uncached = _numpy(layer(x, x, use_causal_mask=True))
     kv_heads = options.get("num_key_value_heads", HEADS)
     slots = options["sliding_window"] + extra_slots
-    full, full_cache = _decode(
+    full, full_cache = decode_self_attention(
         layer, x, keras.ops.zeros((BATCH, 2, LENGTH, kv_heads, KEY_DIM)), CHUNKS
     )
-    rolling, rolling_cache = _decode(
+    rolling, rolling_cache = decode_self_attention(
         layer,
         x,
         keras.ops.zeros((BATCH, 2, slots, kv_heads, KEY_DIM)),
@@ -101,7 +86,9 @@ def test_any_cache_update_index_and_step_sizes(first_index):
     for size in (3, 1, 2, 1):
         chunks.append((start, start + size))
         start += size
-    outputs, _ = _decode(layer, x, cache, chunks, rolling_cache=True)
+    outputs, _ = decode_self_attention(
+        layer, x, cache, chunks, rolling_cache=True
+    )
     np.testing.assert_allclose(outputs[:, first_index:], uncached, atol=1e-5)
 
 
