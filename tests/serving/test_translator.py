@@ -131,6 +131,24 @@ def test_export_loads_and_answers_like_the_translator(
     assert blank["status"].numpy().tolist() == [b"empty"] * 3 + [b"ok"]
 
 
+def serve_in_tf1_session(path, texts):
+    """`serving_default`'s outputs for `texts`, as TF Serving runs it.
+
+    The SavedModel is loaded in a TF1 session (its initializer and restore
+    op run, as in the model server and `saved_model_cli run`) and the
+    signature's tensors are fetched by name.
+    """
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, ["serve"], path
+        )
+        signature = meta_graph.signature_def["serving_default"]
+        return session.run(
+            {key: info.name for key, info in signature.outputs.items()},
+            feed_dict={signature.inputs["texts"].name: texts},
+        )
+
+
 def test_export_restores_through_the_graph_like_a_model_server(
     greedy_translator, tmp_path
 ):
@@ -140,15 +158,7 @@ def test_export_restores_through_the_graph_like_a_model_server(
     translator = greedy_translator
     path = export_translator(tmp_path / "translator", translator)
     texts = ["um dois 3", "", "palavra desconhecida"]
-    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(
-            session, ["serve"], path
-        )
-        signature = meta_graph.signature_def["serving_default"]
-        served = session.run(
-            {key: info.name for key, info in signature.outputs.items()},
-            feed_dict={signature.inputs["texts"].name: texts},
-        )
+    served = serve_in_tf1_session(path, texts)
     expected = translator(tf.constant(texts))
     assert set(served) == set(expected)
     for key in expected:
@@ -289,15 +299,7 @@ def test_sentencepiece_export_serves_like_the_translator(
     # op, as TF Serving and `saved_model_cli run` do: the SentencePiece
     # resources are created by the initializer.
     inputs = texts + [b"\xc3("]
-    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(
-            session, ["serve"], path
-        )
-        signature = meta_graph.signature_def["serving_default"]
-        served = session.run(
-            {key: info.name for key, info in signature.outputs.items()},
-            feed_dict={signature.inputs["texts"].name: inputs},
-        )
+    served = serve_in_tf1_session(path, inputs)
     assert [t.decode() for t in served["outputs"][:5]] == expected
     assert served["status"].tolist() == [
         b"ok",

@@ -30,11 +30,9 @@ EXAMPLE_TEXT = "the cat"
 LM_MAX_LENGTH = 12
 
 
-def translator_parts():
-    """`(model, source_tokenizer, target_tokenizer)` of a Transformer."""
-    pairs = [(f"um dois {i}", f"one two {i}") for i in range(12)]
-    source_tokenizer, target_tokenizer = learn_translation_tokenizers(pairs, 40)
-    model = build_transformer(
+def tiny_transformer(source_tokenizer, target_tokenizer):
+    """An untrained 1-layer `build_transformer` for the two tokenizers."""
+    return build_transformer(
         source_tokenizer.vocabulary_size,
         target_tokenizer.vocabulary_size,
         num_layers=1,
@@ -42,6 +40,13 @@ def translator_parts():
         num_heads=2,
         feed_forward_dim=16,
     )
+
+
+def translator_parts():
+    """`(model, source_tokenizer, target_tokenizer)` of a Transformer."""
+    pairs = [(f"um dois {i}", f"one two {i}") for i in range(12)]
+    source_tokenizer, target_tokenizer = learn_translation_tokenizers(pairs, 40)
+    model = tiny_transformer(source_tokenizer, target_tokenizer)
     return model, source_tokenizer, target_tokenizer
 
 

@@ -5,9 +5,9 @@ per side of `CASED_PAIRS` (saved in `directory`) and wraps a random
 `build_transformer` model in a greedy `Translator`.
 """
 
-from keras_attention.models.transformer import build_transformer
 from keras_attention.serving.translator import Translator
 from keras_attention.text import learn_or_load_sentencepiece_tokenizer
+from tests.serving.tiny_models import tiny_transformer
 
 # Cased pairs with names, numbers and punctuation.
 CASED_PAIRS = [
@@ -30,16 +30,8 @@ def sentencepiece_translator(directory, max_output_length=5, **options):
         )
         for side in (0, 1)
     )
-    model = build_transformer(
-        source_tokenizer.vocabulary_size,
-        target_tokenizer.vocabulary_size,
-        num_layers=1,
-        d_model=8,
-        num_heads=2,
-        feed_forward_dim=16,
-    )
     return Translator(
-        model,
+        tiny_transformer(source_tokenizer, target_tokenizer),
         source_tokenizer,
         target_tokenizer,
         max_output_length=max_output_length,
