@@ -44,9 +44,9 @@ import time
 
 import keras
 
-from keras_attention.export import run_saved_model_in_fresh_process
 from keras_attention.files import atomic_path
 from keras_attention.files import atomic_write_text
+from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.training import STRATEGIES
 from keras_attention.training import build_and_compile

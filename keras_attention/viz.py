@@ -245,7 +245,7 @@ def plot_seq2seq_attention(translator, sources, path):
     down, and the decoder's attention weights as colours.
 
     Args:
-        translator: a `keras_attention.models.Seq2SeqTranslator`.
+        translator: a `keras_attention.serving.Seq2SeqTranslator`.
         sources: the source strings, one heatmap each.
         path: the PNG file to write.
 

@@ -29,8 +29,8 @@ from keras_attention.data.date_conversion import DEFAULT_NUM_TEST
 from keras_attention.data.date_conversion import DEFAULT_NUM_TRAIN
 from keras_attention.data.date_conversion import sized_builder_kwargs
 from keras_attention.models import ExactMatchCallback
-from keras_attention.models import Seq2SeqTranslator
 from keras_attention.models import build_attention_seq2seq
+from keras_attention.serving import Seq2SeqTranslator
 from keras_attention.serving import export_seq2seq
 from keras_attention.training import build_and_compile
 from keras_attention.training import seq2seq_compile_arguments

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from keras_attention import viz
-from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
 from keras_attention.models.transformer_classifier import (
     build_transformer_classifier,
 )
+from keras_attention.serving import Seq2SeqTranslator
 from keras_attention.serving import Translator
 from keras_attention.text.wordpiece_tokenizer import WordPieceTokenizer
 from keras_attention.viz import plot_attention

@@ -15,9 +15,12 @@ Where things live:
   their token stream and its windows (`load_documents`,
   `learn_or_load_tokenizer`, `token_streams`,
   `make_language_model_dataset`, `window_prompts`, `continue_texts`).
-- `text_files`: reading users' text files; `date_conversion`: the
+- `date_conversion`: the
   package's own TFDS dataset, and the character-level seq2seq data step
   of a list of text pairs (`character_seq2seq_data`).
+
+Users' files are read by `keras_attention.files` (`read_text_lines`, errors
+that name the file and line), which `keras_attention.text` uses too.
 
 Importing this package registers the `date_conversion` TFDS builder.
 """
@@ -55,7 +58,6 @@ from keras_attention.data.text_classification import (
 )
 from keras_attention.data.text_classification import read_labeled_tsv
 from keras_attention.data.text_classification import save_class_names
-from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds import tfds_builder
 from keras_attention.data.translation import TranslationData
 from keras_attention.data.translation import learn_translation_tokenizers
@@ -66,6 +68,7 @@ from keras_attention.data.translation import make_translation_dataset
 from keras_attention.data.translation import normalized_references
 from keras_attention.data.translation import text_pairs
 from keras_attention.data.translation import translation_tokenizers
+from keras_attention.files import read_text_lines
 
 __all__ = [
     "CharacterSeq2SeqData",

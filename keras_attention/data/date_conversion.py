@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from keras_attention.data.parallel_text import make_seq2seq_dataset
+from keras_attention.text.character_tokenizer import CharacterTokenizer
 
 __all__ = [
     "DATASET_NAME",
@@ -378,11 +379,6 @@ def character_seq2seq_data(
     >>> data.longest_target, data.source_tokenizer.lowercase
     (10, True)
     """
-    # Here, not at the top: `keras_attention.text` reads its files with
-    # `keras_attention.data.text_files`, so importing it while this package
-    # initialises would be circular.
-    from keras_attention.text.character_tokenizer import CharacterTokenizer
-
     splits = {"training": train_pairs, "held-out": test_pairs}
     longest_source = check_source_lengths(
         splits, max_source_length, limit_name

@@ -17,8 +17,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds import HELD_OUT_FRACTION
+from keras_attention.files import read_text_lines
+from keras_attention.text.character_tokenizer import CharacterTokenizer
+from keras_attention.text.run_vocabulary import (
+    learn_or_load_wordpiece_tokenizer,
+)
 
 __all__ = [
     "TOKENIZER_FILES",
@@ -83,13 +87,6 @@ def learn_or_load_tokenizer(
             f"`kind` must be one of {sorted(TOKENIZER_FILES)}. "
             f"Received: kind={kind!r}"
         )
-    # Here, not at the top: `keras_attention.text` reads its files with
-    # `keras_attention.data.text_files` (a circular package import).
-    from keras_attention.text.character_tokenizer import CharacterTokenizer
-    from keras_attention.text.run_vocabulary import (
-        learn_or_load_wordpiece_tokenizer,
-    )
-
     path = os.path.join(os.fspath(output_dir), TOKENIZER_FILES[kind])
     if kind == "wordpiece":
         return learn_or_load_wordpiece_tokenizer(

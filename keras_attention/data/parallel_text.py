@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
 from keras_attention.data.pipeline import batch_examples
 from keras_attention.data.pipeline import check_batch_size
-from keras_attention.data.text_files import read_text_lines
+from keras_attention.files import read_text_lines
 
 __all__ = [
     "FILE_FORMATS",

@@ -33,7 +33,6 @@ from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
 from keras_attention.data.pipeline import PADDING_ID
 from keras_attention.data.pipeline import batch_examples
 from keras_attention.data.pipeline import check_batch_size
-from keras_attention.data.text_files import read_text_lines
 from keras_attention.data.tfds import HELD_OUT_FRACTION
 from keras_attention.data.tfds import check_feature
 from keras_attention.data.tfds import check_split
@@ -41,6 +40,7 @@ from keras_attention.data.tfds import choose_held_out_split
 from keras_attention.data.tfds import hold_out
 from keras_attention.data.tfds import supervised_pair
 from keras_attention.data.tfds import tfds_builder
+from keras_attention.files import read_text_lines
 
 __all__ = [
     "TextClassificationData",

@@ -1,17 +1,20 @@
 """Functional-API model builders and their inference helpers.
 
-`Translator` moved to `keras_attention.serving`; `models.Translator` is a
-deprecated alias, loaded on first use (it needs tensorflow-text).
+Strings in, strings out lives one layer up, in `keras_attention.serving`
+(which imports this package, never the reverse): `Translator` and
+`Seq2SeqTranslator` moved there, and `models.Translator` and
+`models.Seq2SeqTranslator` are deprecated aliases for one release, loaded
+on first use with a `DeprecationWarning`.
 """
 
 import importlib
+import warnings
 
 from keras_attention.models.causal_lm import build_causal_lm
 from keras_attention.models.causal_lm_generator import CausalLMGenerator
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import ExactMatchCallback
 from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
-from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
 from keras_attention.models.transformer import build_transformer
 from keras_attention.models.transformer_classifier import (
     build_attention_inspector,
@@ -25,9 +28,7 @@ __all__ = [
     "CausalLMGenerator",
     "ExactMatchCallback",
     "Seq2SeqGreedyDecoder",
-    "Seq2SeqTranslator",
     "TransformerDecoder",
-    "Translator",
     "build_attention_inspector",
     "build_attention_seq2seq",
     "build_causal_lm",
@@ -36,9 +37,20 @@ __all__ = [
 ]
 
 
+# Deprecated aliases of classes that moved to `keras_attention.serving`.
+_MOVED_TO_SERVING = ("Seq2SeqTranslator", "Translator")
+
+
 def __getattr__(name):
-    if name == "Translator":
-        return importlib.import_module("keras_attention.serving").Translator
+    if name in _MOVED_TO_SERVING:
+        warnings.warn(
+            f"`keras_attention.models.{name}` moved to "
+            f"`keras_attention.serving.{name}`; the old name is removed in "
+            "the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("keras_attention.serving"), name)
     raise AttributeError(
         f"module 'keras_attention.models' has no attribute {name!r}"
     )

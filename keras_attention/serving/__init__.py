@@ -29,6 +29,9 @@ Layout (imports flow down this list only):
   writing an `ExportArchive`).
 - `translator`: `Translator`, a Transformer and its tokenizers as one
   `tf.Module` that translates in-process and is what gets exported.
+- `seq2seq_translator`: `Seq2SeqTranslator`, a `build_attention_seq2seq`
+  model and its character tokenizers, in-process, screening each item as
+  `export_seq2seq` does.
 - `text_to_text`: `export_text_to_text` (tokenize, decode, detokenize) and
   `export_seq2seq` (the greedy decoder of `build_attention_seq2seq`).
 - `classifier`: `export_text_classifier`.
@@ -93,6 +96,7 @@ from keras_attention.serving.request_formats import classification_request
 from keras_attention.serving.request_formats import predict_request
 from keras_attention.serving.request_formats import predict_response_outputs
 from keras_attention.serving.request_formats import rest_predict_body
+from keras_attention.serving.seq2seq_translator import Seq2SeqTranslator
 from keras_attention.serving.text_to_text import export_seq2seq
 from keras_attention.serving.text_to_text import export_text_to_text
 from keras_attention.serving.translator import Translator
@@ -125,6 +129,7 @@ __all__ = [
     "STATUS_OK",
     "STATUS_TOO_LONG",
     "STATUS_TRUNCATED",
+    "Seq2SeqTranslator",
     "TARGET_VOCABULARY_ASSET",
     "Translator",
     "answer_classification_request",

@@ -6,8 +6,8 @@ import os
 
 import tensorflow as tf
 
-from keras_attention.data.text_files import read_json_file
 from keras_attention.files import atomic_write_text
+from keras_attention.files import read_json_file
 
 __all__ = ["CharacterTokenizer"]
 

@@ -18,8 +18,8 @@ from tensorflow_text.tools.wordpiece_vocab import (
     wordpiece_tokenizer_learner_lib as wordpiece_learner,
 )
 
-from keras_attention.data.text_files import read_text_lines
 from keras_attention.files import atomic_write_text
+from keras_attention.files import read_text_lines
 
 __all__ = [
     "NORMALIZATIONS",

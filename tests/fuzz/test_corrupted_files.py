@@ -30,8 +30,8 @@ from keras_attention.data import load_documents
 from keras_attention.data import load_parallel_text
 from keras_attention.data.text_classification import load_class_names
 from keras_attention.data.text_classification import read_labeled_tsv
-from keras_attention.data.text_files import MAX_LINE_BYTES
 from keras_attention.data.translation import load_parallel_files
+from keras_attention.files import MAX_LINE_BYTES
 from keras_attention.text import CharacterTokenizer
 from keras_attention.text import load_vocabulary
 from tests.fuzz._settings import example_count

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from keras_attention.models.seq2seq import build_attention_seq2seq
 from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
-from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
+from keras_attention.serving import Seq2SeqTranslator
 from keras_attention.text.character_tokenizer import CharacterTokenizer
 
 SOURCE_VOCABULARY = 13

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
 from keras_attention.serving import export_seq2seq
 from keras_attention.serving import export_text_to_text
 from keras_attention.serving import run_saved_model_in_fresh_process
 from tests.serving.snapshots import state_of
 from tests.serving.tiny_models import seq2seq_parts
+from tests.serving.tiny_models import seq2seq_translator
 
 # The module-scoped exports are built once, on one xdist worker.
 pytestmark = pytest.mark.xdist_group("test_text_to_text")
@@ -20,7 +20,8 @@ TEXTS = ["Aug 19, 03", "2/10/93", "x"]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """An untrained (random) model: the export must reproduce it exactly."""
-    model, source, target = seq2seq_parts()
+    parts = seq2seq_parts()
+    model, source, target = parts
     path = export_seq2seq(
         tmp_path_factory.mktemp("export") / "saved_model",
         model,
@@ -29,14 +30,7 @@ def exported(tmp_path_factory):
         max_source_length=MAX_SOURCE_LENGTH,
         max_output_length=MAX_OUTPUT_LENGTH,
     )
-    translator = Seq2SeqTranslator(
-        model,
-        source,
-        target,
-        max_output_length=MAX_OUTPUT_LENGTH,
-        max_source_length=MAX_SOURCE_LENGTH,
-        jit_compile=False,
-    )
+    translator = seq2seq_translator(parts, MAX_SOURCE_LENGTH, MAX_OUTPUT_LENGTH)
     return path, translator
 
 

@@ -2,7 +2,8 @@
 
 `translator_parts()`: a `build_transformer` model with its two WordPiece
 tokenizers; `seq2seq_parts()`: a `build_attention_seq2seq` model with its
-two character tokenizers; `classifier_parts()`: a
+two character tokenizers, and `seq2seq_translator(parts, ...)` its
+in-process `Seq2SeqTranslator`; `classifier_parts()`: a
 `build_transformer_classifier` model with its WordPiece tokenizer;
 `causal_lm_parts()`: a `build_causal_lm` model with its character
 tokenizer. `export_every_kind(directory)` exports one of each, with the
@@ -18,6 +19,7 @@ from keras_attention.models.transformer_classifier import (
 )
 from keras_attention.serving.classifier import export_text_classifier
 from keras_attention.serving.language_model import export_causal_lm
+from keras_attention.serving.seq2seq_translator import Seq2SeqTranslator
 from keras_attention.serving.text_to_text import export_seq2seq
 from keras_attention.serving.translator import Translator
 from keras_attention.serving.translator_export import export_translator
@@ -63,6 +65,20 @@ def seq2seq_parts():
         attention="additive",
     )
     return model, source, target
+
+
+def seq2seq_translator(parts, max_source_length, max_output_length, **kwargs):
+    """The eager (not XLA) `Seq2SeqTranslator` of `seq2seq_parts()`."""
+    model, source, target = parts
+    return Seq2SeqTranslator(
+        model,
+        source,
+        target,
+        max_output_length=max_output_length,
+        max_source_length=max_source_length,
+        jit_compile=False,
+        **kwargs,
+    )
 
 
 def classifier_parts(num_classes=3, max_sequence_length=16):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_attention.models.seq2seq_decoding import Seq2SeqTranslator
 from keras_attention.serving import export_seq2seq
 from tests.serving.tiny_models import seq2seq_parts
+from tests.serving.tiny_models import seq2seq_translator
 
 pytestmark = [
     pytest.mark.tf_only,
@@ -42,15 +42,8 @@ def parts():
 
 
 def make_translator(parts, truncate=False):
-    model, source, target = parts
-    return Seq2SeqTranslator(
-        model,
-        source,
-        target,
-        max_output_length=MAX_OUTPUT_LENGTH,
-        max_source_length=MAX_SOURCE_LENGTH,
-        jit_compile=False,
-        truncate=truncate,
+    return seq2seq_translator(
+        parts, MAX_SOURCE_LENGTH, MAX_OUTPUT_LENGTH, truncate=truncate
     )
 
 
