@@ -22,7 +22,7 @@ JAX_TEST_FLAGS := --xla_backend_optimization_level=0 \
 # Tests and demo must never reach the network for data.
 export TFDS_DATA_DIR ?= $(CURDIR)/.venv/tensorflow_datasets
 
-.PHONY: install test test-jax test-torch test-backends test-fast demo bench lint clean
+.PHONY: install test test-tensorflow test-jax test-torch test-backends test-fast demo bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,19 +32,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The whole suite on TensorFlow, then the backend-neutral tests on JAX and
-# on PyTorch (as KerasHub's CI runs them).
+# pytest-xdist workers of each backend's run.
+XDIST ?= -n 2 --dist loadgroup
+
+# The whole suite on TensorFlow (two workers) and, beside it, the
+# backend-neutral tests on JAX and on PyTorch (one process each), as
+# KerasHub's CI runs them. The three runs share the 2 CPUs, so that no core
+# idles while one run finishes its last, longest tests; each run's output
+# is printed whole when it ends (`--output-sync`).
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -n 2 --dist loadgroup --durations=15 \
+	$(MAKE) --no-print-directory -j3 --output-sync=target \
+		test-tensorflow test-jax test-torch XDIST_OTHERS=
+
+test-tensorflow: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest $(XDIST) --durations=15 \
 		--doctest-modules keras_attention tests
-	$(MAKE) --no-print-directory test-jax test-torch
+
+XDIST_OTHERS ?= $(XDIST)
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_FLAGS)" $(PY) -m pytest -n 2 --dist loadgroup \
+	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_FLAGS)" $(PY) -m pytest $(XDIST_OTHERS) \
 		--durations=5 -m "not tf_only and not large" $(JAX_TESTS)
 
 test-torch: $(STAMP)
-	KERAS_BACKEND=torch $(PY) -m pytest -n 2 --dist loadgroup --durations=5 \
+	KERAS_BACKEND=torch $(PY) -m pytest $(XDIST_OTHERS) --durations=5 \
 		-m "not tf_only and not large" $(TORCH_TESTS)
 
 test-backends:

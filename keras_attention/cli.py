@@ -48,6 +48,7 @@ from keras_attention.files import atomic_path
 from keras_attention.files import atomic_write_text
 from keras_attention.serving import run_saved_model_in_fresh_process
 from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
+from keras_attention.training import BACKUP_DIR
 from keras_attention.training import STRATEGIES
 from keras_attention.training import build_and_compile
 from keras_attention.training import fit_distributed_run
@@ -895,7 +896,12 @@ class Run:
         without one, so that evaluation, plots, saving and export run as
         on one machine; `fit` trains a twin built under the strategy and
         copies its weights back.
+
+        The seed is set again first, so that the initial weights depend on
+        `--seed` alone, not on what loading the data drew from the random
+        generators (generating a TFDS dataset on a first run does).
         """
+        keras.utils.set_random_seed(self.args.seed)
         if not self.multi_worker:
             return build_and_compile(build, compile_arguments, self.strategy)
         self._build, self._compile_arguments = build, compile_arguments
@@ -949,6 +955,7 @@ class Run:
             time_budget=getattr(self.args, "time_budget", None),
             monitor=monitor,
             mode=mode,
+            keep_backup=True,  # until `finish`: see below
             **kw,
         )
         return self.history
@@ -1076,6 +1083,9 @@ class Run:
                 for name in ("best_epoch", "elapsed_seconds", "stop_reason")
             }
         write_summary(self.output_dir, summary, self.started)
+        # The backup outlives `fit` (a run killed while evaluating or
+        # exporting resumes without training again) until here.
+        shutil.rmtree(self.path(BACKUP_DIR), ignore_errors=True)
         if not self.chief:  # its copies were for the collective saves
             remove_worker_output_dir(self.args.output_dir)
         print(

@@ -958,7 +958,11 @@ class StoppingRule(keras.callbacks.Callback):
 
 
 def training_callbacks(
-    output_dir, monitor="val_loss", tensorboard=None, save_best_only=False
+    output_dir,
+    monitor="val_loss",
+    tensorboard=None,
+    save_best_only=False,
+    keep_backup=False,
 ):
     """Callbacks that make a `fit` resumable and logged.
 
@@ -974,11 +978,13 @@ def training_callbacks(
       if a run is killed, calling `fit` again with the same callbacks
       restores the weights, the optimizer state and the epoch counter, and
       training continues after the last finished epoch. The backup is
-      deleted when `fit` completes. It comes last because its backup is
-      the commit point of an epoch: whatever the callbacks before it
-      wrote for that epoch (checkpoint, history) is complete when the
-      backup says the epoch is done. Every file is written atomically
-      (see `keras_attention.files`).
+      deleted when `fit` completes, unless `keep_backup` (then a `fit`
+      called again trains no epoch twice; delete it when the run's work
+      after training is done, as `cli.Run.finish` does). It comes last
+      because its backup is the commit point of an epoch: whatever the
+      callbacks before it wrote for that epoch (checkpoint, history) is
+      complete when the backup says the epoch is done. Every file is
+      written atomically (see `keras_attention.files`).
 
     Args:
         output_dir: the run's directory (created if needed).
@@ -989,6 +995,8 @@ def training_callbacks(
             them when `tensorboard` is installed, else log a warning.
         save_best_only: bool, passed to `EpochCheckpoint`. Defaults to
             `False`.
+        keep_backup: bool, whether the backup outlives a completed `fit`.
+            Defaults to `False`.
 
     Returns:
         A list of callbacks; `BackupAndRestore` comes last.
@@ -1018,7 +1026,12 @@ def training_callbacks(
                 os.path.join(output_dir, TENSORBOARD_DIR)
             )
         )
-    callbacks.append(_BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)))
+    callbacks.append(
+        _BackupAndRestore(
+            os.path.join(output_dir, BACKUP_DIR),
+            delete_checkpoint=not keep_backup,
+        )
+    )
     return callbacks
 
 
@@ -1049,6 +1062,7 @@ def fit_run(
     time_budget=None,
     monitor="val_loss",
     mode="min",
+    keep_backup=False,
     **fit_kwargs,
 ):
     """`model.fit` in a run directory; returns the whole run's history.
@@ -1079,6 +1093,10 @@ def fit_run(
         monitor: what early stopping improves, a key of the epoch logs.
             Defaults to `"val_loss"`.
         mode: `"min"` or `"max"`. Defaults to `"min"`.
+        keep_backup: bool, whether the backup outlives the completed
+            `fit` (see `training_callbacks`): a run killed after training
+            (while exporting, say) then trains no epoch again when called
+            again. Defaults to `False`.
         **fit_kwargs: further `model.fit` arguments (`validation_data`,
             `steps_per_epoch`, ...).
 
@@ -1105,7 +1123,10 @@ def fit_run(
         data,
         epochs=epochs,
         shuffle=False,
-        callbacks=[*run_callbacks, *training_callbacks(output_dir)],
+        callbacks=[
+            *run_callbacks,
+            *training_callbacks(output_dir, keep_backup=keep_backup),
+        ],
         **fit_kwargs,
     )
     return read_history(history_path)

@@ -126,7 +126,7 @@ def load_documents(
 
     Raises:
         ValueError: for an unknown TFDS name or text feature, or an
-            unreadable file (see `read_text_lines`).
+            unreadable or empty file (see `read_text_lines`).
 
     Example:
 
@@ -136,7 +136,13 @@ def load_documents(
     (1, 'Mary had')
     """
     if not tfds_name:
-        return ["\n".join(read_text_lines(text_file))]
+        lines = read_text_lines(text_file)
+        if not "".join(lines).strip():
+            raise ValueError(
+                f"{text_file} holds no text to learn (it is empty or "
+                "blank). Received: an empty text file"
+            )
+        return ["\n".join(lines)]
     try:
         examples = tfds.load(tfds_name, split=split, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:

@@ -40,6 +40,7 @@ from keras_attention.data.tfds import choose_held_out_split
 from keras_attention.data.tfds import hold_out
 from keras_attention.data.tfds import supervised_pair
 from keras_attention.data.tfds import tfds_builder
+from keras_attention.files import read_json_file
 from keras_attention.files import read_text_lines
 
 __all__ = [
@@ -464,13 +465,14 @@ def load_class_names(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No class names file. Received: {path!r}")
-    with open(path, encoding="utf-8") as file:
-        class_names = json.load(file)
-    if not isinstance(class_names, list) or not all(
-        isinstance(name, str) for name in class_names
+    class_names = read_json_file(path, "a class names file")
+    if (
+        not isinstance(class_names, list)
+        or not class_names
+        or not all(isinstance(name, str) for name in class_names)
     ):
         raise ValueError(
-            f"{path}: expected a JSON list of strings. "
+            f"{path}: expected a non-empty JSON list of strings. "
             f"Received: {class_names!r}"
         )
     return class_names

@@ -9,6 +9,7 @@ without `--allow-xla` (see `keras_attention.serving.op_check`).
 import argparse
 import sys
 
+from keras_attention.serving.model_versions import saved_model_path
 from keras_attention.serving.op_check import check_saved_model_ops
 from keras_attention.serving.op_check import registered_op_sets
 
@@ -49,11 +50,18 @@ def main(argv=None):
     """Runs the command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every directory is looked at before the op registry is read (a
+    # child process, seconds): a mistyped path fails at once.
+    try:
+        version_dirs = [saved_model_path(d) for d in args.directories]
+    except OSError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return BAD_INPUT_EXIT_CODE
     op_sets = registered_op_sets()
     status = 0
-    for directory in args.directories:
+    for version_dir in version_dirs:
         try:
-            check = check_saved_model_ops(directory, op_sets, args.allow_xla)
+            check = check_saved_model_ops(version_dir, op_sets, args.allow_xla)
         except OSError as error:
             print(f"{parser.prog}: error: {error}", file=sys.stderr)
             return BAD_INPUT_EXIT_CODE

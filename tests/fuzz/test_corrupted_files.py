@@ -142,31 +142,9 @@ REFUSED = {
     "huge_line": _huge_line,
 }
 EITHER = {"truncated": _truncated, "binary_bytes": _binary}
-# Readers outside this suite's fixes (see the issue 16 report): they fail
-# the property today, and are expected to fail until their owners fix them.
-KNOWN_FAILURES = {
-    # `text_classification.load_class_names` calls `json.load` directly:
-    # a BOM or bad bytes give json/Unicode errors without the file name.
-    "class_names": "load_class_names does not use read_json_file yet",
-}
-EMPTY_KNOWN_FAILURES = {
-    # `language_model_text.load_documents` returns [""] for an empty file.
-    "documents": "load_documents accepts an empty file as one document",
-}
 
 
-def _readers(known):
-    return [
-        pytest.param(
-            name, marks=pytest.mark.xfail(reason=known[name], strict=False)
-        )
-        if name in known
-        else name
-        for name in sorted(_clean_texts(np.random.default_rng(0)))
-    ]
-
-
-READERS = _readers(KNOWN_FAILURES)
+READERS = sorted(_clean_texts(np.random.default_rng(0)))
 CORRUPTED = []  # (reader, kind) of every corrupted file tried
 
 
@@ -225,9 +203,7 @@ def test_wrong_encoding_binary_and_huge_lines_name_the_line(
         _assert_names_file_and_line(error.value, corrupted)
 
 
-@pytest.mark.parametrize(
-    "reader", _readers({**KNOWN_FAILURES, **EMPTY_KNOWN_FAILURES})
-)
+@pytest.mark.parametrize("reader", READERS)
 def test_empty_file_names_the_file(tmp_path, reader):
     read, _, corrupted = _corrupt_and_read(tmp_path, reader, "empty", _empty, 0)
     with pytest.raises(ValueError) as error:

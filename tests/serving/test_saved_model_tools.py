@@ -6,6 +6,7 @@ translator with SentencePiece tokenizers) goes through
 `saved_model_cli run`.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from keras_attention.serving import __main__ as serving_command
 from keras_attention.serving import check_saved_model_ops
 from keras_attention.serving import export_translator
 from keras_attention.serving import registered_op_sets
@@ -57,14 +59,26 @@ SENTENCEPIECE_OPS = {
     "SentencepieceDetokenizeOp",
 }
 FAKE_OP = "KerasAttentionNoSuchOp"
-# `saved_model_cli` with tensorflow-text's ops registered first, as a
-# model server links them: plain `saved_model_cli run` cannot load a
-# WordPiece export (`Op type not registered 'NormalizeUTF8'`).
-SAVED_MODEL_CLI_WITH_TEXT_OPS = (
-    "import sys, tensorflow_text; "
-    "from tensorflow.python.tools.saved_model_cli import main; "
-    "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"
-)
+# `saved_model_cli`'s own `main`, run once per command line (argv[1:],
+# each a JSON list) in one process, a marker after each, with
+# tensorflow-text's ops registered first when argv[1] is "text", as a model
+# server links them: plain `saved_model_cli run` cannot load a WordPiece
+# export (`Op type not registered 'NormalizeUTF8'`).
+SAVED_MODEL_CLI_COMMANDS = """
+import json, sys
+if sys.argv[1] == "text":
+    import tensorflow_text
+from tensorflow.python.tools.saved_model_cli import main
+for command in sys.argv[2:]:
+    sys.argv = ["saved_model_cli", *json.loads(command)]
+    try:
+        main()
+    except SystemExit as exit:
+        if exit.code:
+            raise
+    print("=== command finished ===", flush=True)
+"""
+END_OF_COMMAND = "=== command finished ===\n"
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +105,17 @@ def _run(command, **kwargs):
     )
 
 
-def _saved_model_cli(kind, *arguments):
-    if kind in TEXT_OP_KINDS:
-        command = [sys.executable, "-c", SAVED_MODEL_CLI_WITH_TEXT_OPS]
-    else:
-        command = [
-            shutil.which(
-                "saved_model_cli", path=os.path.dirname(sys.executable)
-            )
-            or "saved_model_cli"
-        ]
-    return _run([*command, *arguments])
+def _saved_model_cli(kind, *commands):
+    """Runs `saved_model_cli` commands in one process; their stdouts."""
+    ops = "text" if kind in TEXT_OP_KINDS else "core"
+    command_lines = [json.dumps(list(command)) for command in commands]
+    result = _run(
+        [sys.executable, "-c", SAVED_MODEL_CLI_COMMANDS, ops, *command_lines]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = result.stdout.split(END_OF_COMMAND)
+    assert len(outputs) == len(commands) + 1, result.stdout[-3000:]
+    return outputs[:-1]
 
 
 def test_the_registries_split_core_and_text_ops(op_sets):
@@ -164,45 +178,59 @@ def _with_fake_op(version_dir, directory):
 
 def test_the_command_names_an_unknown_op_and_fails(exports, tmp_path):
     crafted = _with_fake_op(exports["classifier"], str(tmp_path / "crafted"))
+    base_dir = os.path.dirname(exports["classifier"])
     module = [sys.executable, "-m", "keras_attention.serving", "check"]
-    good = _run([*module, os.path.dirname(exports["classifier"])])
-    assert good.returncode == 0, good.stdout + good.stderr
-    assert "ok: a model server can run every op" in good.stdout
-    assert "  NormalizeUTF8 (tensorflow-text, " in good.stdout
-    bad = _run([*module, exports["language_model"], crafted])
-    assert bad.returncode == 1
-    assert f"cannot run them: {FAKE_OP}" in bad.stdout
-    assert f"  {FAKE_OP} (UNKNOWN, 1 nodes)" in bad.stdout
+    result = _run([*module, base_dir, exports["language_model"], crafted])
+    assert result.returncode == 1, result.stdout + result.stderr
+    reports = result.stdout.split(f"{crafted}:")
+    assert len(reports) == 2, result.stdout
+    good, bad = reports
+    assert good.count("ok: a model server can run every op") == 2
+    assert "  NormalizeUTF8 (tensorflow-text, " in good
     # The language model decodes with core ops only (ops.slice_update).
-    assert "XlaDynamicUpdateSlice" not in bad.stdout
-    missing = _run([*module, str(tmp_path / "missing")])
-    assert missing.returncode == 2 and "No SavedModel" in missing.stderr
+    assert "XlaDynamicUpdateSlice" not in good
+    assert f"cannot run them: {FAKE_OP}" in bad
+    assert f"  {FAKE_OP} (UNKNOWN, 1 nodes)" in bad
+
+
+def test_the_command_says_when_a_directory_holds_no_saved_model(
+    tmp_path, capsys
+):
+    status = serving_command.main(["check", str(tmp_path / "missing")])
+    assert status == serving_command.BAD_INPUT_EXIT_CODE
+    assert "No SavedModel" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_saved_model_cli_shows_every_export(kind, exports):
-    shown = _saved_model_cli(kind, "show", "--all", "--dir", exports[kind])
+def test_saved_model_cli_shows_and_runs_every_export(kind, exports):
+    shown, run = _saved_model_cli(
+        kind,
+        ["show", "--all", "--dir", exports[kind]],
+        [
+            "run",
+            "--dir",
+            exports[kind],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            f'texts=["{EXAMPLE_TEXT}", ""]',
+        ],
+    )
+    assert "signature_def['serving_default']" in shown
+    assert "inputs['texts'] tensor_info:" in shown
+    for output in ("outputs", "status"):
+        assert f"outputs['{output}'] tensor_info:" in shown
+    assert "Result for output key status:\n[b'ok' b'empty']" in run
+    assert "Result for output key outputs:" in run
+
+
+def test_the_saved_model_cli_executable_shows_an_export(exports):
+    executable = shutil.which(
+        "saved_model_cli", path=os.path.dirname(sys.executable)
+    )
+    assert executable, "saved_model_cli is installed with tensorflow"
+    shown = _run([executable, "show", "--all", "--dir", exports["seq2seq"]])
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "signature_def['serving_default']" in shown.stdout
-    assert "inputs['texts'] tensor_info:" in shown.stdout
-    for output in ("outputs", "status"):
-        assert f"outputs['{output}'] tensor_info:" in shown.stdout
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_saved_model_cli_runs_every_export(kind, exports):
-    run = _saved_model_cli(
-        kind,
-        "run",
-        "--dir",
-        exports[kind],
-        "--tag_set",
-        "serve",
-        "--signature_def",
-        "serving_default",
-        "--input_exprs",
-        f'texts=["{EXAMPLE_TEXT}", ""]',
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "Result for output key status:\n[b'ok' b'empty']" in run.stdout
-    assert "Result for output key outputs:" in run.stdout
