@@ -34,6 +34,7 @@ The returned ids exclude the start id and include the end id, followed by
 from keras import ops
 from keras import tree
 
+from keras_attention._checks import check_positive_int
 from keras_attention.ops.updates import slice_update
 
 __all__ = [
@@ -116,12 +117,7 @@ def check_special_ids(start_id, end_id, padding_id):
 
 def check_beam_arguments(beam_width, length_penalty):
     """Raise unless `beam_width >= 1` is an int and `length_penalty >= 0`."""
-    is_int = isinstance(beam_width, int) and not isinstance(beam_width, bool)
-    if not is_int or beam_width < 1:
-        raise ValueError(
-            "`beam_width` must be a positive integer. "
-            f"Received: beam_width={beam_width!r}"
-        )
+    check_positive_int("beam_width", beam_width)
     if not isinstance(length_penalty, (int, float)) or length_penalty < 0:
         raise ValueError(
             "`length_penalty` must be a non-negative number. "

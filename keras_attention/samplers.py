@@ -21,6 +21,8 @@ their probability is exactly zero in float32 and no row can turn NaN.
 import keras
 from keras import ops
 
+from keras_attention._checks import check_positive_int
+
 __all__ = [
     "GreedySampler",
     "RandomSampler",
@@ -44,8 +46,7 @@ def _check_temperature(temperature):
 
 
 def _check_k(k):
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"`k` must be a positive integer. Received: k={k}")
+    return check_positive_int("k", k)
 
 
 class _StatelessSeed(keras.random.SeedGenerator):

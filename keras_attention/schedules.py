@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_attention._checks import check_positive_int
+
 __all__ = ["TransformerSchedule"]
 
 
@@ -46,15 +48,7 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
             ("d_model", d_model),
             ("warmup_steps", warmup_steps),
         ):
-            if (
-                not isinstance(value, int)
-                or isinstance(value, bool)
-                or value <= 0
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received: "
-                    f"{name}={value!r}"
-                )
+            check_positive_int(name, value)
         if not scale > 0:
             raise ValueError(
                 f"`scale` must be positive. Received: scale={scale}"

@@ -19,6 +19,8 @@ import os
 
 import tensorflow as tf
 
+from keras_attention._checks import check_positive_int
+
 __all__ = [
     "BUCKET_GROWTH",
     "DEFAULT_LONGEST_BUCKET",
@@ -48,15 +50,7 @@ DEFAULT_LONGEST_BUCKET = 256
 
 def check_batch_size(batch_size, argument="batch_size"):
     """Raise a `ValueError` unless `batch_size` is a positive int."""
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size <= 0
-    ):
-        raise ValueError(
-            f"`{argument}` must be a positive int. "
-            f"Received: {argument}={batch_size!r}"
-        )
+    return check_positive_int(argument, batch_size)
 
 
 def geometric_boundaries(

@@ -29,6 +29,7 @@ import random
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention._checks import check_positive_int
 from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
 from keras_attention.data.pipeline import PADDING_ID
 from keras_attention.data.pipeline import batch_examples
@@ -535,13 +536,9 @@ def make_text_classification_dataset(
     ... )  # doctest: +SKIP
     """
     check_batch_size(batch_size)
-    if max_sequence_length is not None and (
-        not isinstance(max_sequence_length, int) or max_sequence_length <= 0
-    ):
-        raise ValueError(
-            "`max_sequence_length` must be a positive int or None. "
-            f"Received: max_sequence_length={max_sequence_length!r}"
-        )
+    max_sequence_length = check_positive_int(
+        "max_sequence_length", max_sequence_length, allow_none=True
+    )
     shuffle_buffer = DEFAULT_SHUFFLE_BUFFER
     if not isinstance(data, tf.data.Dataset):
         try:

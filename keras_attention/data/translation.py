@@ -33,6 +33,7 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_attention._checks import check_positive_int
 from keras_attention.data.pipeline import BUCKET_GROWTH
 from keras_attention.data.pipeline import DEFAULT_SHUFFLE_BUFFER
 from keras_attention.data.pipeline import PADDING_ID
@@ -724,11 +725,8 @@ def make_translation_dataset(
         )
     if batch_tokens is None:
         check_batch_size(batch_size)
-    elif not isinstance(batch_tokens, int) or batch_tokens <= 0:
-        raise ValueError(
-            "`batch_tokens` must be None or a positive int. "
-            f"Received: batch_tokens={batch_tokens!r}"
-        )
+    else:
+        batch_tokens = check_positive_int("batch_tokens", batch_tokens)
     if bucket_boundaries is None:
         bucket_boundaries = geometric_boundaries(max_length)
     bucket_boundaries = [int(b) for b in bucket_boundaries]

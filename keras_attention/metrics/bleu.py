@@ -27,6 +27,8 @@ import dataclasses
 import math
 import re
 
+from keras_attention._checks import check_positive_int
+
 __all__ = ["BleuScore", "corpus_bleu", "tokenize_13a"]
 
 MAX_NGRAM_ORDER = 4
@@ -240,11 +242,7 @@ def corpus_bleu(
             f"`smooth_method` must be one of {SMOOTH_METHODS}. "
             f"Received: smooth_method={smooth_method!r}"
         )
-    if not isinstance(max_ngram_order, int) or max_ngram_order <= 0:
-        raise ValueError(
-            "`max_ngram_order` must be a positive int. "
-            f"Received: max_ngram_order={max_ngram_order!r}"
-        )
+    max_ngram_order = check_positive_int("max_ngram_order", max_ngram_order)
     if smooth_value is None:
         smooth_value = _SMOOTH_DEFAULTS[smooth_method]
 

@@ -10,8 +10,8 @@ a model reloaded from `.keras`).
 import keras
 from keras import ops
 
+from keras_attention._checks import check_positive_int
 from keras_attention.layers._transformer_utils import NORMALIZATIONS
-from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers.dropout import Dropout
 from keras_attention.layers.position_embedding import PositionEmbedding

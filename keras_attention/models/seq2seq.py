@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_attention._checks import check_positive_int
 from keras_attention.layers.additive_attention import AdditiveAttention
 from keras_attention.layers.dot_product_attention import DotProductAttention
 from keras_attention.layers.dropout import Dropout
@@ -184,11 +185,7 @@ def build_attention_seq2seq(
         ("units", units),
         ("num_encoder_layers", num_encoder_layers),
     ):
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(
-                f"`{arg_name}` must be a positive integer. "
-                f"Received: {arg_name}={value!r}"
-            )
+        check_positive_int(arg_name, value)
     if rnn_type not in RNN_TYPES:
         raise ValueError(
             f"`rnn_type` must be one of {RNN_TYPES}. "
@@ -199,13 +196,7 @@ def build_attention_seq2seq(
             f"`attention` must be one of {ATTENTION_TYPES}. "
             f"Received: attention={attention!r}"
         )
-    if attention_units is not None and (
-        not isinstance(attention_units, int) or attention_units <= 0
-    ):
-        raise ValueError(
-            "`attention_units` must be a positive integer or None. "
-            f"Received: attention_units={attention_units!r}"
-        )
+    check_positive_int("attention_units", attention_units, allow_none=True)
     if bidirectional and units % 2:
         raise ValueError(
             "`units` must be even with a bidirectional encoder (each "

@@ -12,6 +12,7 @@ import time
 import keras
 from keras import ops
 
+from keras_attention._checks import check_positive_int
 from keras_attention.decoding import check_special_ids
 from keras_attention.decoding import without_padding
 from keras_attention.models import seq2seq
@@ -60,11 +61,7 @@ class Seq2SeqGreedyDecoder:
     """
 
     def __init__(self, model, start_id, end_id, max_length):
-        if not isinstance(max_length, int) or max_length <= 0:
-            raise ValueError(
-                "`max_length` must be a positive integer. "
-                f"Received: max_length={max_length!r}"
-            )
+        max_length = check_positive_int("max_length", max_length)
         self.name = "seq2seq_greedy_decoder"
         try:
             self.encoder = model.get_layer(seq2seq.ENCODER)

@@ -11,7 +11,7 @@ to encode a source once and to run the decoder one token at a time.
 import keras
 from keras import ops
 
-from keras_attention.layers._utils import check_positive_int
+from keras_attention._checks import check_positive_int
 from keras_attention.layers._utils import check_rate
 from keras_attention.layers.dropout import Dropout
 from keras_attention.layers.layer_normalization import LayerNormalization

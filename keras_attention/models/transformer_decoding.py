@@ -10,6 +10,7 @@ of `keras_attention.decoding`.
 
 from keras import ops
 
+from keras_attention._checks import check_positive_int
 from keras_attention.decoding import beam_search
 from keras_attention.decoding import check_beam_arguments
 from keras_attention.decoding import check_special_ids
@@ -94,11 +95,7 @@ class TransformerDecoder:
         check_token_id("start_id", start_id, vocabulary_size)
         check_token_id("end_id", end_id, vocabulary_size, allow_none=True)
         check_special_ids(start_id, end_id, parts.padding_id)
-        if not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(
-                "`max_length` must be a positive integer. "
-                f"Received: max_length={max_length!r}"
-            )
+        max_length = check_positive_int("max_length", max_length)
         if parts.max_positions is not None and max_length > (
             parts.max_positions
         ):

@@ -16,7 +16,7 @@ import warnings
 
 import tensorflow as tf
 
-from keras_attention.layers._utils import check_positive_int
+from keras_attention._checks import check_positive_int
 from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer
 from keras_attention.serving._archive import copy_tokenizer

@@ -35,7 +35,7 @@ a process that never imports `keras_attention`.
 import keras
 import tensorflow as tf
 
-from keras_attention.layers._utils import check_positive_int
+from keras_attention._checks import check_positive_int
 from keras_attention.models.causal_lm_generator import CausalLMGenerator
 from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer

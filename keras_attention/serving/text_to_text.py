@@ -23,7 +23,7 @@ zero attention; the other items of the batch are answered as if alone.
 
 import tensorflow as tf
 
-from keras_attention.layers._utils import check_positive_int
+from keras_attention._checks import check_positive_int
 from keras_attention.models.seq2seq_decoding import Seq2SeqGreedyDecoder
 from keras_attention.serving._archive import check_tensorflow_backend
 from keras_attention.serving._archive import check_tokenizer

@@ -25,7 +25,7 @@ tokenizer ops), in a process that never imports `keras_attention`.
 
 import tensorflow as tf
 
-from keras_attention.layers._utils import check_positive_int
+from keras_attention._checks import check_positive_int
 from keras_attention.models.transformer_decoding import TransformerDecoder
 from keras_attention.serving._archive import copy_tokenizer
 from keras_attention.serving._archive import texts_spec

@@ -18,6 +18,7 @@ from tensorflow_text.tools.wordpiece_vocab import (
     wordpiece_tokenizer_learner_lib as wordpiece_learner,
 )
 
+from keras_attention._checks import check_positive_int
 from keras_attention.files import atomic_write_text
 from keras_attention.files import read_text_lines
 
@@ -278,10 +279,7 @@ def learn_wordpiece_vocabulary(
             f"reserved tokens plus one ({len(reserved_tokens) + 1}). "
             f"Received: vocabulary_size={vocabulary_size}"
         )
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(
-            f"`batch_size` must be positive. Received: batch_size={batch_size}"
-        )
+    batch_size = check_positive_int("batch_size", batch_size)
     learn_params = dict(learn_params or {})
     max_characters = (
         vocabulary_size - len(reserved_tokens)

@@ -37,7 +37,7 @@ def test_geometric_boundaries():
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.0, True, None])
 def test_check_batch_size(batch_size):
-    with pytest.raises(ValueError, match="positive int. Received: batch_s"):
+    with pytest.raises(ValueError, match="positive integer. Received: batch_s"):
         check_batch_size(batch_size)
 
 
