@@ -45,10 +45,6 @@ def _check_temperature(temperature):
         )
 
 
-def _check_k(k):
-    return check_positive_int("k", k)
-
-
 class _StatelessSeed(keras.random.SeedGenerator):
     """Yields one fixed `(2,)` seed tensor and holds no state.
 
@@ -193,7 +189,7 @@ class TopKSampler(Sampler):
     """
 
     def __init__(self, k=5, temperature=1.0):
-        _check_k(k)
+        k = check_positive_int("k", k)
         super().__init__(temperature=temperature)
         self.k = k
 
@@ -237,8 +233,7 @@ class TopPSampler(Sampler):
     def __init__(self, p=0.9, temperature=1.0, k=None):
         if not 0 < p <= 1:
             raise ValueError(f"`p` must be in (0, 1]. Received: p={p}")
-        if k is not None:
-            _check_k(k)
+        k = check_positive_int("k", k, allow_none=True)
         super().__init__(temperature=temperature)
         self.p = p
         self.k = k

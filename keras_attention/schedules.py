@@ -44,11 +44,8 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, d_model, warmup_steps=4000, scale=1.0):
-        for name, value in (
-            ("d_model", d_model),
-            ("warmup_steps", warmup_steps),
-        ):
-            check_positive_int(name, value)
+        d_model = check_positive_int("d_model", d_model)
+        warmup_steps = check_positive_int("warmup_steps", warmup_steps)
         if not scale > 0:
             raise ValueError(
                 f"`scale` must be positive. Received: scale={scale}"
