@@ -16,11 +16,11 @@ class PositionEmbedding(keras.layers.Layer):
     positions `start_index .. start_index + seq_len - 1`, broadcast to the
     shape of the input. Add the result to the token embeddings. The sequence
     may be shorter than the table, never longer: a too long sequence raises
-    a `ValueError` when its length is known when the layer is traced, and an
-    `InvalidArgumentError` with the same message at run time otherwise, in
-    eager and graph mode. (XLA drops run-time assertions: a compiled function
-    fails on the slice instead, with a shorter message.) The implicit Keras
-    mask of the input is passed on.
+    a `ValueError` when its length is known when the layer is traced or
+    called eagerly, and an `InvalidArgumentError` with the same message when
+    a TensorFlow graph runs otherwise. (XLA drops run-time assertions: a
+    compiled function fails on the slice instead, with a shorter message.)
+    The implicit Keras mask of the input is passed on.
 
     Args:
         sequence_length: positive int, the number of positions in the table,

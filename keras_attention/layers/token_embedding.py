@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_attention.layers._utils import check_positive_int
 from keras_attention.layers._utils import clone_initializer
+from keras_attention.ops.runtime_checks import check_then
 
 
 def check_token_id(name, value, vocabulary_size, allow_none=False):
@@ -34,6 +35,15 @@ class TokenEmbedding(keras.layers.Layer):
     float32 whatever the compute dtype. Calling one layer both ways in a
     Functional model shares the table between the embedding and the output
     layer, and the model still saves and reloads as `.keras`.
+
+    Ids outside `[0, vocabulary_size)` are refused rather than looked up
+    (NumPy-style indexing would wrap a negative id, a TensorFlow graph on a
+    GPU would return zeros): a `ValueError` naming the smallest and largest
+    id when the call runs eagerly, an `InvalidArgumentError` with the same
+    message in a TensorFlow graph (`runtime_checks.check_then`). Inside
+    `jax.jit`, and under XLA on TensorFlow, no run-time check is possible:
+    such ids then give NaN vectors on every backend, which the training
+    loop's NaN guard reports.
 
     The layer does not attach a Keras mask (the reverse call could not use
     it); `padding_mask(ids)` gives the boolean padding mask of an id tensor,
@@ -138,11 +148,35 @@ class TokenEmbedding(keras.layers.Layer):
                 logits = logits + ops.cast(self.output_bias, "float32")
             return logits
         ids = ops.cast(inputs, "int32")
-        vectors = ops.take(self.embeddings, ids, axis=0)  # (batch, len, d)
-        vectors = ops.cast(vectors, self.compute_dtype)
+        valid = ops.logical_and(ids >= 0, ids < self.vocabulary_size)
+        ids = self._checked_ids(ids, valid)
+        # Where no check runs (traced JAX, XLA), an invalid id gives NaN on
+        # every backend, rather than a wrapped or clamped row.
+        vectors = ops.take(self.embeddings, ops.where(valid, ids, 0), axis=0)
+        vectors = ops.cast(vectors, self.compute_dtype)  # (batch, len, d)
+        vectors = ops.where(valid[..., None], vectors, float("nan"))
         return vectors * ops.cast(
             math.sqrt(self.embedding_dim), self.compute_dtype
         )  # (batch, len, d)
+
+    def _checked_ids(self, ids, valid):
+        """`ids`, once every id is checked to be in the table (`valid`)."""
+        if 0 in ids.shape:
+            return ids  # nothing to look up (and no min/max to report)
+        # Constant strings and the tensors themselves, not a formatted
+        # string, which `jit_compile=True` could not compile.
+        return check_then(
+            ids,
+            ops.all(valid),
+            [
+                f"`TokenEmbedding` token ids must be in [0, "
+                f"{self.vocabulary_size}) (vocabulary_size="
+                f"{self.vocabulary_size}). Received: ids from ",
+                ops.min(ids),
+                " to ",
+                ops.max(ids),
+            ],
+        )
 
     def compute_output_shape(self, inputs_shape):
         return tuple(inputs_shape) + (self.embedding_dim,)

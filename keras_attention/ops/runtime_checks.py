@@ -5,9 +5,11 @@ A layer checks what it can from static shapes and Python ints, raising a
 traced sequence length) is checked by `check_then`, the one place where
 backends differ:
 
-- TensorFlow: a `tf.debugging.Assert` the result depends on, raising
-  `InvalidArgumentError` when the graph runs (XLA compiles it away);
-- PyTorch (eager) and JAX outside a trace: a `ValueError` right away;
+- TensorFlow inside a `tf.function`: a `tf.debugging.Assert` the result
+  depends on, raising `InvalidArgumentError` when the graph runs (XLA
+  compiles it away);
+- TensorFlow executing eagerly, PyTorch (eager) and JAX outside a trace: a
+  `ValueError` right away;
 - JAX inside `jit`: no check (a traced value has no truth value; use
   `jax.experimental.checkify` around the call to keep it).
 """
@@ -51,10 +53,16 @@ def check_then(tensor, condition, data):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        if tf.executing_eagerly():
+            return _check_now(tensor, condition, data)
         with tf.control_dependencies([tf.debugging.Assert(condition, data)]):
             return tf.identity(tensor)
     if backend == "jax" and _is_traced(condition):
         return tensor
+    return _check_now(tensor, condition, data)
+
+
+def _check_now(tensor, condition, data):
     if not bool(ops.convert_to_numpy(condition)):
         raise ValueError(
             "".join(

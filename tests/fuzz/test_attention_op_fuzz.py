@@ -10,11 +10,12 @@ NaN and Inf inputs: the op does not check values (it cannot inside a
 traced function without a cost on every call), and NaN propagates, as in
 `keras.ops.dot_product_attention`: a NaN or Inf in a query, or in a key the
 query may attend to, makes that query's output NaN; a key masked out (by
-`mask`, `causal` or `window`) never reaches it on TensorFlow and JAX (on
-PyTorch the fused kernel lets it through: a known difference, xfail
-below); a NaN in a value reaches every query, even one that masks that
+`mask`, `causal` or `window`) never reaches it, on every backend (PyTorch's
+fused kernel would let it through: `torch_kernels` screens such keys); a
+NaN in a value reaches every query, even one that masks that
 position (its weight is zero, and `0 * NaN` is NaN in `W V`), so padding
-must hold finite numbers. An
+must hold finite numbers. Scores past the float32 range (|q.k| > 3.4e38,
+inputs near 1e19) are inf, and give NaN as in Keras's op. An
 `attention_bias` of `-inf` masks like the boolean mask (clamped to a
 large finite negative), so it never produces NaN. `test_non_finite_inputs`
 pins these behaviours.
@@ -282,37 +283,82 @@ def test_non_finite_inputs(implementation):
     assert np.isfinite(infinite[0, 1:]).all()
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "torch",
-    reason="PyTorch's fused kernel adds the mask to the scores: a NaN key "
-    "stays NaN even where masked, and reaches every query (issue 16 report)",
-)
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
 def test_nan_in_a_masked_key_never_reaches_the_output(implementation):
+    # Every way a key can be masked (on PyTorch: `is_causal`, a causal or
+    # window mask it is given, a padding mask, a per-query mask with a fully
+    # masked row), with q_len == k_len and q_len < k_len: exactly the rows
+    # that may see the NaN key are NaN, the others equal the reference.
     rng = np.random.default_rng(0)
-    query, key, value = (
-        rng.normal(size=(1, 3, 1, 4)).astype("float32") for _ in range(3)
+    query = rng.normal(size=(2, 4, 2, 4)).astype("float32")
+    key, value = (
+        rng.normal(size=(2, 5, 2, 4)).astype("float32") for _ in range(2)
     )
-    key[0, 2] = np.nan
-    for kwargs in ({"causal": True}, {"mask": np.array([True, True, False])}):
-        output = scaled_dot_product_attention(
-            query, key, value, implementation=implementation, **kwargs
-        )
-        output = keras.ops.convert_to_numpy(output)
-        # With `causal`, queries 0 and 1 never see key 2; with the mask no
-        # query does.
-        rows = 2 if "causal" in kwargs else 3
-        assert np.isfinite(output[0, :rows]).all()
+    key[0, 3, 1, 2] = np.nan  # batch 0, key 3, head 1
+    padding = np.array([1, 1, 1, 0, 1], bool).reshape(1, 1, 1, 5)
+    per_query = rng.random((2, 1, 4, 5)) < 0.6
+    per_query[1, 0, 2] = False  # a fully masked row
+    cases = [
+        dict(causal=True),
+        dict(window=2),
+        dict(causal=True, window=2),
+        dict(mask=padding),
+        dict(mask=per_query),
+    ]
+    for kwargs in cases:
+        for k_len in (4, 5):
+            k, v = key[:, :k_len], value[:, :k_len]
+            options = dict(kwargs)
+            if "mask" in options:
+                options["mask"] = options["mask"][..., :k_len]
+            output = scaled_dot_product_attention(
+                query, k, v, implementation=implementation, **options
+            )
+            output = keras.ops.convert_to_numpy(output)
+            reference = dict(
+                mask=options.get("mask"),
+                causal=options.get("causal", False),
+                window=options.get("window"),
+                soft_cap=None,
+                bias=None,
+            )
+            clean = np.nan_to_num(k)
+            expected = numpy_attention(query, clean, v, **reference)
+            # The weight each query gives the NaN key, > 0 where it sees it.
+            indicator = np.isnan(k).any(-1, keepdims=True).astype("float64")
+            weight = numpy_attention(query, clean, indicator, **reference)
+            sees = np.broadcast_to(weight > 0, output.shape)
+            # The padding mask hides key 3 from every query; the others
+            # let some query see it.
+            assert sees.any() != (
+                options.get("mask") is not None
+                and options["mask"].shape[2] == 1
+            ), kwargs
+            np.testing.assert_array_equal(
+                np.isnan(output), sees, err_msg=f"{kwargs}, k_len={k_len}"
+            )
+            np.testing.assert_allclose(
+                output[~sees], expected[~sees], atol=2e-5, err_msg=str(kwargs)
+            )
 
 
-@pytest.mark.xfail(
-    reason="Known limitation: scores past the float32 range (|q.k| > 3.4e38) "
-    "are inf, and the softmax of inf - inf is NaN; the op does not rescale."
-)
 @pytest.mark.parametrize("implementation", ["dense", "chunked"])
-def test_scores_past_float32_range_give_nan(implementation):
-    query = key = value = np.full((1, 2, 1, 2), 1e30, "float32")
-    output = scaled_dot_product_attention(
-        query, key, value, implementation=implementation
-    )
-    assert np.isfinite(keras.ops.convert_to_numpy(output)).all()
+def test_scores_past_the_float32_range_as_keras(implementation):
+    # Below float32's range (|q.k| = 2e36 here) the output is exact; past it
+    # (2e60) a score is inf and the softmax of inf - inf is NaN: no float32
+    # kernel can hold that score, Keras's own op gives NaN too, and so does
+    # ours (loud, where clamping would return a silently wrong row).
+    for magnitude, finite in ((1e18, True), (1e30, False)):
+        query = key = value = np.full((1, 2, 1, 2), magnitude, "float32")
+        output = keras.ops.convert_to_numpy(
+            scaled_dot_product_attention(
+                query, key, value, implementation=implementation
+            )
+        )
+        keras_output = keras.ops.convert_to_numpy(
+            keras.ops.dot_product_attention(query, key, value)
+        )
+        assert np.isfinite(output).all() == finite
+        np.testing.assert_array_equal(np.isnan(output), np.isnan(keras_output))
+        if finite:
+            np.testing.assert_allclose(output, value, rtol=1e-6)

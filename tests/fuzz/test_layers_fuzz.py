@@ -255,11 +255,17 @@ def token_embedding_case(draw):
     shape = _any_rank(draw, 1, 3)
     seed = draw(st.integers(0, 2**16))
     ids = np.random.default_rng(seed).integers(0, vocabulary, size=shape)
+    fault = None
+    if ids.size and draw(st.booleans()):  # one id outside the table
+        ids.flat[draw(st.integers(0, ids.size - 1))] = draw(
+            st.sampled_from([-1, vocabulary, vocabulary + 5])
+        )
+        fault = "token ids must be in"
     dim = draw(st.integers(1, 6))
     make = lambda dtype: layers.TokenEmbedding(  # noqa: E731
         vocabulary, dim, dtype=dtype
     )
-    return Case(make, (ids.astype("int32"),), shape=shape + (dim,))
+    return Case(make, (ids.astype("int32"),), fault=fault, shape=shape + (dim,))
 
 
 CASES = {

@@ -111,6 +111,51 @@ def test_token_embedding_errors(kwargs, match):
         TokenEmbedding(**kwargs)
 
 
+@pytest.mark.parametrize("bad_id", [7, 100, -1])
+def test_token_embedding_refuses_ids_outside_the_table_eagerly(bad_id):
+    layer = TokenEmbedding(7, 4)
+    ids = np.array([[1, bad_id, 3]], "int32")
+    low, high = min(1, bad_id), max(3, bad_id)
+    with pytest.raises(
+        ValueError, match=rf"must be in \[0, 7\).*ids from {low} to {high}"
+    ):
+        layer(ids)
+
+
+@pytest.mark.tf_only
+def test_token_embedding_refuses_ids_outside_the_table_in_a_graph():
+    import tensorflow as tf
+
+    layer = TokenEmbedding(7, 4)
+    call = tf.function(
+        layer, input_signature=[tf.TensorSpec((None, None), "int32")]
+    )
+    assert tuple(call(np.array([[0, 6]], "int32")).shape) == (1, 2, 4)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"must be in \[0, 7\)"
+    ):
+        call(np.array([[0, 7]], "int32"))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="PyTorch runs eagerly: ValueError",
+)
+def test_token_embedding_compiled_gives_nan_for_ids_outside_the_table():
+    # Compiled code cannot raise (XLA drops the check): a bad id must not
+    # wrap to the last row or clamp to a real one, and gives NaN.
+    ids = keras.Input((None,), dtype="int32")
+    layer = TokenEmbedding(7, 2)
+    model = keras.Model(ids, layer(ids))
+    model.compile(jit_compile=True)
+    vectors = model.predict(np.array([[1, 7, -1, 6]], "int32"), verbose=0)
+    table = keras.ops.convert_to_numpy(layer.embeddings)
+    assert np.isnan(vectors[0, 1:3]).all()
+    np.testing.assert_allclose(
+        vectors[0, [0, 3]], table[[1, 6]] * np.sqrt(2.0), rtol=1e-6
+    )
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_output_shape_dtype_and_layer_names(variant):
     model = _tiny(**VARIANTS[variant])

@@ -6,8 +6,11 @@
   `is_causal` only where PyTorch's top-left alignment equals our
   bottom-right one (`q_len == k_len`), else as a mask; a query row whose
   keys are all masked (NaN in PyTorch) attends every key and has its output
-  zeroed, so the output and the gradients stay finite; float16 and bfloat16
-  inputs run in float32 so that the softmax statistics are float32.
+  zeroed, so the output and the gradients stay finite; a NaN or Inf key
+  reaches only the queries that may see it, as on the other backends
+  (PyTorch's kernel adds the mask to the scores, and `NaN - inf` is NaN);
+  float16 and bfloat16 inputs run in float32 so that the softmax statistics
+  are float32.
 * `"blockwise"`: a `torch.autograd.Function` over (query block, key
   block) pairs, visiting only the key blocks some query of the block may
   see (`block_schedule`: up to the diagonal with `causal`, those of the
@@ -54,11 +57,37 @@ def _heads_first(x, dtype):
     return x.transpose(1, 2).to(dtype)  # (b, n, h, d) -> (b, h, n, d)
 
 
+def _screen_non_finite_keys(key, mask, is_causal):
+    """Keys with NaN/Inf zeroed, and the query rows that may see one.
+
+    PyTorch's kernel adds the mask to the scores, so a NaN key stays NaN
+    where it is masked out and reaches every query; ours (like the other
+    backends) never lets a masked key reach a query. The kernel gets the
+    keys with every non-finite one zeroed; the rows whose mask lets them
+    see such a key are set to NaN afterwards, as they would be.
+
+    Returns:
+        `(key, poisoned)`: `key` `(b, k, h, d)` and a boolean
+        `(b, h, q|1, 1)` tensor, or `(key, None)` when nothing masks.
+    """
+    if mask is None and not is_causal:
+        return key, None  # every query sees every key: NaN flows by itself
+    bad = ~torch.isfinite(key).all(-1)  # (b, k, h)
+    key = key.masked_fill(bad[..., None], 0.0)
+    bad = bad.transpose(1, 2)  # (b, h, k)
+    if is_causal:  # q_len == k_len: query i sees keys 0..i
+        poisoned = torch.cummax(bad.to(torch.int8), dim=-1).values.bool()
+        return key, poisoned[..., None]
+    seen = torch.matmul(mask.to(torch.float32), bad[..., None].float())
+    return key, seen > 0
+
+
 def _fused(query, key, value, mask, causal, scale, bias, window):
     q_len, k_len = query.shape[1], key.shape[1]
     is_causal = causal and mask is None and window is None and q_len == k_len
     if (causal or window is not None) and not is_causal:
         mask = full_mask(mask, causal, q_len, k_len, window)
+    key, poisoned = _screen_non_finite_keys(key, mask, is_causal)
     has_keys = None
     if mask is not None:
         has_keys = mask.any(-1, keepdim=True)  # (b|1, h|1, q|1, 1)
@@ -79,6 +108,8 @@ def _fused(query, key, value, mask, causal, scale, bias, window):
     )  # (b, h, q, dv)
     if has_keys is not None:
         out = out * has_keys
+    if poisoned is not None:
+        out = out.masked_fill(poisoned, float("nan"))
     return out
 
 
