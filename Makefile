@@ -22,7 +22,8 @@ JAX_TEST_FLAGS := --xla_backend_optimization_level=0 \
 # Tests and demo must never reach the network for data.
 export TFDS_DATA_DIR ?= $(CURDIR)/.venv/tensorflow_datasets
 
-.PHONY: install test test-tensorflow test-jax test-torch test-backends test-fast demo bench lint clean
+.PHONY: install test test-tensorflow test-jax test-torch test-backends test-fast demo bench lint clean \
+	check-serving-release
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,9 +82,24 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
+# Our exports on the release TF Serving 2.20 links (TensorFlow 2.20,
+# tensorflow-text 2.20): the op check against that registry and the same
+# answers (scripts/check_serving_release.py). Downloads about 600 MB into
+# its own environment, so it is not part of `make test`.
+RELEASE_VENV ?= .venv-serving-release
+RELEASE_PACKAGES := tensorflow==2.20.0 tensorflow-text==2.20.1 \
+	tensorflow-serving-api==2.20.0 sentencepiece sacrebleu
+check-serving-release: $(STAMP)
+	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/python -m pip install $(RELEASE_PACKAGES)
+	rm -rf build/serving-release
+	KERAS_BACKEND=tensorflow $(PY) scripts/check_serving_release.py export build/serving-release
+	KERAS_BACKEND=tensorflow PYTHONPATH=$(CURDIR) $(RELEASE_VENV)/bin/python \
+		scripts/check_serving_release.py verify build/serving-release
+
 lint: $(STAMP)
-	$(PY) -m ruff check conftest.py keras_attention recipes benchmarks tests
-	$(PY) -m ruff format --check conftest.py keras_attention recipes benchmarks tests
+	$(PY) -m ruff check conftest.py keras_attention recipes benchmarks scripts tests
+	$(PY) -m ruff format --check conftest.py keras_attention recipes benchmarks scripts tests
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info .pytest_cache

@@ -30,22 +30,20 @@ export holds an XLA op (the tests check every kind without `--allow-xla`).
 Versions. The package builds with TensorFlow 2.21 and tensorflow-text
 2.21, and the exports target TF Serving 2.20, which links TensorFlow 2.20
 and tensorflow-text 2.20, so an op added in 2.21 would pass this check and
-fail in that server. Checked offline, with TensorFlow 2.21.0 and
-tensorflow-text 2.21.1: the registries hold 1910 core and 38
-tensorflow-text ops; the exports use about 110 core op types (string,
-ragged, lookup-table, control-flow, resource-variable, stateless-random
-and math ops, all older than TensorFlow 2.20) and seven tensorflow-text
-ops: WordPiece exports `FastWordpieceTokenizeWithOffsets`,
+fail in that server. Both registries compared (2026-12-06): TensorFlow
+2.21.0 registers 1910 core ops, 2.20.0 1909 (2.21 adds only `DecodeJxl`,
+which no export uses); tensorflow-text 2.21.1 and 2.20.1 register the same
+38. The exports use about 110 core op types (string, ragged, lookup-table,
+control-flow, resource-variable, stateless-random and math ops) and seven
+tensorflow-text ops: WordPiece exports `FastWordpieceTokenizeWithOffsets`,
 `TFText>FastWordpieceDetokenize`, `NormalizeUTF8` and
 `RegexSplitWithOffsets`; SentencePiece exports (the translator's default)
 `SentencepieceOp`, `SentencepieceTokenizeOp` and
-`SentencepieceDetokenizeOp`. All are in tensorflow-text releases years
-before 2.20 (the tests fail if an export starts using another). Not
-checked (no network, no 2.20 packages here): the 2.20 registries
-themselves, that is the exact list of ops that 2.21 adds; run `python -m
-keras_attention.serving check DIR` where `tensorflow==2.20.*` and
-`tensorflow-text==2.20.*` are installed to check against the server's own
-versions.
+`SentencepieceDetokenizeOp`. `make check-serving-release` installs
+TensorFlow 2.20.0, tensorflow-text 2.20.1 and tensorflow-serving-api 2.20.0
+in an environment of their own, checks one export of every kind against
+that registry, loads each there and checks that it answers as under 2.21
+(`scripts/check_serving_release.py`); run it again after an upgrade.
 """
 
 import collections
