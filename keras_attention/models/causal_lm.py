@@ -144,6 +144,19 @@ class CausalLMParts:
         return self.logits(x)
 
 
+def _block_windows(sliding_window, num_layers):
+    """Each block's window from `build_causal_lm`'s `sliding_window`."""
+    if not isinstance(sliding_window, (list, tuple)):
+        return [sliding_window] * num_layers
+    if len(sliding_window) != num_layers:
+        raise ValueError(
+            "`sliding_window` must be an int, `None`, or a list with one "
+            f"entry per block (num_layers={num_layers}). Received: "
+            f"sliding_window={list(sliding_window)!r}"
+        )
+    return list(sliding_window)
+
+
 def build_causal_lm(
     vocabulary_size,
     num_layers=2,
@@ -200,7 +213,11 @@ def build_causal_lm(
         position_encoding: `"rotary"`, `"learned"` or `"sinusoidal"`.
             Defaults to `"rotary"`.
         sliding_window: optional int, local causal attention over the last
-            `sliding_window` positions in every block. Defaults to `None`.
+            `sliding_window` positions in every block; or a list of
+            `num_layers` ints and `None`s, one per block (`None`: that block
+            attends to every earlier position), for models that interleave
+            local and global layers (Gemma 2 alternates
+            `[4096, None, ...]`). Defaults to `None`.
         normalization: `"rms"` or `"layer"`. Defaults to `"rms"`.
         activation: the feed-forward activation: `"swiglu"`, `"geglu"` or
             any Keras activation. Defaults to `"swiglu"`.
@@ -244,6 +261,7 @@ def build_causal_lm(
             "`d_model` must be divisible by `num_heads`. Received: "
             f"d_model={d_model}, num_heads={num_heads}"
         )
+    windows = _block_windows(sliding_window, num_layers)
     positions = None
     if position_encoding == "learned":
         positions = PositionEmbedding(max_length, name=POSITIONS)
@@ -259,7 +277,7 @@ def build_causal_lm(
             norm_first=True,
             normalization=normalization,
             layer_norm_epsilon=NORM_EPSILON,
-            sliding_window=sliding_window,
+            sliding_window=windows[i],
             rotary=position_encoding == "rotary",
             attention_implementation=attention_implementation,
             name=BLOCK.format(i),

@@ -230,6 +230,55 @@ def test_rolling_cache_generates_the_ids_of_the_full_cache(kwargs, beam):
         np.testing.assert_allclose(scores, full_scores, atol=1e-5)
 
 
+def test_blocks_of_different_windows_roll_each_their_own_cache(tmp_path):
+    # Local and global blocks interleaved (Gemma 2 style) with windows of
+    # different lengths: each block's cache is its window or the buffer,
+    # and rolling == full caches == recomputation, padded either side.
+    model = _model(num_layers=3, sliding_window=[3, None, 2], max_length=16)
+    windows = [
+        model.get_layer(f"decoder_block_{i}").sliding_window for i in range(3)
+    ]
+    assert windows == [3, None, 2]
+    rolling = CausalLMGenerator(model, 14)
+    full = CausalLMGenerator(model, 14, rolling_cache=False)
+    assert rolling.cache_lengths == (3, 14, 2)
+    assert full.cache_lengths == (14, 14, 14)
+    assert [tuple(c.shape)[2] for c in rolling.empty_caches(1)] == [3, 14, 2]
+    for prompts in (LONG_PROMPTS, _left_padded(LONG_PROMPTS)):
+        ids = rolling.generate(prompts, "top_k", seed=3)
+        np.testing.assert_array_equal(
+            ids, full.generate(prompts, "top_k", seed=3)
+        )
+        np.testing.assert_array_equal(
+            ids, rolling.generate(prompts, "top_k", seed=3, use_cache=False)
+        )
+    # The windows are what the logits see: a block's window changes them.
+    uniform = _model(num_layers=3, sliding_window=3, max_length=16)
+    uniform.set_weights(model.get_weights())
+    assert not np.allclose(
+        _numpy(model(LONG_PROMPTS)), _numpy(uniform(LONG_PROMPTS))
+    )
+    path = os.path.join(tmp_path, "windows.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        _numpy(reloaded(LONG_PROMPTS)), _numpy(model(LONG_PROMPTS)), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "sliding_window, match",
+    [
+        ([3], "one entry per block"),
+        ([3, None, 4], "one entry per block"),
+        ([3, 0], "window"),
+    ],
+)
+def test_bad_per_block_windows_raise(sliding_window, match):
+    with pytest.raises(ValueError, match=match):
+        _model(sliding_window=sliding_window)
+
+
 def test_rolling_caches_hold_the_window_while_decoding(monkeypatch):
     model = _model(sliding_window=3)
     generator = CausalLMGenerator(model, 12)
