@@ -31,3 +31,62 @@ def test_round_ratio_quartiles():
     # rounds: a machine twice as slow in the second round changes nothing.
     assert round_ratio_quartiles([1.0, 2.0], [2.0, 4.0]) == (0.5, 0.5)
     assert round_ratio_quartiles([3.0], [2.0]) == (1.5, 1.5)
+
+
+def test_compare_trees_matches_rows_and_orients_slower():
+    import compare_trees
+
+    old_runs = [
+        [
+            {
+                "layer": "MHA",
+                "n": 128,
+                "xla": False,
+                "ours_ms": 10.0,
+                "ratio": 0.8,
+                "ratio_q1": 0.7,
+            },
+            {"xla": True, "ours_tokens_per_s": 100.0, "ours_params": 5},
+        ],
+        [
+            {
+                "layer": "MHA",
+                "n": 128,
+                "xla": False,
+                "ours_ms": 14.0,
+                "ratio": 0.8,
+                "ratio_q1": 0.1,
+            },
+            {"xla": True, "ours_tokens_per_s": 100.0, "ours_params": 5},
+        ],
+    ]
+    new_runs = [
+        [
+            {
+                "layer": "MHA",
+                "n": 128,
+                "xla": False,
+                "ours_ms": 24.0,
+                "ratio": 0.4,
+                "ratio_q1": 0.3,
+            },
+            {"xla": True, "ours_tokens_per_s": 50.0, "ours_params": 5},
+            {"layer": "MHA", "n": 512, "xla": False, "ours_ms": 1.0},
+        ]
+    ]
+    rows = {
+        (row["row"], row["metric"]): row
+        for row in compare_trees.compare(old_runs, new_runs)
+    }
+    # Quartiles and parameter counts are neither a timing nor the row's
+    # name; a row only one tree measured is left out.
+    assert sorted(rows) == [
+        ("layer=MHA, n=128, xla=False", "ours_ms"),
+        ("layer=MHA, n=128, xla=False", "ratio"),
+        ("ours_params=5, xla=True", "ours_tokens_per_s"),
+    ]
+    timing = rows[("layer=MHA, n=128, xla=False", "ours_ms")]
+    assert timing["old"] == 12.0 and timing["slower"] == pytest.approx(2.0)
+    assert rows[("layer=MHA, n=128, xla=False", "ratio")]["slower"] == 0.5
+    rate = rows[("ours_params=5, xla=True", "ours_tokens_per_s")]
+    assert rate["new_over_old"] == 0.5 and rate["slower"] == 2.0
