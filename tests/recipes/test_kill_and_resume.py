@@ -28,8 +28,10 @@ again: the backup outlives `fit` until the run's summary is written
 goes on to the export.
 
 The language model goes through all four kill points in one chain; the
-classifier and the date converter are killed once, mid-epoch. About two
-and a half minutes on 2 CPUs (twelve TensorFlow processes): `large`.
+classifier, the translator (its SentencePiece model learned by the killed
+run, reloaded by the resumed one) and the date converter are killed once,
+mid-epoch. About three minutes on 2 CPUs (fifteen TensorFlow processes):
+`large`.
 """
 
 import csv
@@ -48,6 +50,7 @@ from keras_attention.files import KILL_BEFORE_RENAME_VARIABLE
 from keras_attention.files import is_temporary
 from keras_attention.training import backup_epoch
 from tests.recipes.test_classify_recipe import write_order_task
+from tests.recipes.test_translate_recipe import write_parallel_files
 from tests.test_multi_worker import _environment as cpu_tensorflow_environment
 
 pytestmark = [pytest.mark.tf_only, pytest.mark.large]
@@ -260,6 +263,29 @@ def test_language_model_survives_four_kills(wrapper, tmp_path):
             ],
             2,
         ),
+        # SentencePiece is learned by the first run and reloaded by the
+        # resumed one; the default stopping rule (patience 3) runs too.
+        (
+            "translate.py",
+            [
+                "--num-layers=1",
+                "--d-model=16",
+                "--num-heads=2",
+                "--feed-forward-dim=32",
+                "--vocabulary-size=28",
+                "--max-length=12",
+                "--batch-size=16",
+                "--warmup-steps=10",
+                "--held-out-fraction=0.1",
+                "--beam-width=1",
+                "--max-eval-examples=2",
+                "--max-output-length=4",
+                "--dropout=0",
+                "--epochs=2",
+                "--no-export",
+            ],
+            2,
+        ),
         # The reference run generates the TFDS dataset, the others read
         # it: equal weights also show that generating it draws nothing
         # from the seeded generators the model is built with.
@@ -286,6 +312,9 @@ def test_killed_mid_epoch_resumes_to_the_same_weights(
         data = write_order_task(tmp_path / "train.tsv", 200)
         test = write_order_task(tmp_path / "test.tsv", 40, seed=1)
         argv = [*argv, f"--data={data}", f"--test-data={test}"]
+    elif recipe == "translate.py":
+        source, target = write_parallel_files(tmp_path)
+        argv = [*argv, f"--source-file={source}", f"--target-file={target}"]
     else:
         argv = [*argv, f"--data-dir={tmp_path / 'tfds'}"]
     reference, out = tmp_path / "reference", tmp_path / "out"

@@ -39,7 +39,7 @@ def recipe():
     return module
 
 
-def _write_parallel_files(folder, count=96, seed=0):
+def write_parallel_files(folder, count=96, seed=0):
     """A toy word-for-word "Portuguese" -> English corpus."""
     rng = random.Random(seed)
     words = list(LEXICON)
@@ -88,7 +88,7 @@ def _tiny_args(tmp_path, *extra, tokenizer="sentencepiece"):
 @pytest.mark.large
 @pytest.mark.parametrize("tokenizer", ["sentencepiece", "wordpiece"])
 def test_end_to_end_bleu_export_and_fresh_process(recipe, tmp_path, tokenizer):
-    source, target = _write_parallel_files(tmp_path)
+    source, target = write_parallel_files(tmp_path)
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         summary = recipe.main(
@@ -243,7 +243,7 @@ def test_bad_command_lines(recipe, argv, capsys):
 
 
 def test_local_data(recipe, tmp_path):
-    source, target = _write_parallel_files(tmp_path, count=40)
+    source, target = write_parallel_files(tmp_path, count=40)
     args = recipe.parse_args(
         _tiny_args(
             tmp_path, "--source-file", str(source), "--target-file", str(target)
