@@ -78,7 +78,13 @@ def _screen_non_finite_keys(key, mask, is_causal):
     if is_causal:  # q_len == k_len: query i sees keys 0..i
         poisoned = torch.cummax(bad.to(torch.int8), dim=-1).values.bool()
         return key, poisoned[..., None]
-    seen = torch.matmul(mask.to(torch.float32), bad[..., None].float())
+    # Broadcast axes (of size 1) expanded for the product (views, no copy).
+    batch = torch.broadcast_shapes(mask.shape[:2], bad.shape[:2])
+    k_len = bad.shape[-1]
+    seen = torch.matmul(
+        mask.to(torch.float32).expand(*batch, mask.shape[2], k_len),
+        bad[..., None].to(torch.float32).expand(*batch, k_len, 1),
+    )  # (b, h, q|1, 1): how many non-finite keys each row may see
     return key, seen > 0
 
 
