@@ -233,7 +233,7 @@ def test_rolling_cache_generates_the_ids_of_the_full_cache(kwargs, beam):
 def test_blocks_of_different_windows_roll_each_their_own_cache(tmp_path):
     # Local and global blocks interleaved (Gemma 2 style) with windows of
     # different lengths: each block's cache is its window or the buffer,
-    # and rolling == full caches == recomputation, padded either side.
+    # and rolling caches == recomputation, padded either side.
     model = _model(num_layers=3, sliding_window=[3, None, 2], max_length=16)
     windows = [
         model.get_layer(f"decoder_block_{i}").sliding_window for i in range(3)
@@ -244,13 +244,11 @@ def test_blocks_of_different_windows_roll_each_their_own_cache(tmp_path):
     assert rolling.cache_lengths == (3, 14, 2)
     assert full.cache_lengths == (14, 14, 14)
     assert [tuple(c.shape)[2] for c in rolling.empty_caches(1)] == [3, 14, 2]
+    # (Full caches == recomputation: the tests above, for any window.)
     for prompts in (LONG_PROMPTS, _left_padded(LONG_PROMPTS)):
-        ids = rolling.generate(prompts, "top_k", seed=3)
         np.testing.assert_array_equal(
-            ids, full.generate(prompts, "top_k", seed=3)
-        )
-        np.testing.assert_array_equal(
-            ids, rolling.generate(prompts, "top_k", seed=3, use_cache=False)
+            rolling.generate(prompts, "top_k", seed=3),
+            rolling.generate(prompts, "top_k", seed=3, use_cache=False),
         )
     # The windows are what the logits see: a block's window changes them.
     uniform = _model(num_layers=3, sliding_window=3, max_length=16)

@@ -145,8 +145,16 @@ def test_greedy_decoder_never_predicts_padding():
     logits.bias.assign(bias)
     decoder = Seq2SeqGreedyDecoder(model, START, END, max_length=5)
     tokens, weights = decoder(_inputs(batch=3)["source_ids"])
-    assert (np.asarray(tokens) != 0).all()
-    np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-5)
+    tokens, weights = np.asarray(tokens), np.asarray(weights)
+    for row, row_weights in zip(tokens, weights):
+        # Every step up to the end id (if the untrained model emits it) is
+        # a real token; after it, padding and zero weights, as documented.
+        ended = np.flatnonzero(row == END)
+        steps = ended[0] + 1 if ended.size else len(row)
+        assert (row[:steps] != 0).all(), tokens
+        assert (row[steps:] == 0).all(), tokens
+        np.testing.assert_allclose(row_weights[:steps].sum(-1), 1.0, atol=1e-5)
+        np.testing.assert_array_equal(row_weights[steps:], 0.0)
 
 
 def test_decoder_rejects_padding_as_start_or_end():

@@ -204,6 +204,9 @@ LANGUAGE_MODEL = [
     "--batch-size=32",
     "--max-new-tokens=4",
     "--epochs=3",
+    # A vocabulary the first run learns: reruns must reload it unchanged.
+    "--tokenizer=wordpiece",
+    "--vocabulary-size=200",
 ]
 
 
@@ -239,6 +242,8 @@ def test_language_model_survives_four_kills(wrapper, tmp_path):
     assert backup_epoch(out) == 3
     assert run(wrapper, recipe, argv, kill="any_batch") == 0
     assert_finished(out, 3, reference)
+    vocabulary = (out / "vocabulary.txt").read_text()
+    assert vocabulary == (reference / "vocabulary.txt").read_text()
     assert os.listdir(out / "saved_model") == ["1"]  # staging removed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["export_agreement"] == 1.0

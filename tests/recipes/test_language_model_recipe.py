@@ -9,7 +9,6 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.recipes.checks import assert_unusable_output_dir_stops_first
-from tests.testing import EpochRecorder
 
 RECIPE = os.path.join(
     os.path.dirname(__file__),
@@ -75,27 +74,6 @@ def test_shipped_text_end_to_end_with_export(recipe, tmp_path, capsys):
     assert "epoch 1: held-out loss" in printed and "perplexity" in printed
     assert "fresh process" in printed
     assert json.loads((out / "summary.json").read_text())["epochs"] == 1
-
-
-@pytest.mark.large
-def test_interrupted_run_resumes(recipe, tmp_path):
-    args = tiny_args(
-        tmp_path,
-        "--no-export",
-        "--tokenizer=wordpiece",
-        "--vocabulary-size=200",
-        epochs=2,
-    )
-    first = EpochRecorder(fail_at=1)
-    with pytest.raises(KeyboardInterrupt):
-        recipe.main(args, callbacks=[first])
-    assert first.epochs == [0]
-    vocabulary = (tmp_path / "out" / "vocabulary.txt").read_text()
-    resumed = EpochRecorder()
-    summary = recipe.main(args, callbacks=[resumed])
-    assert resumed.epochs == [1]
-    assert summary["epochs"] == 2
-    assert (tmp_path / "out" / "vocabulary.txt").read_text() == vocabulary
 
 
 def test_tfds_dataset_by_name(recipe, tmp_path):
