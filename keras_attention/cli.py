@@ -769,14 +769,6 @@ def check_arguments(parser, args, positive=()):
         parser.error("--source-file and --target-file go together")
     if source_file and data:
         parser.error("use either --source-file/--target-file or --data")
-    if getattr(args, "strategy", None) == "multi_worker":
-        for name in ("patience", "time_budget"):
-            if getattr(args, name, None) is not None:
-                # Workers must stop together; the loop runs no validation.
-                parser.error(
-                    f"{_flag(name)} does not work with --strategy "
-                    "multi_worker (yet)"
-                )
     version = getattr(args, "export_version", None)
     output_dir = getattr(args, "output_dir", None)
     problem = output_dir and check_output_dir(output_dir)
@@ -942,7 +934,9 @@ class Run:
         `monitor` (`mode`: `"min"` or `"max"`).
         """
         if self.multi_worker:
-            return self._fit_multi_worker(model, data)
+            return self._fit_multi_worker(
+                model, data, monitor, kw.get("validation_data")
+            )
         if kw.get("steps_per_epoch") is not None:
             data = data.repeat()
         self.history = fit_run(
@@ -960,12 +954,23 @@ class Run:
         )
         return self.history
 
-    def _fit_multi_worker(self, model, data):
+    def _fit_multi_worker(self, model, data, monitor, validation_data):
         """`training.fit_distributed_run` of a twin; weights copied back.
 
-        Keras callbacks, validation and the stopping rule do not run in
-        this loop.
+        Keras callbacks do not run in this loop; its stopping rule watches
+        the validation loss (or the training loss without validation data),
+        so a recipe whose early stopping watches another metric refuses
+        `--patience` here.
         """
+        patience = getattr(self.args, "patience", None)
+        watched = "val_loss" if validation_data is not None else "loss"
+        if patience is not None and monitor != watched:
+            raise ValueError(
+                f"--patience with --strategy multi_worker watches {watched}; "
+                f"this recipe stops on {monitor}, which only its callbacks "
+                f"compute. Received: --patience {patience} (--time-budget "
+                "works)"
+            )
         if self._build is None:
             raise ValueError(
                 "--strategy multi_worker needs the model built by "
@@ -976,7 +981,14 @@ class Run:
         )
         twin.set_weights(model.get_weights())
         self.history = fit_distributed_run(
-            twin, data, self.args.output_dir, self.args.epochs, self.strategy
+            twin,
+            data,
+            self.args.output_dir,
+            self.args.epochs,
+            self.strategy,
+            validation_data=validation_data,
+            patience=patience,
+            time_budget=getattr(self.args, "time_budget", None),
         )
         model.set_weights(twin.get_weights())
         return self.history

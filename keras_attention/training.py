@@ -69,6 +69,7 @@ __all__ = [
     "PerplexityPrinter",
     "StopOnNonFiniteLoss",
     "cosine_decay_adam",
+    "distributed_evaluator",
     "fit_distributed",
     "fit_distributed_run",
     "fit_run",
@@ -795,6 +796,10 @@ class StoppingRule(keras.callbacks.Callback):
             is better. Defaults to `"min"`.
         start_epoch: int, the first epoch this `fit` trains. Defaults
             to `0`.
+        state_dir: where `record` writes `stopping.json` (and the best
+            weights go). Defaults to `output_dir`; a multi-worker run's
+            other workers read the chief's records and write their own
+            copy to their scratch directory.
 
     Example:
 
@@ -814,6 +819,7 @@ class StoppingRule(keras.callbacks.Callback):
         monitor="val_loss",
         mode="min",
         start_epoch=0,
+        state_dir=None,
     ):
         super().__init__()
         for name, value in (
@@ -831,6 +837,7 @@ class StoppingRule(keras.callbacks.Callback):
                 f"Received: mode={mode!r}"
             )
         self.output_dir = os.fspath(output_dir)
+        self.state_dir = os.fspath(state_dir or output_dir)
         self.patience = patience
         self.time_budget = time_budget
         self.monitor = monitor
@@ -844,7 +851,7 @@ class StoppingRule(keras.callbacks.Callback):
 
     @property
     def state_path(self):
-        return os.path.join(self.output_dir, STOPPING_FILE)
+        return os.path.join(self.state_dir, STOPPING_FILE)
 
     def _saved_records(self):
         state = read_stopping_state(self.output_dir)
@@ -911,7 +918,7 @@ class StoppingRule(keras.callbacks.Callback):
             "stop_reason": self.stop_reason(),
             "records": self.records,
         }
-        os.makedirs(self.output_dir, exist_ok=True)
+        os.makedirs(self.state_dir, exist_ok=True)
         atomic_write_text(self.state_path, json.dumps(state, indent=1))
 
     def on_train_begin(self, logs=None):
@@ -1313,7 +1320,8 @@ def fit_distributed(
             Defaults to `0`.
         on_epoch_end: optional function of `(epoch, mean_loss)` called
             after every epoch, on every worker (saving a checkpoint there
-            is collective). Defaults to `None`.
+            is collective); a true result stops training, and must be the
+            same on every worker. Defaults to `None`.
 
     Returns:
         The list of the trained epochs' mean training losses (the same on
@@ -1321,17 +1329,11 @@ def fit_distributed(
     """
     strategy = strategy or tf.distribute.get_strategy()
     distributed = strategy.experimental_distribute_dataset(data)
-    loss_fn = model.loss
 
     def replica_step(inputs, labels):
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
-            value = loss_fn(labels, predictions)
-            if value.shape.rank:  # unreduced: (local batch, ...)
-                value = tf.reduce_mean(value) / strategy.num_replicas_in_sync
-            # A reduced Keras loss is scaled by 1 / replicas already
-            # (`keras.losses.Loss` does it under `tf.distribute`).
-            loss = value
+            loss = _replica_loss(model.loss, labels, predictions, strategy)
         gradients = tape.gradient(loss, model.trainable_variables)
         model.optimizer.apply_gradients(
             zip(gradients, model.trainable_variables)
@@ -1350,12 +1352,78 @@ def fit_distributed(
             total += float(step(batch))
             steps += 1
         history.append(total / max(steps, 1))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history[-1])
+        if on_epoch_end is not None and on_epoch_end(epoch, history[-1]):
+            break
     return history
 
 
-def fit_distributed_run(model, data, output_dir, epochs, strategy=None):
+def _replica_loss(loss_fn, labels, predictions, strategy):
+    """This replica's share of the global-batch mean loss."""
+    value = loss_fn(labels, predictions)
+    if value.shape.rank:  # unreduced: (local batch, ...)
+        value = tf.reduce_mean(value) / strategy.num_replicas_in_sync
+    # A reduced Keras loss is scaled by 1 / replicas already
+    # (`keras.losses.Loss` does it under `tf.distribute`).
+    return value
+
+
+def distributed_evaluator(model, strategy=None):
+    """A function of a dataset: `model`'s mean loss on it, on every worker.
+
+    The distributed counterpart of `model.evaluate(...)`'s loss: each
+    replica computes its share of every global batch, the shares are
+    summed across workers, and the batches' losses averaged, so every
+    worker gets the same number (what a stopping rule needs, for all
+    workers to stop together).
+
+    Args:
+        model: a compiled `keras.Model` (its `loss`), built under
+            `strategy.scope()`.
+        strategy: the strategy. Defaults to the current one.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+
+    def replica_step(inputs, labels):
+        predictions = model(inputs, training=False)
+        return _replica_loss(model.loss, labels, predictions, strategy)
+
+    @tf.function
+    def step(batch):
+        losses = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def evaluate(data):
+        total, steps = 0.0, 0
+        for batch in strategy.experimental_distribute_dataset(data):
+            total += float(step(batch))
+            steps += 1
+        return total / max(steps, 1)
+
+    return evaluate
+
+
+def _largest_over_workers(strategy):
+    """A function of a float: its largest value over every worker."""
+
+    @tf.function
+    def largest(value):
+        # ReduceOp has no MAX: gather every worker's value, take the max.
+        values = strategy.run(lambda v: v[None], args=(value,))
+        return tf.reduce_max(strategy.gather(values, axis=0))
+
+    return lambda value: float(largest(tf.constant(value, tf.float32)))
+
+
+def fit_distributed_run(
+    model,
+    data,
+    output_dir,
+    epochs,
+    strategy=None,
+    validation_data=None,
+    patience=None,
+    time_budget=None,
+):
     """`fit_distributed` in a run directory: resumable, chief-only files.
 
     Every worker saves a `tf.train.CheckpointManager` checkpoint (the
@@ -1364,8 +1432,15 @@ def fit_distributed_run(model, data, output_dir, epochs, strategy=None):
     scratch directory (`worker_output_dir`: the save is collective). A
     killed run resumes from the chief's latest checkpoint, read by every
     worker (on a real cluster `output_dir` must be on storage that every
-    host reads). The chief writes `history.csv` (the training loss; the
-    loop runs no validation or Keras callbacks).
+    host reads). The chief writes `history.csv` (the training loss, and
+    `val_loss` with `validation_data`; the loop runs no Keras callbacks).
+
+    The stopping rule is `StoppingRule`'s (`stopping.json`, the best
+    weights kept), on `val_loss` with `validation_data`, else `loss`.
+    Every worker must stop after the same epoch, or the next collective
+    would hang: the validation loss is reduced over the workers
+    (`distributed_evaluator`), and each epoch's seconds are the slowest
+    worker's, so every worker records the same values and decides alike.
 
     Args:
         model: a `keras.Model` built and compiled under `strategy.scope()`.
@@ -1373,6 +1448,13 @@ def fit_distributed_run(model, data, output_dir, epochs, strategy=None):
         output_dir: the run's directory (the chief's).
         epochs: int, the epochs of the whole run.
         strategy: the strategy. Defaults to the current one.
+        validation_data: optional `tf.data.Dataset` of `(inputs, labels)`
+            global batches, evaluated after every epoch. Defaults to
+            `None`.
+        patience: optional int, early stopping's patience: the best
+            epoch's weights end in the model. Defaults to `None`.
+        time_budget: optional float, minutes of training of the whole run
+            (every resume counted). Defaults to `None`.
 
     Returns:
         A dict of metric name to its per-epoch values: on the chief the
@@ -1398,17 +1480,98 @@ def fit_distributed_run(model, data, output_dir, epochs, strategy=None):
     start = int(epoch.numpy())
     logger = HistoryLogger(os.path.join(output_dir, HISTORY_FILE), start)
     if is_chief():
+        os.makedirs(output_dir, exist_ok=True)
         logger.on_train_begin()
+    evaluate = None
+    if validation_data is not None:
+        evaluate = distributed_evaluator(model, strategy)
+    stopping = _DistributedStopping(
+        model,
+        output_dir,
+        strategy,
+        start,
+        patience,
+        time_budget,
+        "val_loss" if validation_data is not None else "loss",
+    )
+    if stopping.rule is not None and stopping.rule.stop_reason():
+        epochs = min(epochs, start)  # killed after it stopped
 
     def end_epoch(index, loss):
+        logs = {"loss": loss}
+        if evaluate is not None:
+            logs["val_loss"] = evaluate(validation_data)
         if is_chief():
             logger.on_epoch_begin(index)
-            logger.on_epoch_end(index, {"loss": loss})
+            logger.on_epoch_end(index, logs)
+        stop = stopping.after_epoch(index, logs)
         epoch.assign(index + 1)
-        manager.save()
-        print(f"epoch {index + 1}/{epochs}: loss {loss:.4f}")
+        manager.save()  # the epoch's commit point, after its records
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
+        print(f"epoch {index + 1}/{epochs}: {shown}")
+        return stop
 
     losses = fit_distributed(model, data, epochs, strategy, start, end_epoch)
+    stopping.restore_best()
     if is_chief():
         return read_history(logger.path)
     return {"loss": losses}
+
+
+class _DistributedStopping:
+    """`StoppingRule`'s records and decisions inside `fit_distributed_run`."""
+
+    def __init__(
+        self,
+        model,
+        output_dir,
+        strategy,
+        start,
+        patience,
+        time_budget,
+        monitor,
+    ):
+        self.model, self.output_dir = model, output_dir
+        self.rule = None
+        if patience is not None or time_budget is not None:
+            self.rule = StoppingRule(
+                output_dir,
+                patience,
+                time_budget,
+                monitor,
+                start_epoch=start,
+                state_dir=worker_output_dir(output_dir),
+            )
+            self.largest = _largest_over_workers(strategy)
+        self.best_weights = None
+        self.clock = time.monotonic()
+
+    def after_epoch(self, index, logs):
+        """Record the epoch; whether every worker stops now."""
+        if self.rule is None:
+            return False
+        now = time.monotonic()
+        seconds, self.clock = self.largest(now - self.clock), now
+        self.rule.record(index, logs[self.rule.monitor], seconds)
+        if self.rule.patience is not None and self.rule.best_epoch == index:
+            self.best_weights = self.model.get_weights()
+            path = os.path.join(self.rule.state_dir, BEST_WEIGHTS_FILE)
+            with atomic_path(path) as temporary:
+                self.model.save_weights(temporary)
+        reason = self.rule.stop_reason()
+        if reason:
+            print(f"Stopping after epoch {index + 1}: {reason}.")
+        return reason is not None
+
+    def restore_best(self):
+        """Load the best epoch's weights (early stopping only)."""
+        rule = self.rule
+        if rule is None or rule.patience is None or rule.best_epoch is None:
+            return
+        if self.best_weights is not None:  # found in this run
+            self.model.set_weights(self.best_weights)
+        else:  # before a resume: the chief's file
+            self.model.load_weights(
+                os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
+            )
+        print(f"Kept the weights of epoch {rule.best_epoch + 1}, the best.")

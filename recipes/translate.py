@@ -44,7 +44,7 @@ HELD_OUT_FRACTION = 0.05
 NUM_PRINTED_EXAMPLES = 3
 NUM_HEATMAPS = 3
 NUM_EXPORT_CHECKS = 32
-# A user's ~30k-pair file: early stopping (not multi_worker), <= 30 epochs.
+# A user's ~30k-pair file: early stopping, <= 30 epochs.
 DEFAULT_EPOCHS = 30
 DEFAULT_PATIENCE = 3
 
@@ -117,7 +117,7 @@ def parse_args(argv=None):
     )
     cli.add_output_arguments(parser, "translate")
     args = cli.parse_arguments(parser, argv, presets=TRANSFORMER_PRESETS)
-    if args.patience is None and args.strategy != "multi_worker":
+    if args.patience is None:
         args.patience = DEFAULT_PATIENCE
     return args
 

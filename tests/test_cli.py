@@ -576,3 +576,15 @@ def test_run_save_model_is_atomic(tmp_path):
     reloaded = keras.saving.load_model(path)
     assert reloaded.count_params() == model.count_params()
     assert os.listdir(tmp_path) == ["model.keras"]  # no temporary left
+
+
+def test_multi_worker_patience_refuses_a_monitor_the_loop_cannot_compute():
+    # Under multi_worker the stopping rule sees only the (validation)
+    # loss: a recipe that stops on another metric must say so, not watch
+    # the wrong number.
+    run = object.__new__(Run)
+    run.args = argparse.Namespace(patience=2, time_budget=None)
+    with pytest.raises(ValueError, match="--patience with --strategy"):
+        run._fit_multi_worker(None, None, "val_exact_match", object())
+    with pytest.raises(ValueError, match="watches loss"):
+        run._fit_multi_worker(None, None, "val_loss", None)

@@ -31,6 +31,11 @@ import pytest
 from keras_attention.training import launch_workers
 from keras_attention.training import local_cluster
 
+# One xdist worker runs these one after the other: each starts three
+# TensorFlow processes and a cluster on free ports, which two at once on
+# 2 CPUs would contend for.
+pytestmark = pytest.mark.xdist_group("multi_worker")
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GLOBAL_BATCH = 8
 NUM_WORKERS = 2
@@ -42,6 +47,7 @@ import keras
 import tensorflow as tf
 from keras_attention.models import build_transformer_classifier
 from keras_attention.training import fit_distributed
+from keras_attention.training import fit_distributed_run
 from keras_attention.training import is_chief
 from keras_attention.training import make_distribution_strategy
 from keras_attention.training import remove_worker_output_dir
@@ -57,21 +63,32 @@ options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = (
     tf.data.experimental.AutoShardPolicy.DATA
 )
-data = (
-    tf.data.Dataset.from_tensor_slices((tokens, labels))
-    .batch(global_batch)
-    .with_options(options)
-)
-keras.utils.set_random_seed(0)
-with strategy.scope():
-    model = build_transformer_classifier(
-        vocabulary_size=20, num_classes=2, num_layers=1, num_heads=2,
-        embedding_dim=8, feed_forward_dim=16, dropout=0.0,
+
+
+def dataset(labels):
+    return (
+        tf.data.Dataset.from_tensor_slices((tokens, labels))
+        .batch(global_batch)
+        .with_options(options)
     )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=keras.losses.SparseCategoricalCrossentropy(reduction=None),
-    )
+
+
+def seeded_model(learning_rate):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = build_transformer_classifier(
+            vocabulary_size=20, num_classes=2, num_layers=1, num_heads=2,
+            embedding_dim=8, feed_forward_dim=16, dropout=0.0,
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(reduction=None),
+        )
+    return model
+
+
+data = dataset(labels)
+model = seeded_model(0.1)
 out = worker_output_dir(run_dir)
 history = fit_distributed(model, data, epochs=2, strategy=strategy)
 os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
@@ -80,11 +97,36 @@ model.export(os.path.join(out, "export"), verbose=False)
 probabilities = model.predict(tokens, verbose=0)
 cross_entropy = keras.losses.SparseCategoricalCrossentropy()
 loss = float(cross_entropy(labels, probabilities))
+remove_worker_output_dir(run_dir)
+
+# The stopping rule: validation labels that contradict the training ones
+# make the validation loss rise once the model learns, so patience 1 stops
+# the run before its fifth epoch; every worker must stop after the same
+# epoch (or the next all-reduce would hang) and keep the best epoch's
+# weights.
+stopping_dir = run_dir + "_stopping"
+validation = dataset(1 - labels)
+model = seeded_model(1.0)
+stopped = fit_distributed_run(
+    model, data, stopping_dir, epochs=5, strategy=strategy,
+    validation_data=validation, patience=1, time_budget=60,
+)
+kept = float(cross_entropy(1 - labels, model.predict(tokens, verbose=0)))
+remove_worker_output_dir(stopping_dir)
 task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
 name = "worker_%d" % task["index"] if task else "single"
 with open(os.path.join(results_dir, name + ".json"), "w") as file:
-    json.dump({"loss": loss, "history": history, "chief": is_chief()}, file)
-remove_worker_output_dir(run_dir)
+    json.dump(
+        {
+            "loss": loss,
+            "history": history,
+            "chief": is_chief(),
+            "val_loss": [float(v) for v in stopped.get("val_loss", [])],
+            "epochs": len(stopped["loss"]),
+            "kept_val_loss": kept,
+        },
+        file,
+    )
 """
 
 
@@ -145,6 +187,31 @@ def test_two_workers_match_one_process_and_only_the_chief_writes(tmp_path):
     assert sorted(os.listdir(multi_dir)) == ["checkpoints", "export"]
     assert os.listdir(multi_dir / "checkpoints") == ["final.weights.h5"]
     assert (multi_dir / "export" / "saved_model.pb").is_file()
+    # The stopping rule: the chief alone wrote its records (the chief's
+    # history.csv has the validation loss), every worker stopped after the
+    # same epoch as one process, early, and kept the best epoch's weights.
+    chief = losses["worker_0"]
+    val = chief["val_loss"]
+    print(f"val_loss per epoch: {val}")
+    worse = [e for e in range(1, len(val)) if val[e] >= min(val[:e])]
+    assert worse and chief["epochs"] == worse[0] + 1 < 5, chief
+    for name in ("worker_1", "single"):
+        assert losses[name]["epochs"] == chief["epochs"], name
+    np.testing.assert_allclose(val, losses["single"]["val_loss"], rtol=1e-4)
+    for name in ("worker_0", "worker_1", "single"):
+        np.testing.assert_allclose(
+            losses[name]["kept_val_loss"], min(val), rtol=1e-4
+        )
+    stopping_dir = tmp_path / "multi_stopping"
+    assert sorted(os.listdir(stopping_dir)) == [
+        "best.weights.h5",
+        "checkpoints",
+        "history.csv",
+        "stopping.json",
+    ]
+    state = json.loads((stopping_dir / "stopping.json").read_text())
+    assert state["stop_reason"].startswith("no improvement of val_loss")
+    assert state["best_epoch"] == int(np.argmin(val))
 
 
 DATE_RECIPE = os.path.join(REPO_ROOT, "recipes", "date_conversion.py")

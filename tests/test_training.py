@@ -776,6 +776,51 @@ def test_a_run_killed_after_stopping_trains_no_further_epoch(tmp_path):
     assert not (tmp_path / "backup").exists()
 
 
+def test_distributed_run_stops_keeps_the_best_and_stays_stopped(
+    tmp_path, monkeypatch
+):
+    # `fit_distributed_run`'s stopping rule (one process, the default
+    # strategy): the scripted validation losses stop it after epoch index
+    # 3, the model ends with epoch 1's weights, and a rerun (a run killed
+    # after it stopped) trains no further epoch.
+    import keras_attention.training as training
+
+    values, seen = iter(SCRIPTED_VAL_LOSS), []
+
+    def evaluator(model, strategy):
+        def evaluate(data):
+            seen.append(model.get_weights())
+            return next(values)
+
+        return evaluate
+
+    monkeypatch.setattr(training, "distributed_evaluator", evaluator)
+    data, epochs = _stopping_data(), len(SCRIPTED_VAL_LOSS)
+    model = _tiny_model()
+    history = training.fit_distributed_run(
+        model, data, tmp_path, epochs, validation_data=data, patience=2
+    )
+    assert history["val_loss"] == SCRIPTED_VAL_LOSS[:4]
+    state = training.read_stopping_state(tmp_path)
+    assert (state["best_epoch"], state["stop_reason"]) == (
+        1,
+        "no improvement of val_loss for 2 epochs",
+    )
+    assert len(seen) == 4
+    assert not all(np.array_equal(a, b) for a, b in zip(seen[1], seen[3]))
+    best_file = _weights_of(tmp_path / training.BEST_WEIGHTS_FILE)
+    for got, file_weights, want in zip(model.get_weights(), best_file, seen[1]):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(file_weights, want)
+    model = _tiny_model()  # a new process, the same command
+    history = training.fit_distributed_run(
+        model, data, tmp_path, epochs, validation_data=data, patience=2
+    )
+    assert len(history["loss"]) == 4 and len(seen) == 4
+    for got, want in zip(model.get_weights(), seen[1]):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_time_budget_counts_every_resume(tmp_path, monkeypatch):
     import keras_attention.training as training
 

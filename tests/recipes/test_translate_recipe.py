@@ -214,7 +214,8 @@ def test_presets_and_overrides(recipe):
     assert (args.patience, args.epochs, args.time_budget) == (3, 30, None)
     args = recipe.parse_args(["--patience", "5", "--time-budget", "60"])
     assert (args.patience, args.time_budget) == (5, 60.0)
-    assert recipe.parse_args(["--strategy", "multi_worker"]).patience is None
+    # Under multi_worker too: the workers stop together on val_loss.
+    assert recipe.parse_args(["--strategy", "multi_worker"]).patience == 3
     assert recipe.parse_args(["--tokenizer", "wordpiece"]).tokenizer == (
         "wordpiece"
     )
