@@ -51,6 +51,7 @@ from keras_attention.text.wordpiece_vocabulary import NORMALIZATIONS
 from keras_attention.training import BACKUP_DIR
 from keras_attention.training import STRATEGIES
 from keras_attention.training import build_and_compile
+from keras_attention.training import distributed_checkpoint_dir
 from keras_attention.training import fit_distributed_run
 from keras_attention.training import fit_run
 from keras_attention.training import is_chief
@@ -1095,9 +1096,13 @@ class Run:
                 for name in ("best_epoch", "elapsed_seconds", "stop_reason")
             }
         write_summary(self.output_dir, summary, self.started)
-        # The backup outlives `fit` (a run killed while evaluating or
-        # exporting resumes without training again) until here.
+        # The backup (or the distributed checkpoint) outlives `fit` (a run
+        # killed while evaluating or exporting resumes without training
+        # again) until here.
         shutil.rmtree(self.path(BACKUP_DIR), ignore_errors=True)
+        shutil.rmtree(
+            distributed_checkpoint_dir(self.output_dir), ignore_errors=True
+        )
         if not self.chief:  # its copies were for the collective saves
             remove_worker_output_dir(self.args.output_dir)
         print(

@@ -69,6 +69,7 @@ __all__ = [
     "PerplexityPrinter",
     "StopOnNonFiniteLoss",
     "cosine_decay_adam",
+    "distributed_checkpoint_dir",
     "distributed_evaluator",
     "fit_distributed",
     "fit_distributed_run",
@@ -160,7 +161,9 @@ def start_run(output_dir, restart=False):
     """Prepare a run's directory; return whether it resumes an earlier run.
 
     A run resumes when `<output_dir>/backup` holds the `BackupAndRestore`
-    state of an interrupted `fit` (see `training_callbacks`). Otherwise it
+    state of an interrupted `fit` (see `training_callbacks`), or
+    `<output_dir>/checkpoints/distributed` the checkpoint of an interrupted
+    `fit_distributed_run`. Otherwise it
     starts afresh, and the per-epoch files an earlier run left behind (the
     history CSV, the stopping rule's `stopping.json` and
     `best.weights.h5`, `checkpoints/epoch_*.weights.h5` and the
@@ -171,8 +174,8 @@ def start_run(output_dir, restart=False):
 
     Args:
         output_dir: the run's directory (created if needed).
-        restart: bool, whether to discard an interrupted run's backup and
-            start afresh. Defaults to `False`.
+        restart: bool, whether to discard an interrupted run's backup (or
+            distributed checkpoint) and start afresh. Defaults to `False`.
 
     Returns:
         `True` when training will resume from the backup.
@@ -190,9 +193,11 @@ def start_run(output_dir, restart=False):
     # What a killed writer left half-written is never read: delete it.
     for directory in (output_dir, backup_dir, CHECKPOINT_DIR):
         remove_temporaries(os.path.join(output_dir, directory))
+    distributed_dir = distributed_checkpoint_dir(output_dir)
     if restart:
         shutil.rmtree(backup_dir, ignore_errors=True)
-    if os.path.isdir(backup_dir):
+        shutil.rmtree(distributed_dir, ignore_errors=True)
+    if os.path.isdir(backup_dir) or tf.train.latest_checkpoint(distributed_dir):
         return True
     # Only the files `training_callbacks` and the recipes write: an output
     # directory may hold other things (`--output-dir .`).
@@ -313,6 +318,13 @@ def read_history(path):
             if name != "epoch" and value not in ("", "NA", None):
                 history.setdefault(name, []).append(float(value))
     return history
+
+
+def distributed_checkpoint_dir(output_dir):
+    """Where `fit_distributed_run` keeps a run's checkpoints."""
+    return os.path.join(
+        os.fspath(output_dir), CHECKPOINT_DIR, DISTRIBUTED_CHECKPOINT_DIR
+    )
 
 
 def backup_epoch(output_dir):
@@ -796,8 +808,8 @@ class StoppingRule(keras.callbacks.Callback):
             is better. Defaults to `"min"`.
         start_epoch: int, the first epoch this `fit` trains. Defaults
             to `0`.
-        state_dir: where `record` writes `stopping.json` (and the best
-            weights go). Defaults to `output_dir`; a multi-worker run's
+        state_dir: where `record` writes `stopping.json`. Defaults to
+            `output_dir`; a multi-worker run's
             other workers read the chief's records and write their own
             copy to their scratch directory.
 
@@ -1462,22 +1474,42 @@ def fit_distributed_run(
     """
     strategy = strategy or tf.distribute.get_strategy()
     output_dir = os.fspath(output_dir)
+    largest = _largest_over_workers(strategy)
+    stopping = None
+    if patience is not None or time_budget is not None:
+        stopping = _DistributedStopping(
+            model,
+            output_dir,
+            strategy,
+            largest,
+            patience,
+            time_budget,
+            "val_loss" if validation_data is not None else "loss",
+        )
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    # The best epoch's weights are saved with the epoch they belong to.
+    best = {} if stopping is None else {"best": stopping.best_weights}
     checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=model.optimizer, epoch=epoch
+        model=model, optimizer=model.optimizer, epoch=epoch, **best
     )
-    directory = os.path.join(CHECKPOINT_DIR, DISTRIBUTED_CHECKPOINT_DIR)
     manager = tf.train.CheckpointManager(
         checkpoint,
-        os.path.join(worker_output_dir(output_dir), directory),
+        distributed_checkpoint_dir(worker_output_dir(output_dir)),
         max_to_keep=2,
     )
-    latest = tf.train.latest_checkpoint(os.path.join(output_dir, directory))
+    latest = tf.train.latest_checkpoint(distributed_checkpoint_dir(output_dir))
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(epoch.numpy())
+    if largest(start) != -largest(-start):
+        raise ValueError(
+            f"The workers resume {output_dir!r} at different epochs (from "
+            f"{-largest(-start):g} to {largest(start):g}): every worker "
+            "must read the chief's checkpoints (shared storage), and a "
+            "restart must delete them before any worker starts."
+        )
     logger = HistoryLogger(os.path.join(output_dir, HISTORY_FILE), start)
     if is_chief():
         os.makedirs(output_dir, exist_ok=True)
@@ -1485,16 +1517,7 @@ def fit_distributed_run(
     evaluate = None
     if validation_data is not None:
         evaluate = distributed_evaluator(model, strategy)
-    stopping = _DistributedStopping(
-        model,
-        output_dir,
-        strategy,
-        start,
-        patience,
-        time_budget,
-        "val_loss" if validation_data is not None else "loss",
-    )
-    if stopping.rule is not None and stopping.rule.stop_reason():
+    if stopping is not None and stopping.begin(start):
         epochs = min(epochs, start)  # killed after it stopped
 
     def end_epoch(index, loss):
@@ -1504,7 +1527,7 @@ def fit_distributed_run(
         if is_chief():
             logger.on_epoch_begin(index)
             logger.on_epoch_end(index, logs)
-        stop = stopping.after_epoch(index, logs)
+        stop = stopping is not None and stopping.after_epoch(index, logs)
         epoch.assign(index + 1)
         manager.save()  # the epoch's commit point, after its records
         shown = ", ".join(f"{name} {value:.4f}" for name, value in logs.items())
@@ -1512,66 +1535,89 @@ def fit_distributed_run(
         return stop
 
     losses = fit_distributed(model, data, epochs, strategy, start, end_epoch)
-    stopping.restore_best()
+    if stopping is not None:
+        stopping.restore_best()
     if is_chief():
         return read_history(logger.path)
     return {"loss": losses}
 
 
 class _DistributedStopping:
-    """`StoppingRule`'s records and decisions inside `fit_distributed_run`."""
+    """`StoppingRule`'s records and decisions inside `fit_distributed_run`.
+
+    Every decision is taken together (any worker's stop stops all), and the
+    best epoch's weights live in variables saved in the run's checkpoint,
+    so that they are committed with their epoch: a run killed between an
+    epoch's records and its checkpoint resumes with the best weights of
+    the epochs it kept.
+    """
 
     def __init__(
         self,
         model,
         output_dir,
         strategy,
-        start,
+        largest,
         patience,
         time_budget,
         monitor,
     ):
         self.model, self.output_dir = model, output_dir
+        self.largest = largest
+        self.patience, self.time_budget, self.monitor = (
+            patience,
+            time_budget,
+            monitor,
+        )
         self.rule = None
-        if patience is not None or time_budget is not None:
-            self.rule = StoppingRule(
-                output_dir,
-                patience,
-                time_budget,
-                monitor,
-                start_epoch=start,
-                state_dir=worker_output_dir(output_dir),
-            )
-            self.largest = _largest_over_workers(strategy)
-        self.best_weights = None
+        with strategy.scope():
+            self.best_weights = [
+                tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False)
+                for w in model.weights
+            ]
+
+    def _together(self, flag):
+        return self.largest(float(bool(flag))) > 0
+
+    def begin(self, start):
+        """Read the records of the epochs before `start`; whether the run
+        had stopped already (every worker agrees)."""
+        self.rule = StoppingRule(
+            self.output_dir,
+            self.patience,
+            self.time_budget,
+            self.monitor,
+            start_epoch=start,
+            state_dir=worker_output_dir(self.output_dir),
+        )
         self.clock = time.monotonic()
+        return self._together(self.rule.stop_reason())
 
     def after_epoch(self, index, logs):
         """Record the epoch; whether every worker stops now."""
-        if self.rule is None:
-            return False
         now = time.monotonic()
         seconds, self.clock = self.largest(now - self.clock), now
         self.rule.record(index, logs[self.rule.monitor], seconds)
-        if self.rule.patience is not None and self.rule.best_epoch == index:
-            self.best_weights = self.model.get_weights()
-            path = os.path.join(self.rule.state_dir, BEST_WEIGHTS_FILE)
-            with atomic_path(path) as temporary:
-                self.model.save_weights(temporary)
+        if self.patience is not None and self.rule.best_epoch == index:
+            for best, weight in zip(self.best_weights, self.model.weights):
+                best.assign(weight.value)
         reason = self.rule.stop_reason()
-        if reason:
+        if self._together(reason):
+            reason = reason or "another worker stopped"
             print(f"Stopping after epoch {index + 1}: {reason}.")
-        return reason is not None
+            return True
+        return False
 
     def restore_best(self):
-        """Load the best epoch's weights (early stopping only)."""
+        """Load the best epoch's weights (early stopping only); the chief
+        saves them as `best.weights.h5`."""
         rule = self.rule
-        if rule is None or rule.patience is None or rule.best_epoch is None:
+        if rule.patience is None or rule.best_epoch is None:
             return
-        if self.best_weights is not None:  # found in this run
-            self.model.set_weights(self.best_weights)
-        else:  # before a resume: the chief's file
-            self.model.load_weights(
-                os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
-            )
+        for weight, best in zip(self.model.weights, self.best_weights):
+            weight.assign(best.value())
+        if is_chief():
+            path = os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
+            with atomic_path(path) as temporary:
+                self.model.save_weights(temporary)
         print(f"Kept the weights of epoch {rule.best_epoch + 1}, the best.")

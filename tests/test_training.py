@@ -776,16 +776,12 @@ def test_a_run_killed_after_stopping_trains_no_further_epoch(tmp_path):
     assert not (tmp_path / "backup").exists()
 
 
-def test_distributed_run_stops_keeps_the_best_and_stays_stopped(
-    tmp_path, monkeypatch
-):
-    # `fit_distributed_run`'s stopping rule (one process, the default
-    # strategy): the scripted validation losses stop it after epoch index
-    # 3, the model ends with epoch 1's weights, and a rerun (a run killed
-    # after it stopped) trains no further epoch.
+def _script_distributed_validation(monkeypatch, values):
+    """`fit_distributed_run`'s validation losses, scripted; the list of the
+    model's weights at each evaluation."""
     import keras_attention.training as training
 
-    values, seen = iter(SCRIPTED_VAL_LOSS), []
+    values, seen = iter(values), []
 
     def evaluator(model, strategy):
         def evaluate(data):
@@ -795,6 +791,19 @@ def test_distributed_run_stops_keeps_the_best_and_stays_stopped(
         return evaluate
 
     monkeypatch.setattr(training, "distributed_evaluator", evaluator)
+    return seen
+
+
+def test_distributed_run_stops_keeps_the_best_and_stays_stopped(
+    tmp_path, monkeypatch
+):
+    # `fit_distributed_run`'s stopping rule (one process, the default
+    # strategy): the scripted validation losses stop it after epoch index
+    # 3, the model ends with epoch 1's weights, and a rerun (a run killed
+    # after it stopped) trains no further epoch.
+    import keras_attention.training as training
+
+    seen = _script_distributed_validation(monkeypatch, SCRIPTED_VAL_LOSS)
     data, epochs = _stopping_data(), len(SCRIPTED_VAL_LOSS)
     model = _tiny_model()
     history = training.fit_distributed_run(
@@ -819,6 +828,46 @@ def test_distributed_run_stops_keeps_the_best_and_stays_stopped(
     assert len(history["loss"]) == 4 and len(seen) == 4
     for got, want in zip(model.get_weights(), seen[1]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_distributed_run_killed_before_its_commit_keeps_committed_best(
+    tmp_path, monkeypatch
+):
+    # Killed after epoch index 2's records (a new best, 1.0) and before its
+    # checkpoint: the rerun redoes epoch 2 (2.5 now), stops after epoch 3,
+    # and ends with epoch 1's weights, not the killed epoch's. The run
+    # directory counts as resumable until `--restart` clears it.
+    import keras_attention.training as training
+    from keras_attention.training import start_run
+
+    seen = _script_distributed_validation(
+        monkeypatch, [3.0, 2.0, 1.0, 2.5, 2.1]
+    )
+    saves, original_save = [], tf.train.CheckpointManager.save
+
+    def save_or_die(manager, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 3:
+            raise KeyboardInterrupt("killed before epoch 2's checkpoint")
+        return original_save(manager, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_or_die)
+    data = _stopping_data()
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_distributed_run(
+            _tiny_model(), data, tmp_path, 8, validation_data=data, patience=2
+        )
+    assert start_run(tmp_path)  # resumable: the distributed checkpoint
+    model = _tiny_model()
+    history = training.fit_distributed_run(
+        model, data, tmp_path, 8, validation_data=data, patience=2
+    )
+    assert history["val_loss"] == [3.0, 2.0, 2.5, 2.1]
+    assert training.read_stopping_state(tmp_path)["best_epoch"] == 1
+    for got, want in zip(model.get_weights(), seen[1]):
+        np.testing.assert_array_equal(got, want)
+    assert not start_run(tmp_path, restart=True)
+    assert not os.path.exists(training.distributed_checkpoint_dir(tmp_path))
 
 
 def test_time_budget_counts_every_resume(tmp_path, monkeypatch):
