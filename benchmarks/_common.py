@@ -54,6 +54,17 @@ def _cpu_flags():
     return set(_cpuinfo_field("flags").split())
 
 
+def add_attention_shape_arguments(parser):
+    """`--lengths --heads --depth --batch --repeats` of an attention run."""
+    parser.add_argument(
+        "--lengths", type=int, nargs="+", default=[1024, 2048, 4096]
+    )
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--depth", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+
+
 def interleaved_times(steps, repeats, warmup=1):
     """Wall times of each of `steps` (a dict of callables), round by round.
 

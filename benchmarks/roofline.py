@@ -19,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from _common import add_attention_shape_arguments  # noqa: E402
 from _common import interleaved_median_times  # noqa: E402
 from _common import print_table  # noqa: E402
 from _common import write_json  # noqa: E402
@@ -73,13 +74,7 @@ def make_step(name, q, k, v, backward, jit_compile):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--lengths", type=int, nargs="+", default=[1024, 2048, 4096]
-    )
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--depth", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_attention_shape_arguments(parser)
     parser.add_argument(
         "--no-xla", action="store_true", help="Skip the jit_compile=True rows."
     )

@@ -32,6 +32,7 @@ def main(argv=None):
         ["long_sequence.py"] + ([] if args.full else QUICK_LONG_SEQUENCE),
         ["sliding_window.py"] + ([] if args.full else ["--quick"]),
         ["generation.py"] + ([] if args.full else ["--quick"]),
+        ["xla_causal.py", "--repeats", "3"],
     ]
     failed = []
     for script, *script_args in runs:

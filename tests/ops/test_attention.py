@@ -276,6 +276,53 @@ def test_tile_threshold_follows_the_kernels_being_traced_for(monkeypatch):
 
 
 @pytest.mark.tf_only
+@pytest.mark.parametrize("implementation", ["dense", "chunked"])
+@pytest.mark.parametrize("q_len,k_len", [(10, 10), (7, 12), (11, 6)])
+def test_causal_tiles_stop_at_the_diagonal_under_xla(
+    implementation, q_len, k_len
+):
+    # With static lengths XLA gets the row tiles unrolled, each multiplying
+    # only its keys up to the diagonal: the program holds a (4, span) score
+    # matmul per span, and outputs and gradients are those of one batched
+    # matmul (graph mode, itself tested against NumPy above).
+    import tensorflow as tf
+
+    # (Depths of 16: no other matmul of the program is (4, span).)
+    q, k, v = random_inputs(2, q_len, k_len, heads=2, depth=16, v_depth=16)
+    mask = random_mask(2, q_len, k_len)
+    cotangent = np.random.default_rng(3).normal(size=(2, q_len, 2, 16))
+
+    def attend(q, k, v, implementation, chunk_size):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out = scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                mask=mask,
+                causal=True,
+                implementation=implementation,
+                chunk_size=chunk_size,
+            )
+            loss = tf.reduce_sum(out * cotangent)
+        return [out, *tape.gradient(loss, [q, k, v])]
+
+    compiled = tf.function(
+        lambda q, k, v: attend(q, k, v, implementation, 4), jit_compile=True
+    )
+    reference = tf.function(lambda q, k, v: attend(q, k, v, "dense", None))
+    q, k, v = (tf.constant(x) for x in (q, k, v))
+    for got, want in zip(compiled(q, k, v), reference(q, k, v)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    hlo = compiled.experimental_get_compiler_ir(q, k, v)(stage="hlo")
+    offset = k_len - q_len
+    spans = {min(max(row + 4 + offset, 0), k_len) for row in range(0, q_len, 4)}
+    for span in spans - {0}:
+        assert f"f32[4,{span}]" in hlo, span
+    assert len(spans - {0, k_len}) >= 1  # some tile stops short
+
+
+@pytest.mark.tf_only
 def test_dense_tiles_keep_no_weights_in_inference(monkeypatch):
     attention = tf_kernels()
 

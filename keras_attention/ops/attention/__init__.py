@@ -48,8 +48,9 @@ a sliding `window` (aligned bottom-right like the causal mask). The
 memory-efficient kernels build the causal and window masks per tile from
 positions, never as an `n x n` tensor, and skip the blocks outside the
 window and above the diagonal, so a windowed call costs `n * window`, not
-`n^2`, and a causal one half of a full one (TensorFlow under XLA masks the
-causal blocks instead: its slices need static sizes).
+`n^2`, and a causal one half of a full one (TensorFlow under XLA, whose
+slices need static sizes, does so with static lengths and masks the causal
+blocks with dynamic ones).
 """
 
 from keras_attention.ops.attention.core import scaled_dot_product_attention

@@ -10,8 +10,9 @@
   gradient recomputes them tile by tile, so memory grows linearly with the
   length (the chunked implementation). A causal tile multiplies only the
   keys up to its last query (about half the work of full attention; under
-  XLA, whose slices need static sizes, it masks them instead), a windowed
-  one only its window's span.
+  XLA, whose slices need static sizes, the row tiles are unrolled when the
+  lengths are static, and with dynamic lengths the keys past the diagonal
+  are masked instead), a windowed one only its window's span.
 
 Separate passes over a large score matrix are memory-bound; over a tile in
 cache they are not, which makes the tiled path faster than one big batched
@@ -66,6 +67,10 @@ DENSE_TILE_MIN_BYTES = {
 # Two tiles in flight keep both cores of a small machine busy while bounding
 # memory to a couple of tiles.
 _PARALLEL_ITERATIONS = 2
+# Under XLA a causal tile can stop at the diagonal only if its span is a
+# size known at compile time: the row tiles are then unrolled, one loop over
+# the heads each, up to this many (32k tokens in tiles of 1,024 rows: 32).
+MAX_UNROLLED_ROW_TILES = 64
 
 
 def _score_dtype(dtype):
@@ -189,6 +194,24 @@ def _onednn_enabled():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def _static_tiling(query, key, rows):
+    """`(rows, row_tiles, offset, k_len)` as Python ints, or `None`.
+
+    The tiling of a causal call under XLA, if its lengths are static and
+    it has at most `MAX_UNROLLED_ROW_TILES` row tiles.
+    """
+    q_len, k_len = query.shape[1], key.shape[1]
+    if not q_len or k_len is None or not isinstance(rows, int):
+        return None
+    if query.shape[0] == 0 or query.shape[2] == 0:
+        return None
+    rows = max(min(rows, q_len), 1)
+    row_tiles = -(-q_len // rows)
+    if row_tiles > MAX_UNROLLED_ROW_TILES:
+        return None
+    return rows, row_tiles, k_len - q_len, k_len
+
+
 def _tiled_attention(
     query,
     key,
@@ -225,6 +248,10 @@ def _tiled_attention(
     batch, q_len, heads, depth = q_shape[0], q_shape[1], q_shape[2], q_shape[3]
     k_len = tf.shape(key)[1]
     v_depth = tf.shape(value)[3]
+    xla = _in_xla_context()
+    static = None
+    if causal and window is None and xla:
+        static = _static_tiling(query, key, rows)
     rows = tf.maximum(tf.minimum(rows, q_len), 1)
     row_tiles = (q_len + rows - 1) // rows
     pad = row_tiles * rows - q_len
@@ -245,12 +272,18 @@ def _tiled_attention(
 
     # Causal tiles stop at the diagonal: a row tile multiplies only the keys
     # up to its last query (half the work of full attention). Under XLA,
-    # whose slices need sizes known at compile time, they keep all keys
-    # (the keys past the diagonal masked).
-    stops_at_diagonal = causal and window is None and not _in_xla_context()
+    # whose slices need sizes known at compile time, they do so with static
+    # lengths, the row tiles unrolled (`static`: the tiling as Python ints,
+    # every tile function then takes its static `row_tile`); with dynamic
+    # lengths they keep all keys (the keys past the diagonal masked).
+    stops_at_diagonal = causal and window is None and (not xla or bool(static))
 
-    def key_range(i):
+    def key_range(i, row_tile=None):
         """`(start, size)`: the keys of tile i's span."""
+        if stops_at_diagonal and row_tile is not None:
+            static_rows, _, static_offset, static_k_len = static
+            last_row = row_tile * static_rows + static_rows - 1 + static_offset
+            return 0, min(max(last_row + 1, 0), static_k_len)
         if stops_at_diagonal:
             last_row = (i % row_tiles) * rows + rows - 1 + offset
             return 0, tf.clip_by_value(last_row + 1, 0, k_len)
@@ -367,7 +400,7 @@ def _tiled_attention(
             tf.stack([num_heads, k_len, v_depth]),
         )  # (b*h, k, dv)
 
-        def tile_weights(i):
+        def tile_weights(i, row_tile=None):
             """Softmax weights (rows, span) of tile i, its rows with keys, and
             the tanh of its capped scores (`None` without a soft cap).
 
@@ -375,7 +408,7 @@ def _tiled_attention(
             separate max, subtract, exp and sum ops (1.4x faster measured on
             a (1024, 2048) tile).
             """
-            cols = key_range(i)
+            cols = key_range(i, row_tile)
             scores = tf.cast(
                 tf.matmul(
                     q_tiles[i], span_of(keys_t, i // row_tiles, cols, depth, 1)
@@ -399,40 +432,75 @@ def _tiled_attention(
             # (rows, dv) output rather than its (rows, span) weights.
             return tf.nn.softmax(scores), rows_with_keys(block), capped
 
-        def forward_step(i, outputs, *kept):
-            weights, has_keys, _ = tile_weights(i)  # (rows, span) float32
-            if keep_weights:
-                kept = (kept[0].write(i, weights),)
+        def tile_output(i, row_tile=None):
+            """Tile i's (rows, dv) float32 output and (rows, span) weights."""
+            cols = key_range(i, row_tile)
+            weights, has_keys, _ = tile_weights(i, row_tile)
+            attended = weights
             if dropout_rate > 0.0:
-                weights = weights * keep_in_tile(i, key_range(i))
-            values_i = span_of(values, i // row_tiles, key_range(i), v_depth, 0)
-            out = tf.matmul(tf.cast(weights, dtype), values_i)
-            out = tf.cast(out, tf.float32)  # (rows, dv)
+                attended = weights * keep_in_tile(i, cols)
+            values_i = span_of(values, i // row_tiles, cols, v_depth, 0)
+            out = tf.matmul(tf.cast(attended, dtype), values_i)
+            out = tf.cast(out, tf.float32)
             if has_keys is not None:
                 out = out * has_keys
+            return out, weights
+
+        def forward_step(i, outputs, *kept):
+            out, weights = tile_output(i)
+            if keep_weights:
+                kept = (kept[0].write(i, weights),)
             return (i + 1, outputs.write(i, out)) + kept
 
-        _, outputs, *kept = tf.while_loop(
-            lambda i, *_: i < num_tiles,
-            forward_step,
-            (
-                tf.constant(0),
-                tf.TensorArray(tf.float32, size=num_tiles),
+        def row_tile_forward(row_tile, outputs):
+            """The loop over heads of one (unrolled) row tile."""
+
+            def head_step(head, outputs, *kept):
+                i = head * row_tiles + row_tile
+                out, weights = tile_output(i, row_tile)
+                if keep_weights:
+                    kept = (kept[0].write(head, weights),)
+                return (head + 1, outputs.write(i, out)) + kept
+
+            return tf.while_loop(
+                lambda head, *_: head < num_heads,
+                head_step,
+                (tf.constant(0), outputs)
+                + (
+                    (tf.TensorArray(tf.float32, size=num_heads),)
+                    if keep_weights
+                    else ()
+                ),
+                parallel_iterations=_PARALLEL_ITERATIONS,
+            )[1:]
+
+        outputs = tf.TensorArray(tf.float32, size=num_tiles)
+        if static:
+            # kept[row_tile] holds that row tile's weights, by head.
+            kept = []
+            for row_tile in range(static[1]):
+                outputs, *row_kept = row_tile_forward(row_tile, outputs)
+                kept += row_kept
+        else:
+            # kept[0] holds every tile's weights.
+            _, outputs, *kept = tf.while_loop(
+                lambda i, *_: i < num_tiles,
+                forward_step,
+                (tf.constant(0), outputs)
+                + (
+                    # Causal tiles' weights differ in width.
+                    (
+                        tf.TensorArray(
+                            tf.float32,
+                            size=num_tiles,
+                            infer_shape=not stops_at_diagonal,
+                        ),
+                    )
+                    if keep_weights
+                    else ()
+                ),
+                parallel_iterations=_PARALLEL_ITERATIONS,
             )
-            + (
-                # Causal tiles' weights differ in width.
-                (
-                    tf.TensorArray(
-                        tf.float32,
-                        size=num_tiles,
-                        infer_shape=not stops_at_diagonal,
-                    ),
-                )
-                if keep_weights
-                else ()
-            ),
-            parallel_iterations=_PARALLEL_ITERATIONS,
-        )
         # The reshape gives an empty batch its (0, rows, dv) shape back.
         out_tiles = tf.reshape(
             outputs.stack(), tf.stack([num_tiles, rows, v_depth])
@@ -449,17 +517,20 @@ def _tiled_attention(
             values_t = tf.transpose(values, [0, 2, 1])  # (b*h, dv, k)
             keys = tf.transpose(keys_t, [0, 2, 1])  # (b*h, k, d)
 
-            def tile_grads(i, head, d_keys_t, d_values_t):
+            def tile_grads(i, head, d_keys_t, d_values_t, row_tile=None):
                 d_out_i, delta_i = d_out[i], delta[i]  # (rows, dv), (rows, 1)
-                cols = key_range(i)
+                cols = key_range(i, row_tile)
                 capped = None
                 if keep_weights:
-                    weights = kept[0].read(i)
+                    if row_tile is None:
+                        weights = kept[0].read(i)
+                    else:
+                        weights = kept[row_tile].read(head)
                     weights.set_shape([None, None])  # (rows, span)
                     block = tile_mask(i, cols)
                     has_keys = None if block is None else rows_with_keys(block)
                 else:
-                    weights, has_keys, capped = tile_weights(i)
+                    weights, has_keys, capped = tile_weights(i, row_tile)
                 if has_keys is not None:
                     # Rows without keys had their output zeroed.
                     d_out_i = d_out_i * tf.cast(has_keys, dtype)
@@ -511,33 +582,44 @@ def _tiled_attention(
                     return tf.reduce_sum(d_logits, 1, keepdims=True)
                 return to_all_keys(d_logits, cols)
 
-            def head_step(head, d_queries, d_keys, d_values, *d_bias):
-                def row_step(j, d_queries, d_keys_t, d_values_t, *d_bias):
-                    i = head * row_tiles + j
-                    d_q, d_keys_t, d_values_t, part = tile_grads(
-                        i, head, d_keys_t, d_values_t
-                    )
-                    if d_bias:
-                        d_bias = (d_bias[0].write(i, part),)
-                    return (
-                        j + 1,
-                        d_queries.write(i, d_q),
-                        d_keys_t,
-                        d_values_t,
-                    ) + tuple(d_bias)
-
-                _, d_queries, d_keys_t, d_values_t, *d_bias = tf.while_loop(
-                    lambda j, *_: j < row_tiles,
-                    row_step,
-                    (
-                        tf.constant(0),
-                        d_queries,
-                        tf.zeros(tf.stack([depth, k_len]), tf.float32),
-                        tf.zeros(tf.stack([v_depth, k_len]), tf.float32),
-                    )
-                    + tuple(d_bias),
-                    parallel_iterations=_PARALLEL_ITERATIONS,
+            def row_step(
+                j, head, d_queries, d_keys_t, d_values_t, *d_bias, row_tile
+            ):
+                """Tile `(head, j)`'s gradients (`row_tile`: j, if static)."""
+                i = head * row_tiles + j
+                d_q, d_keys_t, d_values_t, part = tile_grads(
+                    i, head, d_keys_t, d_values_t, row_tile
                 )
+                if d_bias:
+                    d_bias = (d_bias[0].write(i, part),)
+                return (
+                    j + 1,
+                    d_queries.write(i, d_q),
+                    d_keys_t,
+                    d_values_t,
+                ) + tuple(d_bias)
+
+            def head_step(head, d_queries, d_keys, d_values, *d_bias):
+                state = (
+                    d_queries,
+                    tf.zeros(tf.stack([depth, k_len]), tf.float32),
+                    tf.zeros(tf.stack([v_depth, k_len]), tf.float32),
+                ) + tuple(d_bias)
+                if static:
+                    for row_tile in range(static[1]):
+                        state = row_step(
+                            row_tile, head, *state, row_tile=row_tile
+                        )[1:]
+                else:
+                    state = tf.while_loop(
+                        lambda j, *_: j < row_tiles,
+                        lambda j, *state: row_step(
+                            j, head, *state, row_tile=None
+                        ),
+                        (tf.constant(0),) + state,
+                        parallel_iterations=_PARALLEL_ITERATIONS,
+                    )[1:]
+                d_queries, d_keys_t, d_values_t, *d_bias = state
                 return (
                     head + 1,
                     d_queries,
