@@ -189,23 +189,26 @@ def main(argv=None):
     table = []
     with tempfile.TemporaryDirectory() as workdir:
         for script in args.scripts:
-            runs = {tree: [] for tree in args.trees}
+            # By position: the same tree twice measures the noise.
+            runs = ([], [])
             for round_index in range(args.rounds):
-                order = args.trees if round_index % 2 == 0 else args.trees[::-1]
-                for tree in order:
+                order = (0, 1) if round_index % 2 == 0 else (1, 0)
+                for position in order:
+                    tree = args.trees[position]
                     print(
                         f"{script}: round {round_index + 1}, {tree}", flush=True
                     )
-                    runs[tree].append(
+                    runs[position].append(
                         run_script(tree, script, script_args[script], workdir)
                     )
-            rows = compare(runs[args.trees[0]], runs[args.trees[1]])
+            rows = compare(*runs)
             for row in rows:
                 row["script"] = script
             table.extend(rows)
             results[script] = {
                 "args": script_args[script],
-                "runs": {tree: runs[tree] for tree in args.trees},
+                "runs": {"old": runs[0], "new": runs[1]},
+                "trees": args.trees,
             }
             print_table(
                 rows, ["script", "row", "metric", "old", "new", "slower"]

@@ -1386,7 +1386,10 @@ def distributed_evaluator(model, strategy=None):
     replica computes its share of every global batch, the shares are
     summed across workers, and the batches' losses averaged, so every
     worker gets the same number (what a stopping rule needs, for all
-    workers to stop together).
+    workers to stop together). Every global batch weighs the same, where
+    `model.evaluate` weighs a batch by its size: batch the validation data
+    with `drop_remainder=True` (or into equal batches) for the two to
+    agree.
 
     Args:
         model: a compiled `keras.Model` (its `loss`), built under

@@ -118,9 +118,16 @@ def parse_args(argv=None):
         help="longest input (characters) the exported model accepts; longer "
         "ones are rejected with an error",
     )
-    return cli.parse_arguments(
+    args = cli.parse_arguments(
         parser, argv, positive=("units", "num_train", "num_test")
     )
+    if args.strategy == "multi_worker" and args.patience is not None:
+        # The distributed loop's stopping rule sees only the losses.
+        parser.error(
+            f"--patience watches {STOPPING['monitor']}, which --strategy "
+            "multi_worker does not compute (--time-budget works there)"
+        )
+    return args
 
 
 def load_pairs(args):

@@ -38,20 +38,19 @@ def _answers(version_dir):
         import tensorflow_text  # noqa: F401  (registers its ops)
     loaded = tf.saved_model.load(version_dir)
     outputs = loaded.signatures["serving_default"](texts=tf.constant(TEXTS))
-    answers = {}
-    for name, tensor in sorted(outputs.items()):
-        value = tensor.numpy()
-        if value.dtype == object:
-            value = [
-                [b.decode("utf-8", "replace") for b in row]
-                if isinstance(row, (list, tuple)) or getattr(row, "ndim", 0)
-                else row.decode("utf-8", "replace")
-                for row in value.tolist()
-            ]
-            answers[name] = value
-        else:
-            answers[name] = value.tolist()
-    return answers
+    return {
+        name: _decoded(tensor.numpy().tolist())
+        for name, tensor in sorted(outputs.items())
+    }
+
+
+def _decoded(value):
+    """`value` (nested lists) with its byte strings decoded as UTF-8."""
+    if isinstance(value, list):
+        return [_decoded(item) for item in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
 def export(directory):
@@ -74,6 +73,8 @@ def export(directory):
 
 
 def _close(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
     if isinstance(a, float) or isinstance(b, float):

@@ -189,3 +189,16 @@ def test_unusable_output_dir_stops_before_the_data_is_read(
     assert_unusable_output_dir_stops_first(
         recipe.main, ["--data", str(tmp_path / "missing.tsv")], tmp_path, capsys
     )
+
+
+def test_multi_worker_refuses_patience_when_parsing(recipe, capsys):
+    # Refused before any data or model: the distributed loop's stopping
+    # rule sees only the losses, and this recipe stops on exact match.
+    with pytest.raises(SystemExit) as raised:
+        recipe.parse_args(["--strategy", "multi_worker", "--patience", "2"])
+    assert raised.value.code == 2
+    assert "--patience watches val_exact_match" in capsys.readouterr().err
+    args = recipe.parse_args(
+        ["--strategy", "multi_worker", "--time-budget", "5"]
+    )
+    assert args.time_budget == 5.0
