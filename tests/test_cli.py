@@ -6,6 +6,7 @@ import re
 import time
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -588,3 +589,47 @@ def test_multi_worker_patience_refuses_a_monitor_the_loop_cannot_compute():
         run._fit_multi_worker(None, None, "val_exact_match", object())
     with pytest.raises(ValueError, match="watches loss"):
         run._fit_multi_worker(None, None, "val_loss", None)
+
+
+def test_multi_worker_fit_hands_the_stopping_rule_to_the_loop(monkeypatch):
+    # What the recipes' --patience / --time-budget reach under
+    # multi_worker: fit_distributed_run's own stopping rule, with the
+    # validation data, on a twin built under the strategy whose trained
+    # weights come back into the recipe's model.
+    import keras_attention.cli as cli_module
+
+    calls = {}
+
+    def fit(model, data, output_dir, epochs, strategy, **kwargs):
+        calls.update(kwargs, output_dir=output_dir, epochs=epochs)
+        model.set_weights([w + 1.0 for w in model.get_weights()])
+        return {"loss": [1.0]}
+
+    monkeypatch.setattr(cli_module, "fit_distributed_run", fit)
+
+    def build():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    def compile_arguments():
+        return {"optimizer": "sgd", "loss": "mse"}
+
+    run = object.__new__(Run)
+    run.args = argparse.Namespace(
+        patience=2, time_budget=5.0, output_dir="out", epochs=3
+    )
+    run._strategy = tf.distribute.get_strategy()
+    run._build, run._compile_arguments = build, compile_arguments
+    model = build()
+    before = model.get_weights()
+    validation = object()
+    history = run._fit_multi_worker(model, "data", "val_loss", validation)
+    assert history == run.history == {"loss": [1.0]}
+    assert calls == {
+        "validation_data": validation,
+        "patience": 2,
+        "time_budget": 5.0,
+        "output_dir": "out",
+        "epochs": 3,
+    }
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_allclose(got, want + 1.0)
