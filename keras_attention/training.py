@@ -1359,14 +1359,19 @@ def fit_distributed(
 
     history = []
     for epoch in range(initial_epoch, epochs):
-        total, steps = 0.0, 0
-        for batch in distributed:
-            total += float(step(batch))
-            steps += 1
-        history.append(total / max(steps, 1))
+        history.append(_mean_over_batches(step, distributed))
         if on_epoch_end is not None and on_epoch_end(epoch, history[-1]):
             break
     return history
+
+
+def _mean_over_batches(step, batches):
+    """The mean of `float(step(batch))` over `batches` (0.0 if none)."""
+    total, steps = 0.0, 0
+    for batch in batches:
+        total += float(step(batch))
+        steps += 1
+    return total / max(steps, 1)
 
 
 def _replica_loss(loss_fn, labels, predictions, strategy):
@@ -1408,11 +1413,8 @@ def distributed_evaluator(model, strategy=None):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     def evaluate(data):
-        total, steps = 0.0, 0
-        for batch in strategy.experimental_distribute_dataset(data):
-            total += float(step(batch))
-            steps += 1
-        return total / max(steps, 1)
+        distributed = strategy.experimental_distribute_dataset(data)
+        return _mean_over_batches(step, distributed)
 
     return evaluate
 
@@ -1478,22 +1480,17 @@ def fit_distributed_run(
     strategy = strategy or tf.distribute.get_strategy()
     output_dir = os.fspath(output_dir)
     largest = _largest_over_workers(strategy)
-    stopping = None
-    if patience is not None or time_budget is not None:
-        stopping = _DistributedStopping(
-            model,
-            output_dir,
-            strategy,
-            largest,
-            patience,
-            time_budget,
-            "val_loss" if validation_data is not None else "loss",
-        )
+    best_weights = []
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        if patience is not None:
+            best_weights = [
+                tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False)
+                for w in model.weights
+            ]
     # The best epoch's weights are saved with the epoch they belong to.
-    best = {} if stopping is None else {"best": stopping.best_weights}
+    best = {"best": best_weights} if best_weights else {}
     checkpoint = tf.train.Checkpoint(
         model=model, optimizer=model.optimizer, epoch=epoch, **best
     )
@@ -1506,10 +1503,11 @@ def fit_distributed_run(
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(epoch.numpy())
-    if largest(start) != -largest(-start):
+    earliest, latest_start = -largest(-start), largest(start)
+    if earliest != latest_start:
         raise ValueError(
             f"The workers resume {output_dir!r} at different epochs (from "
-            f"{-largest(-start):g} to {largest(start):g}): every worker "
+            f"{earliest:g} to {latest_start:g}): every worker "
             "must read the chief's checkpoints (shared storage), and a "
             "restart must delete them before any worker starts."
         )
@@ -1520,8 +1518,20 @@ def fit_distributed_run(
     evaluate = None
     if validation_data is not None:
         evaluate = distributed_evaluator(model, strategy)
-    if stopping is not None and stopping.begin(start):
-        epochs = min(epochs, start)  # killed after it stopped
+    stopping = None
+    if patience is not None or time_budget is not None:
+        monitor = "val_loss" if validation_data is not None else "loss"
+        rule = StoppingRule(
+            output_dir,
+            patience,
+            time_budget,
+            monitor,
+            start_epoch=start,
+            state_dir=worker_output_dir(output_dir),
+        )
+        stopping = _DistributedStopping(model, rule, best_weights, largest)
+        if stopping.together(rule.stop_reason()):
+            epochs = min(epochs, start)  # killed after it stopped
 
     def end_epoch(index, loss):
         logs = {"loss": loss}
@@ -1553,59 +1563,35 @@ class _DistributedStopping:
     so that they are committed with their epoch: a run killed between an
     epoch's records and its checkpoint resumes with the best weights of
     the epochs it kept.
+
+    Args:
+        model: the model being trained.
+        rule: its `StoppingRule`, holding the records of the epochs
+            before this call.
+        best_weights: variables of `model.weights`' shapes (with
+            patience), saved in the run's checkpoint; else `[]`.
+        largest: `_largest_over_workers(strategy)`.
     """
 
-    def __init__(
-        self,
-        model,
-        output_dir,
-        strategy,
-        largest,
-        patience,
-        time_budget,
-        monitor,
-    ):
-        self.model, self.output_dir = model, output_dir
-        self.largest = largest
-        self.patience, self.time_budget, self.monitor = (
-            patience,
-            time_budget,
-            monitor,
-        )
-        self.rule = None
-        with strategy.scope():
-            self.best_weights = [
-                tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False)
-                for w in model.weights
-            ]
-
-    def _together(self, flag):
-        return self.largest(float(bool(flag))) > 0
-
-    def begin(self, start):
-        """Read the records of the epochs before `start`; whether the run
-        had stopped already (every worker agrees)."""
-        self.rule = StoppingRule(
-            self.output_dir,
-            self.patience,
-            self.time_budget,
-            self.monitor,
-            start_epoch=start,
-            state_dir=worker_output_dir(self.output_dir),
-        )
+    def __init__(self, model, rule, best_weights, largest):
+        self.model, self.rule = model, rule
+        self.best_weights, self.largest = best_weights, largest
         self.clock = time.monotonic()
-        return self._together(self.rule.stop_reason())
+
+    def together(self, flag):
+        """Whether `flag` holds on any worker (every worker gets the same)."""
+        return self.largest(float(bool(flag))) > 0
 
     def after_epoch(self, index, logs):
         """Record the epoch; whether every worker stops now."""
         now = time.monotonic()
         seconds, self.clock = self.largest(now - self.clock), now
         self.rule.record(index, logs[self.rule.monitor], seconds)
-        if self.patience is not None and self.rule.best_epoch == index:
+        if self.best_weights and self.rule.best_epoch == index:
             for best, weight in zip(self.best_weights, self.model.weights):
                 best.assign(weight.value)
         reason = self.rule.stop_reason()
-        if self._together(reason):
+        if self.together(reason):
             reason = reason or "another worker stopped"
             print(f"Stopping after epoch {index + 1}: {reason}.")
             return True
@@ -1615,12 +1601,12 @@ class _DistributedStopping:
         """Load the best epoch's weights (early stopping only); the chief
         saves them as `best.weights.h5`."""
         rule = self.rule
-        if rule.patience is None or rule.best_epoch is None:
+        if not self.best_weights or rule.best_epoch is None:
             return
         for weight, best in zip(self.model.weights, self.best_weights):
             weight.assign(best.value())
         if is_chief():
-            path = os.path.join(self.output_dir, BEST_WEIGHTS_FILE)
+            path = os.path.join(rule.output_dir, BEST_WEIGHTS_FILE)
             with atomic_path(path) as temporary:
                 self.model.save_weights(temporary)
         print(f"Kept the weights of epoch {rule.best_epoch + 1}, the best.")
